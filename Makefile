@@ -1,0 +1,46 @@
+# agentsite — `make run` starts the server, `make test` runs the whole suite (see README).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# PostgreSQL pass of the suite; the test runner creates and drops its own test_* database.
+PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/test
+
+.PHONY: install migrate run test test-sqlite test-postgres lint format clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed
+
+migrate: install
+	$(BIN)/python manage.py migrate --noinput
+
+run: migrate
+	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+# SQLite (fast tests, then the slow ones that start server processes), then PostgreSQL.
+test: install test-sqlite test-postgres
+
+test-sqlite: install
+	$(BIN)/pytest
+	$(BIN)/pytest -m slow
+
+test-postgres: install
+	bash scripts/services.sh postgres
+	DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest -m "slow or not slow"
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) db.sqlite3 test-db.sqlite3* .pytest_cache .ruff_cache *.egg-info

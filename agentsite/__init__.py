@@ -1,0 +1,1 @@
+"""agentsite: OpenAI Agents SDK agents served by Django over REST, SSE and WebSockets."""

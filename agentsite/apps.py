@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+
+
+class AgentsiteConfig(AppConfig):
+    name = "agentsite"
+    verbose_name = "Agent conversations"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django.test.signals import setting_changed
+
+        from agentsite.providers import configure_sdk, reset_provider_cache
+
+        configure_sdk()
+        setting_changed.connect(reset_provider_cache)

@@ -1,0 +1,70 @@
+"""Services over whole conversations: the one-run-at-a-time lease and usage totals.
+
+The lease is a compare-and-set on the conversation row, so it holds across processes on any
+database; it expires on its own if the process holding it dies.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from agents.usage import Usage
+from django.conf import settings
+from django.db.models import F, Q
+from django.utils import timezone
+
+from agentsite.errors import ConversationBusy
+from agentsite.models import Conversation
+
+
+async def claim_conversation(owner: str, agent: str, session_id: str) -> uuid.UUID:
+    """Take the conversation's run lease, creating the conversation if it is new.
+
+    Raises ``ConversationBusy`` when another live run holds it.
+    """
+    conversation, _ = await Conversation.objects.aget_or_create(
+        owner_key=owner, agent=agent, session_id=session_id
+    )
+    token = uuid.uuid4()
+    now = timezone.now()
+    taken = await Conversation.objects.filter(
+        Q(active_run__isnull=True) | Q(run_lease_until__lt=now), pk=conversation.pk
+    ).aupdate(active_run=token, run_lease_until=_lease_end(now))
+    if not taken:
+        raise ConversationBusy()
+    return token
+
+
+async def renew_lease(token: uuid.UUID) -> bool:
+    renewed = await Conversation.objects.filter(active_run=token).aupdate(
+        run_lease_until=_lease_end(timezone.now())
+    )
+    return bool(renewed)
+
+
+async def release_conversation(token: uuid.UUID, usage: Usage | None = None) -> None:
+    """Give the lease back and add the run's token usage to the conversation's totals."""
+    changes: dict[str, object] = {"active_run": None, "run_lease_until": None}
+    if usage is not None:
+        changes.update(
+            requests=F("requests") + usage.requests,
+            input_tokens=F("input_tokens") + usage.input_tokens,
+            output_tokens=F("output_tokens") + usage.output_tokens,
+            total_tokens=F("total_tokens") + usage.total_tokens,
+        )
+    await Conversation.objects.filter(active_run=token).aupdate(**changes)
+
+
+async def is_running(owner: str, agent: str, session_id: str) -> bool:
+    return await Conversation.objects.filter(
+        owner_key=owner,
+        agent=agent,
+        session_id=session_id,
+        active_run__isnull=False,
+        run_lease_until__gte=timezone.now(),
+    ).aexists()
+
+
+def _lease_end(now):  # type: ignore[no-untyped-def]
+    return now + timedelta(seconds=settings.RUN_LEASE_SECONDS)

@@ -1,0 +1,194 @@
+"""SDK stream events → the wire JSON objects of the compatibility contract (DESIGN.md §5).
+
+One function per event kind. Keys may be added, never renamed or removed: existing clients of
+the FastAPI app parse these objects.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from agents import Agent
+from agents.handoffs import Handoff
+from agents.items import (
+    HandoffCallItem,
+    HandoffOutputItem,
+    ItemHelpers,
+    MessageOutputItem,
+    ReasoningItem,
+    ToolCallItem,
+    ToolCallOutputItem,
+)
+from agents.stream_events import (
+    AgentUpdatedStreamEvent,
+    RawResponsesStreamEvent,
+    RunItemStreamEvent,
+    StreamEvent,
+)
+from agents.usage import Usage
+from pydantic import BaseModel
+
+WireEvent = dict[str, Any]
+
+_DELTA_TYPES = {
+    "response.reasoning_summary_text.delta",
+    "response.reasoning_text.delta",
+    "response.refusal.delta",
+    "response.audio.transcript.delta",
+}
+
+
+class EventEncoder:
+    """Encodes one run's events; keeps the little state the wire format needs across events
+    (function-call item ids → call ids, handoff tool names → target agents)."""
+
+    def __init__(self, model_name: str) -> None:
+        self.model_name = model_name
+        self._call_ids: dict[str, str] = {}
+        self._handoff_targets: dict[str, str] = {}
+
+    def encode(self, event: StreamEvent) -> WireEvent | None:
+        if isinstance(event, RawResponsesStreamEvent):
+            return self.raw_response(event)
+        if isinstance(event, RunItemStreamEvent):
+            return self.run_item(event)
+        if isinstance(event, AgentUpdatedStreamEvent):
+            return self.agent_updated(event.new_agent)
+        return None
+
+    def agent_updated(self, agent: Agent[Any]) -> WireEvent:
+        for target in agent.handoffs:
+            if isinstance(target, Handoff):
+                self._handoff_targets[target.tool_name] = target.agent_name
+            else:
+                self._handoff_targets[Handoff.default_tool_name(target)] = target.name
+        return {
+            "type": "agent_updated",
+            "agent_name": agent.name,
+            "agent_instructions": agent.instructions
+            if isinstance(agent.instructions, str)
+            else None,
+            "model": agent.model if isinstance(agent.model, str) else self.model_name,
+            "tools_count": len(agent.tools),
+            "handoffs_count": len(agent.handoffs),
+        }
+
+    def raw_response(self, event: RawResponsesStreamEvent) -> WireEvent:
+        data = event.data
+        kind = data.type
+        wire: WireEvent = {
+            "type": "raw_response",
+            "event_type": kind,
+            "sequence_number": getattr(data, "sequence_number", None),
+        }
+        if kind == "response.output_text.delta":
+            wire.update(
+                delta=data.delta,
+                content_index=data.content_index,
+                item_id=data.item_id,
+                output_index=data.output_index,
+            )
+        elif kind in ("response.created", "response.completed"):
+            wire.update(response_id=data.response.id, status=data.response.status)
+        elif kind in ("response.output_item.added", "response.output_item.done"):
+            item = data.item
+            wire.update(output_index=data.output_index, item_type=item.type)
+            if item.type == "function_call":
+                self._call_ids[item.id or item.call_id] = item.call_id
+                wire.update(call_id=item.call_id, name=item.name)
+        elif kind == "response.function_call_arguments.delta":
+            wire.update(
+                delta=data.delta,
+                call_id=self._call_ids.get(data.item_id, data.item_id),
+                item_id=data.item_id,
+            )
+        elif kind == "response.output_text.done":
+            wire.update(text=data.text, content_index=data.content_index, item_id=data.item_id)
+        elif kind in _DELTA_TYPES:
+            wire.update(delta=data.delta)
+        return wire
+
+    def run_item(self, event: RunItemStreamEvent) -> WireEvent:
+        item = event.item
+        wire: WireEvent = {"type": "run_item", "name": event.name, "item_type": item.type}
+        if isinstance(item, MessageOutputItem):
+            raw = item.raw_item
+            wire.update(
+                role=raw.role,
+                status=raw.status,
+                message_id=raw.id,
+                content=ItemHelpers.text_message_output(item),
+            )
+        elif isinstance(item, HandoffCallItem):
+            raw = item.raw_item
+            wire.update(
+                target_agent=self._handoff_targets.get(raw.name, raw.name),
+                previous_agent=item.agent.name,
+                call_id=raw.call_id,
+            )
+        elif isinstance(item, HandoffOutputItem):
+            wire.update(target_agent=item.target_agent.name, previous_agent=item.source_agent.name)
+        elif isinstance(item, ToolCallItem):
+            raw = item.raw_item
+            wire.update(
+                tool_name=_attr(raw, "name"),
+                tool_arguments=_attr(raw, "arguments"),
+                call_id=_attr(raw, "call_id"),
+            )
+        elif isinstance(item, ToolCallOutputItem):
+            wire.update(output=_jsonable(item.output), call_id=_attr(item.raw_item, "call_id"))
+        elif isinstance(item, ReasoningItem):
+            summary = getattr(item.raw_item, "summary", None) or []
+            wire.update(reasoning_content="\n".join(part.text for part in summary))
+        return wire
+
+
+def stream_complete(
+    final_output: Any, current_turn: int, usage: Usage, session_id: str | None, **extra: Any
+) -> WireEvent:
+    return {
+        "type": "stream_complete",
+        "final_output": _jsonable(final_output),
+        "current_turn": current_turn,
+        "usage": usage_dict(usage),
+        "session_id": session_id,
+        **extra,
+    }
+
+
+def error_event(message: str, session_id: str | None, **extra: Any) -> WireEvent:
+    return {
+        "type": "error",
+        "message": message,
+        "timestamp": datetime.now(UTC).isoformat(),
+        "session_id": session_id,
+        **extra,
+    }
+
+
+def usage_dict(usage: Usage) -> dict[str, int]:
+    return {
+        "requests": usage.requests,
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "total_tokens": usage.total_tokens,
+    }
+
+
+def _attr(raw: Any, name: str) -> Any:
+    return raw.get(name) if isinstance(raw, dict) else getattr(raw, name, None)
+
+
+def _jsonable(value: Any) -> Any:
+    """Final outputs and tool outputs as JSON values: models dumped, the rest as text."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if value is None or isinstance(value, str | int | float | bool | list | dict):
+        try:
+            json.dumps(value)
+            return value
+        except TypeError:
+            return str(value)
+    return str(value)

@@ -1,0 +1,90 @@
+"""Middleware that keeps the API's error contract for what happens outside the views."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from http import HTTPStatus
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.decorators import sync_and_async_middleware
+
+HTML_PREFIXES = ("/admin/", "/static/", "/accounts/")
+
+
+def is_api_path(path: str) -> bool:
+    return path != "/" and not path.startswith(HTML_PREFIXES) and path not in ("/docs", "/redoc")
+
+
+def json_error(status: int, message: str) -> JsonResponse:
+    return JsonResponse({"success": False, "error": message}, status=status)
+
+
+@sync_and_async_middleware
+def RequestSizeLimitMiddleware(get_response: Callable) -> Callable:
+    """Refuse bodies over MAX_REQUEST_BYTES with 413 before anything reads them."""
+
+    def too_large(request: HttpRequest) -> HttpResponse | None:
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return json_error(400, "Invalid Content-Length header")
+        if length > settings.MAX_REQUEST_BYTES:
+            return json_error(
+                413, f"Request body too large: {length} bytes, limit {settings.MAX_REQUEST_BYTES}"
+            )
+        return None
+
+    if _is_async(get_response):
+
+        async def middleware(request: HttpRequest) -> HttpResponse:
+            return too_large(request) or await get_response(request)
+
+    else:
+
+        def middleware(request: HttpRequest) -> HttpResponse:  # type: ignore[misc]
+            return too_large(request) or get_response(request)
+
+    return middleware
+
+
+@sync_and_async_middleware
+def JsonErrorMiddleware(get_response: Callable) -> Callable:
+    """Django's own 404/405/500 pages are HTML; API clients get the JSON error shape instead."""
+
+    def convert(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        if response.status_code < 400 or not is_api_path(request.path):
+            return response
+        if response.get("Content-Type", "").startswith("application/json"):
+            return response
+        status = response.status_code
+        if status == 404:
+            message = f"Not found: {request.method} {request.path}"
+        elif status == 405:
+            message = f"Method {request.method} not allowed on {request.path}"
+        else:
+            message = (
+                HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+            )
+        converted = json_error(status, message)
+        if "Allow" in response:
+            converted["Allow"] = response["Allow"]
+        return converted
+
+    if _is_async(get_response):
+
+        async def middleware(request: HttpRequest) -> HttpResponse:
+            return convert(request, await get_response(request))
+
+    else:
+
+        def middleware(request: HttpRequest) -> HttpResponse:  # type: ignore[misc]
+            return convert(request, get_response(request))
+
+    return middleware
+
+
+def _is_async(get_response: Callable[..., HttpResponse | Awaitable[HttpResponse]]) -> bool:
+    from asgiref.sync import iscoroutinefunction
+
+    return iscoroutinefunction(get_response)

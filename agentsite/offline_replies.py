@@ -1,0 +1,214 @@
+"""What the offline model says: a deterministic reply worked out from the conversation.
+
+It is no language model; it exists so the product runs with no key and no network. It still
+exercises every path a real model does: plain text that echoes what the user said earlier (so
+memory is visible), a function call when the user names one of the agent's tools, a handoff when
+the user names a specialist, and schema-valid JSON for agents with an ``output_type``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from agents.handoffs import Handoff
+from agents.tool import FunctionTool, Tool
+
+OFFLINE_PREFIX = "[offline model]"
+_LEADING_FILLER = re.compile(
+    r"^(?:\s|[:,\-]|\b(?:tool|the|for|in|of|on|with|to|at|is|me)\b)+", re.I
+)
+
+
+@dataclass(frozen=True)
+class ToolCallPlan:
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True)
+class ReplyPlan:
+    """Either text or one tool call (a handoff is a tool call too)."""
+
+    text: str | None = None
+    tool_call: ToolCallPlan | None = None
+
+
+def plan_reply(
+    items: list[Any],
+    tools: list[Tool],
+    handoffs: list[Handoff],
+    output_schema: dict[str, Any] | None,
+) -> ReplyPlan:
+    user_texts = [text for role, text in _messages(items) if role == "user"]
+    question = user_texts[-1] if user_texts else ""
+    turn = _current_turn(items)
+    called = {item.get("name") for item in turn if item.get("type") == "function_call"}
+    outputs = [item for item in turn if item.get("type") == "function_call_output"]
+
+    if not outputs:
+        for handoff in handoffs:
+            if handoff.tool_name not in called and _mentions(question, handoff.agent_name):
+                return ReplyPlan(tool_call=ToolCallPlan(handoff.tool_name, "{}"))
+        for tool in tools:
+            if isinstance(tool, FunctionTool) and tool.name not in called:
+                remainder = _text_after_mention(question, tool.name)
+                if remainder is not None:
+                    arguments = _arguments_for(tool.params_json_schema, remainder, question)
+                    return ReplyPlan(tool_call=ToolCallPlan(tool.name, json.dumps(arguments)))
+
+    if output_schema is not None:
+        return ReplyPlan(text=json.dumps(instance_of(output_schema, output_schema, question)))
+    if outputs:
+        return ReplyPlan(text=_tool_results_text(turn, outputs))
+    return ReplyPlan(text=_chat_text(question, user_texts[:-1], tools))
+
+
+def _chat_text(question: str, earlier: list[str], tools: list[Tool]) -> str:
+    parts = [
+        f"{OFFLINE_PREFIX} No OpenAI key is configured, so a built-in offline model is answering.",
+        f"You said: “{_clip(question)}”" if question else "You sent no text.",
+    ]
+    recalled_texts = list(dict.fromkeys(text for text in earlier if text and text != question))
+    if recalled_texts:
+        recalled = "; ".join(f"“{_clip(text)}”" for text in recalled_texts[-3:])
+        parts.append(f"Earlier in this conversation you told me: {recalled}.")
+    else:
+        parts.append("This is the first thing you have told me in this conversation.")
+    names = [tool.name for tool in tools if isinstance(tool, FunctionTool)]
+    if names:
+        parts.append("Name one of my tools to see it called: " + ", ".join(names) + ".")
+    return " ".join(parts)
+
+
+def _tool_results_text(turn: list[dict[str, Any]], outputs: list[dict[str, Any]]) -> str:
+    names = {
+        item.get("call_id"): item.get("name")
+        for item in turn
+        if item.get("type") == "function_call"
+    }
+    results = "; ".join(
+        f"`{names.get(item.get('call_id'), 'tool')}` returned {_clip(str(item.get('output')))}"
+        for item in outputs
+    )
+    return f"{OFFLINE_PREFIX} I called my tools: {results}."
+
+
+def _messages(items: list[Any]) -> list[tuple[str, str]]:
+    found = []
+    for item in items:
+        if not isinstance(item, dict) or item.get("role") not in ("user", "assistant"):
+            continue
+        content = item.get("content")
+        if isinstance(content, list):
+            content = " ".join(
+                str(part.get("text", "")) for part in content if isinstance(part, dict)
+            )
+        if isinstance(content, str):
+            found.append((item["role"], content.strip()))
+    return found
+
+
+def _current_turn(items: list[Any]) -> list[dict[str, Any]]:
+    """The items after the last user message: what the agent already did this turn."""
+    for index in range(len(items) - 1, -1, -1):
+        item = items[index]
+        if isinstance(item, dict) and item.get("role") == "user":
+            return [entry for entry in items[index + 1 :] if isinstance(entry, dict)]
+    return [entry for entry in items if isinstance(entry, dict)]
+
+
+def _name_patterns(name: str) -> list[str]:
+    spaced = name.replace("_", " ")
+    return [re.escape(name), re.escape(spaced)] if spaced != name else [re.escape(name)]
+
+
+def _mentions(text: str, name: str) -> bool:
+    return _text_after_mention(text, name) is not None
+
+
+def _text_after_mention(text: str, name: str) -> str | None:
+    for pattern in _name_patterns(name):
+        match = re.search(rf"(?<![\w]){pattern}(?![\w])", text, re.I)
+        if match:
+            remainder = _LEADING_FILLER.sub("", text[match.end() :])
+            return remainder.strip().rstrip("?.!").strip()
+    return None
+
+
+def _arguments_for(schema: dict[str, Any], remainder: str, question: str) -> dict[str, Any]:
+    properties: dict[str, Any] = schema.get("properties", {})
+    arguments: dict[str, Any] = {}
+    text_used = False
+    for name, prop in properties.items():
+        kind = prop.get("type")
+        if "enum" in prop:
+            arguments[name] = next(
+                (value for value in prop["enum"] if str(value).lower() in question.lower()),
+                prop["enum"][0],
+            )
+        elif kind == "string" or (isinstance(kind, list) and "string" in kind):
+            arguments[name] = remainder if not text_used and remainder else prop.get("default", "")
+            text_used = True
+        elif kind in ("integer", "number"):
+            number = re.search(r"-?\d+(?:\.\d+)?", remainder)
+            value = float(number.group()) if number else prop.get("default", 0)
+            arguments[name] = int(value) if kind == "integer" else value
+        elif kind == "boolean":
+            arguments[name] = bool(prop.get("default", False))
+        else:
+            arguments[name] = instance_of(prop, schema, remainder)
+    return arguments
+
+
+def instance_of(schema: dict[str, Any], root: dict[str, Any], seed: str, name: str = "") -> Any:
+    """A value valid against a (strict, pydantic-made) JSON schema, filled from ``seed``."""
+    if "$ref" in schema:
+        return instance_of(_resolve(schema["$ref"], root), root, seed, name)
+    for key in ("anyOf", "oneOf", "allOf"):
+        if key in schema:
+            options = [option for option in schema[key] if option.get("type") != "null"]
+            return instance_of(options[0] if options else {"type": "null"}, root, seed, name)
+    if "const" in schema:
+        return schema["const"]
+    if "enum" in schema:
+        return schema["enum"][0]
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind == "object":
+        return {
+            key: instance_of(prop, root, seed, key)
+            for key, prop in schema.get("properties", {}).items()
+        }
+    if kind == "array":
+        count = max(schema.get("minItems", 3), 1)
+        count = min(count, schema.get("maxItems", count))
+        item_schema = schema.get("items", {"type": "string"})
+        return [
+            instance_of(item_schema, root, f"{seed} ({index + 1})", name) for index in range(count)
+        ]
+    if kind == "integer":
+        return int(schema.get("minimum", 1))
+    if kind == "number":
+        return float(schema.get("minimum", 1))
+    if kind == "boolean":
+        return False
+    if kind == "null":
+        return None
+    label = name.replace("_", " ") or "answer"
+    return f"{OFFLINE_PREFIX} {label} for: {_clip(seed, 200)}"
+
+
+def _resolve(ref: str, root: dict[str, Any]) -> dict[str, Any]:
+    node: Any = root
+    for part in ref.lstrip("#/").split("/"):
+        node = node[part]
+    return node
+
+
+def _clip(text: str, limit: int = 160) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,112 @@
+"""Request and response bodies of the agent API (the FastAPI app's shapes, DESIGN.md §5)."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from ninja import Schema
+from pydantic import Field, field_validator
+
+SESSION_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+SessionId = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=128,
+        pattern=SESSION_ID_PATTERN.pattern,
+        description="Conversation id: 1–128 characters from A–Z a–z 0–9 . _ : -",
+        examples=["demo-1"],
+    ),
+]
+
+
+class RunBody(Schema):
+    input: str | list[dict[str, Any]] = Field(
+        description="The user's message, or a list of Responses API input items",
+        examples=["Hello! My name is Ada and I work as a nurse."],
+    )
+    context: dict[str, Any] | None = Field(
+        default=None, description="Free-form data passed to the agent's run context"
+    )
+    session_id: SessionId | None = None
+
+    @field_validator("input")
+    @classmethod
+    def input_not_empty(cls, value: str | list[dict[str, Any]]) -> str | list[dict[str, Any]]:
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("input must not be empty")
+        if isinstance(value, list):
+            if not value:
+                raise ValueError("input must not be an empty list")
+            for index, item in enumerate(value):
+                if not item.get("type") and not item.get("role"):
+                    raise ValueError(f"input item {index} needs a 'type' or a 'role'")
+        return value
+
+
+class UsageOut(Schema):
+    requests: int
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+
+
+class RunOut(Schema):
+    final_output: Any = None
+    success: bool
+    error: str | None = None
+    usage: UsageOut | None = None
+    response_id: str | None = None
+    session_id: str | None = None
+
+
+class ErrorOut(Schema):
+    success: bool = False
+    error: str
+    detail: Any = None
+
+
+class SessionOut(Schema):
+    session_id: str
+    messages: list[dict[str, Any]]
+    message_count: int
+    success: bool
+    error: str | None = None
+
+
+class MessageOut(Schema):
+    message: str
+    success: bool
+
+
+class EndpointsOut(Schema):
+    run: str
+    stream: str
+    get_session: str
+    clear_session: str
+    info: str
+
+
+class InfoOut(Schema):
+    name: str
+    agent_name: str
+    instructions: str | None
+    model: str
+    tools_count: int
+    handoffs_count: int
+    endpoints: EndpointsOut
+    session_config: dict[str, Any]
+    provider: str
+    offline: bool
+    description: str = ""
+    tools: list[str] = []
+    handoffs: list[str] = []
+
+
+class HealthOut(Schema):
+    status: str
+    database: str
+    provider: str
+    offline: bool
+    agents: list[str]

@@ -1,0 +1,181 @@
+"""``DjangoSession``: the Agents SDK ``Session`` protocol over the Django ORM.
+
+Semantics follow the SDK's ``SQLiteSession`` item for item (tests/agentsite/test_session_contract.py
+runs the same cases against both). Reads use the async ORM; each mutation is one transaction in
+one ``sync_to_async`` function, because Django transactions are synchronous. A mutation that
+started finishes even if the awaiting task is cancelled: the thread completes its transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from agents.items import TResponseInputItem
+from agents.memory.session_settings import (
+    SessionSettings,
+    coerce_session_settings,
+    resolve_session_limit,
+)
+from agents.run_context import RunContextWrapper
+from asgiref.sync import sync_to_async
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from agentsite.models import ANONYMOUS_OWNER, Conversation, ConversationItem
+
+TITLE_LENGTH = 80
+
+
+class SessionOwnerMismatch(PermissionError):
+    """A run context names a different owner than the session it is writing to."""
+
+
+class DjangoSession:
+    """Conversation history of one (owner, agent, session id), stored in Django models."""
+
+    def __init__(
+        self,
+        session_id: str,
+        *,
+        agent: str,
+        owner: str = ANONYMOUS_OWNER,
+        session_settings: SessionSettings | dict[str, Any] | None = None,
+    ) -> None:
+        self.session_id = session_id
+        self.agent = agent
+        self.owner = owner
+        self.session_settings = (
+            coerce_session_settings(session_settings)
+            if session_settings is not None
+            else SessionSettings()
+        )
+
+    # --- the Session protocol -------------------------------------------------------------
+
+    async def get_items(
+        self, limit: int | None = None, *, wrapper: RunContextWrapper[Any] | None = None
+    ) -> list[TResponseInputItem]:
+        self._check_owner(wrapper)
+        effective = resolve_session_limit(limit, self.session_settings)
+        items = ConversationItem.objects.filter(
+            conversation__owner_key=self.owner,
+            conversation__agent=self.agent,
+            conversation__session_id=self.session_id,
+        )
+        if effective is None or effective < 0:
+            # SQLite's LIMIT treats a negative bound as "no limit"; SQLiteSession inherits that.
+            rows = [
+                data async for data in items.order_by("position").values_list("data", flat=True)
+            ]
+        elif effective == 0:
+            return []
+        else:
+            newest = items.order_by("-position").values_list("data", flat=True)[:effective]
+            rows = [data async for data in newest]
+            rows.reverse()
+        return [json.loads(data) for data in rows]
+
+    async def add_items(
+        self, items: list[TResponseInputItem], *, wrapper: RunContextWrapper[Any] | None = None
+    ) -> None:
+        self._check_owner(wrapper)
+        if not items:
+            return
+        encoded = [json.dumps(item, ensure_ascii=False) for item in items]
+        await sync_to_async(self._add_items_in_transaction)(items, encoded)
+
+    async def pop_item(
+        self, *, wrapper: RunContextWrapper[Any] | None = None
+    ) -> TResponseInputItem | None:
+        self._check_owner(wrapper)
+        data = await sync_to_async(self._pop_item_in_transaction)()
+        return None if data is None else json.loads(data)
+
+    async def clear_session(self, *, wrapper: RunContextWrapper[Any] | None = None) -> None:
+        self._check_owner(wrapper)
+        await self._conversations().adelete()
+
+    # --- helpers beyond the protocol ------------------------------------------------------
+
+    async def get_conversation(self) -> Conversation | None:
+        return await self._conversations().afirst()
+
+    # --- internals -----------------------------------------------------------------------
+
+    def _conversations(self):  # type: ignore[no-untyped-def]
+        return Conversation.objects.filter(
+            owner_key=self.owner, agent=self.agent, session_id=self.session_id
+        )
+
+    def _check_owner(self, wrapper: RunContextWrapper[Any] | None) -> None:
+        owner = getattr(getattr(wrapper, "context", None), "owner", None)
+        if owner is not None and owner != self.owner:
+            raise SessionOwnerMismatch(
+                f"run context owner {owner!r} may not use a session of {self.owner!r}"
+            )
+
+    def _add_items_in_transaction(
+        self, items: list[TResponseInputItem], encoded: list[str]
+    ) -> None:
+        now = timezone.now()
+        with transaction.atomic():
+            conversation, _ = Conversation.objects.select_for_update().get_or_create(
+                owner_key=self.owner, agent=self.agent, session_id=self.session_id
+            )
+            start = conversation.next_position
+            ConversationItem.objects.bulk_create(
+                ConversationItem(
+                    conversation=conversation,
+                    position=start + offset,
+                    data=data,
+                    role=_field(item, "role")[:32],
+                    item_type=(_field(item, "type") or "message")[:64],
+                    created_at=now,
+                )
+                for offset, (item, data) in enumerate(zip(items, encoded, strict=True))
+            )
+            changes: dict[str, Any] = {
+                "next_position": start + len(items),
+                "item_count": F("item_count") + len(items),
+                "updated_at": now,
+            }
+            if not conversation.title:
+                title = _first_user_text(items)
+                if title:
+                    changes["title"] = title
+            Conversation.objects.filter(pk=conversation.pk).update(**changes)
+
+    def _pop_item_in_transaction(self) -> str | None:
+        with transaction.atomic():
+            conversation = self._conversations().select_for_update().first()
+            if conversation is None:
+                return None
+            last = conversation.items.order_by("-position").first()
+            if last is None:
+                return None
+            last.delete()
+            Conversation.objects.filter(pk=conversation.pk).update(
+                item_count=F("item_count") - 1, updated_at=timezone.now()
+            )
+            return last.data
+
+
+def _field(item: Any, name: str) -> str:
+    value = item.get(name) if isinstance(item, dict) else getattr(item, name, None)
+    return value if isinstance(value, str) else ""
+
+
+def _first_user_text(items: list[TResponseInputItem]) -> str:
+    """A title for the conversation: the first words the user said."""
+    for item in items:
+        if not isinstance(item, dict) or item.get("role") != "user":
+            continue
+        content = item.get("content")
+        if isinstance(content, list):
+            content = " ".join(part.get("text", "") for part in content if isinstance(part, dict))
+        if isinstance(content, str) and content.strip():
+            text = " ".join(content.split())
+            return text if len(text) <= TITLE_LENGTH else text[: TITLE_LENGTH - 1] + "…"
+    return ""
