@@ -45,8 +45,20 @@ def plan_reply(
     user_texts = [text for role, text in _messages(items) if role == "user"]
     question = user_texts[-1] if user_texts else ""
     turn = _current_turn(items)
-    called = {item.get("name") for item in turn if item.get("type") == "function_call"}
-    outputs = [item for item in turn if item.get("type") == "function_call_output"]
+    calls = {
+        item.get("call_id"): item.get("name")
+        for item in turn
+        if item.get("type") == "function_call"
+    }
+    called = set(calls.values())
+    tool_names = {tool.name for tool in tools if isinstance(tool, FunctionTool)}
+    # Outputs of this agent's own tools; a handoff's output just means "you have the floor now".
+    outputs = [
+        item
+        for item in turn
+        if item.get("type") == "function_call_output"
+        and calls.get(item.get("call_id")) in tool_names
+    ]
 
     if not outputs:
         for handoff in handoffs:
@@ -62,7 +74,7 @@ def plan_reply(
     if output_schema is not None:
         return ReplyPlan(text=json.dumps(instance_of(output_schema, output_schema, question)))
     if outputs:
-        return ReplyPlan(text=_tool_results_text(turn, outputs))
+        return ReplyPlan(text=_tool_results_text(calls, outputs))
     return ReplyPlan(text=_chat_text(question, user_texts[:-1], tools))
 
 
@@ -83,12 +95,7 @@ def _chat_text(question: str, earlier: list[str], tools: list[Tool]) -> str:
     return " ".join(parts)
 
 
-def _tool_results_text(turn: list[dict[str, Any]], outputs: list[dict[str, Any]]) -> str:
-    names = {
-        item.get("call_id"): item.get("name")
-        for item in turn
-        if item.get("type") == "function_call"
-    }
+def _tool_results_text(names: dict[Any, Any], outputs: list[dict[str, Any]]) -> str:
     results = "; ".join(
         f"`{names.get(item.get('call_id'), 'tool')}` returned {_clip(str(item.get('output')))}"
         for item in outputs

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+from functools import cache
 from typing import Annotated, Any
 
 from ninja import Schema
-from pydantic import Field, field_validator
+from openai.types.responses import ResponseInputItemParam
+from pydantic import Field, TypeAdapter, field_validator
+from pydantic import ValidationError as PydanticValidationError
 
 SESSION_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 SessionId = Annotated[
@@ -19,6 +22,11 @@ SessionId = Annotated[
         examples=["demo-1"],
     ),
 ]
+
+
+@cache
+def _input_item_adapter() -> TypeAdapter[ResponseInputItemParam]:
+    return TypeAdapter(ResponseInputItemParam)
 
 
 class RunBody(Schema):
@@ -40,8 +48,13 @@ class RunBody(Schema):
             if not value:
                 raise ValueError("input must not be an empty list")
             for index, item in enumerate(value):
-                if not item.get("type") and not item.get("role"):
-                    raise ValueError(f"input item {index} needs a 'type' or a 'role'")
+                try:
+                    _input_item_adapter().validate_python(item)
+                except PydanticValidationError:
+                    raise ValueError(
+                        f"input item {index} is not a Responses API input item, "
+                        'e.g. {"role": "user", "content": "Hello"}'
+                    ) from None
         return value
 
 

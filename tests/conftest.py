@@ -25,7 +25,7 @@ def use_scripted_model(settings, monkeypatch):
     from agents.models.interface import ModelProvider
     from agents.testing import ScriptedModel
 
-    from agentsite import providers
+    import agentsite.runs as runs
 
     def install(steps) -> ScriptedModel:
         model = ScriptedModel(steps)
@@ -33,9 +33,6 @@ def use_scripted_model(settings, monkeypatch):
         class ScriptedProvider(ModelProvider):
             def get_model(self, model_name):
                 return model
-
-        monkeypatch.setattr(providers, "get_model_provider", lambda: ScriptedProvider())
-        import agentsite.runs as runs
 
         monkeypatch.setattr(runs, "get_model_provider", lambda: ScriptedProvider())
         return model

@@ -1,0 +1,134 @@
+"""Staff moderation of conversations: list, search, read the transcript, purge."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
+from django.utils.text import Truncator
+
+from agentsite.models import Conversation, ConversationItem
+
+
+def item_text(item: dict[str, Any]) -> str:
+    """What a person reads for one stored SDK item: message text, tool call or tool output."""
+    kind = item.get("type") or "message"
+    if kind == "message" or "role" in item:
+        content = item.get("content")
+        if isinstance(content, list):
+            content = " ".join(
+                str(part.get("text") or part.get("refusal") or "")
+                for part in content
+                if isinstance(part, dict)
+            )
+        return str(content or "")
+    if kind == "function_call":
+        return f"{item.get('name')}({item.get('arguments')})"
+    if kind == "function_call_output":
+        return f"→ {item.get('output')}"
+    if kind == "reasoning":
+        return " ".join(part.get("text", "") for part in item.get("summary") or [])
+    return json.dumps(item, ensure_ascii=False)[:500]
+
+
+class ConversationItemInline(admin.TabularInline):
+    model = ConversationItem
+    fields = ("position", "role", "item_type", "text", "created_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    ordering = ("position",)
+
+    @admin.display(description="text")
+    def text(self, obj: ConversationItem) -> str:
+        return Truncator(item_text(json.loads(obj.data))).chars(300)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Conversation)
+class ConversationAdmin(admin.ModelAdmin):
+    list_display = (
+        "session_id",
+        "agent",
+        "owner_key",
+        "title",
+        "item_count",
+        "total_tokens",
+        "updated_at",
+        "running",
+    )
+    list_filter = ("agent", ("updated_at", admin.DateFieldListFilter), "created_at")
+    search_fields = ("session_id", "title", "items__data")
+    date_hierarchy = "updated_at"
+    ordering = ("-updated_at",)
+    actions = ("purge_selected",)
+    readonly_fields = (
+        "agent",
+        "session_id",
+        "owner_key",
+        "title",
+        "item_count",
+        "requests",
+        "input_tokens",
+        "output_tokens",
+        "total_tokens",
+        "active_run",
+        "run_lease_until",
+        "created_at",
+        "updated_at",
+        "transcript",
+    )
+    fields = readonly_fields
+    inlines = (ConversationItemInline,)
+    list_per_page = 50
+
+    @admin.display(boolean=True, description="run active")
+    def running(self, obj: Conversation) -> bool:
+        return obj.active_run is not None
+
+    @admin.display(description="transcript")
+    def transcript(self, obj: Conversation) -> str:
+        items = obj.items.order_by("position")
+        rows = ((item.role or item.item_type, item_text(json.loads(item.data))) for item in items)
+        return format_html(
+            '<ol class="transcript">{}</ol>',
+            format_html_join("", "<li><strong>{}</strong>: {}</li>", rows),
+        )
+
+    @admin.action(description="Purge selected conversations and all their items")
+    def purge_selected(self, request: HttpRequest, queryset: QuerySet[Conversation]) -> None:
+        count = queryset.count()
+        queryset.delete()
+        self.message_user(request, f"Purged {count} conversation(s).", messages.SUCCESS)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(ConversationItem)
+class ConversationItemAdmin(admin.ModelAdmin):
+    list_display = ("conversation", "position", "role", "item_type", "created_at")
+    list_filter = ("role", "item_type")
+    search_fields = ("data", "conversation__session_id")
+    readonly_fields = ("conversation", "position", "role", "item_type", "created_at", "pretty_data")
+    fields = readonly_fields
+    list_select_related = ("conversation",)
+
+    @admin.display(description="item (JSON)")
+    def pretty_data(self, obj: ConversationItem) -> str:
+        return format_html(
+            "<pre>{}</pre>", json.dumps(json.loads(obj.data), indent=2, ensure_ascii=False)
+        )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

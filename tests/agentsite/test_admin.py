@@ -1,0 +1,101 @@
+"""Staff list, search, read and purge conversations in the Django admin."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.test import Client
+
+from agentsite.models import Conversation, ConversationItem
+
+pytestmark = pytest.mark.django_db
+
+
+def make_conversation(session_id: str, agent: str, texts: list[str]) -> Conversation:
+    conversation = Conversation.objects.create(
+        session_id=session_id,
+        agent=agent,
+        title=texts[0],
+        item_count=len(texts),
+        next_position=len(texts),
+        total_tokens=42,
+    )
+    ConversationItem.objects.bulk_create(
+        ConversationItem(
+            conversation=conversation,
+            position=index,
+            data=json.dumps({"role": "user" if index % 2 == 0 else "assistant", "content": text}),
+            role="user" if index % 2 == 0 else "assistant",
+            item_type="message",
+        )
+        for index, text in enumerate(texts)
+    )
+    return conversation
+
+
+@pytest.fixture
+def conversations():
+    return [
+        make_conversation("alpha-1", "chat", ["I like <b>bold</b> tea", "Noted"]),
+        make_conversation("beta-2", "assistant", ["What time is it in Tokyo?", "Late"]),
+    ]
+
+
+def test_list_shows_columns(admin_client, conversations):
+    page = admin_client.get("/admin/agentsite/conversation/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    for expected in ("alpha-1", "beta-2", "chat", "assistant", "anonymous", "42"):
+        assert expected in html
+
+
+@pytest.mark.parametrize(
+    ("query", "present", "absent"),
+    [
+        ("alpha-1", "alpha-1", "beta-2"),
+        ("Tokyo", "beta-2", "alpha-1"),
+    ],
+)
+def test_search_by_session_id_and_content(admin_client, conversations, query, present, absent):
+    html = admin_client.get("/admin/agentsite/conversation/", {"q": query}).content.decode()
+    assert present in html and absent not in html
+
+
+def test_filter_by_agent(admin_client, conversations):
+    html = admin_client.get(
+        "/admin/agentsite/conversation/", {"agent": "assistant"}
+    ).content.decode()
+    assert "beta-2" in html and "alpha-1" not in html
+
+
+def test_transcript_is_readable_and_escaped(admin_client, conversations):
+    page = admin_client.get(f"/admin/agentsite/conversation/{conversations[0].pk}/change/")
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "I like &lt;b&gt;bold&lt;/b&gt; tea" in html
+    assert "<b>bold</b>" not in html
+    assert "Noted" in html
+
+
+def test_purge_selected_deletes_items(admin_client, conversations):
+    response = admin_client.post(
+        "/admin/agentsite/conversation/",
+        {"action": "purge_selected", "_selected_action": [conversations[0].pk]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert "Purged 1 conversation" in response.content.decode()
+    assert list(Conversation.objects.values_list("session_id", flat=True)) == ["beta-2"]
+    assert ConversationItem.objects.count() == 2
+
+
+def test_admin_is_staff_only(conversations, django_user_model):
+    anonymous = Client()
+    assert anonymous.get("/admin/agentsite/conversation/").status_code == 302
+    user = django_user_model.objects.create_user("visitor", password="pw-visitor-123")
+    member = Client()
+    member.force_login(user)
+    response = member.get("/admin/agentsite/conversation/")
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"]

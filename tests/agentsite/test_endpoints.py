@@ -1,0 +1,201 @@
+"""run / session / info / health / docs: the FastAPI app's JSON shapes, served by Django."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from agents.testing import ModelStep, assistant_message
+
+from agentsite.models import Conversation
+from tests.agentsite.contract import RUN_RESPONSE_KEYS, USAGE_KEYS
+from tests.support.sse import parse_sse
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def post(client, path: str, body: dict):
+    return await client.post(path, body, content_type="application/json")
+
+
+async def test_run_shape_and_memory(client):
+    first = await post(
+        client, "/chat/run", {"input": "My name is Ada, I work as a nurse.", "session_id": "m1"}
+    )
+    assert first.status_code == 200
+    body = first.json()
+    assert set(body) == RUN_RESPONSE_KEYS
+    assert set(body["usage"]) == USAGE_KEYS
+    assert body["success"] is True and body["error"] is None
+    assert body["session_id"] == "m1"
+    assert body["response_id"].startswith("resp_offline_")
+    second = (
+        await post(client, "/chat/run", {"input": "What work do I do?", "session_id": "m1"})
+    ).json()
+    assert "My name is Ada, I work as a nurse." in second["final_output"]
+
+
+async def test_run_without_session_is_stateless(client):
+    body = (await post(client, "/chat/run", {"input": "Remember 7"})).json()
+    assert body["session_id"] is None
+    assert await Conversation.objects.acount() == 0
+
+
+async def test_list_input_items_and_context(client):
+    body = {
+        "input": [{"role": "user", "content": "Hello from a list"}],
+        "context": {"locale": "en"},
+        "session_id": "list-1",
+    }
+    response = await post(client, "/chat/run", body)
+    assert response.status_code == 200
+    assert "Hello from a list" in response.json()["final_output"]
+
+
+async def test_get_session_and_limit(client):
+    for text in ("one", "two", "three"):
+        await post(client, "/chat/run", {"input": text, "session_id": "s-lim"})
+    full = (await client.get("/chat/session/s-lim")).json()
+    assert set(full) == {"session_id", "messages", "message_count", "success", "error"}
+    assert full["message_count"] == 6 == len(full["messages"])
+    assert [m["content"] for m in full["messages"] if m.get("role") == "user"] == [
+        "one",
+        "two",
+        "three",
+    ]
+    latest = (await client.get("/chat/session/s-lim?limit=2")).json()
+    assert latest["messages"] == full["messages"][-2:]
+    assert latest["message_count"] == 2
+
+
+async def test_unknown_session_is_empty(client):
+    body = (await client.get("/chat/session/never-used")).json()
+    assert body == {
+        "session_id": "never-used",
+        "messages": [],
+        "message_count": 0,
+        "success": True,
+        "error": None,
+    }
+
+
+async def test_sessions_are_per_agent(client):
+    await post(client, "/chat/run", {"input": "for chat", "session_id": "shared"})
+    assert (await client.get("/assistant/session/shared")).json()["message_count"] == 0
+    assert (await client.get("/chat/session/shared")).json()["message_count"] == 2
+
+
+async def test_delete_session(client):
+    await post(client, "/chat/run", {"input": "forget me", "session_id": "del-1"})
+    response = await client.delete("/chat/session/del-1")
+    assert response.status_code == 200
+    assert response.json() == {"message": "Session del-1 cleared successfully", "success": True}
+    assert (await client.get("/chat/session/del-1")).json()["message_count"] == 0
+    assert not await Conversation.objects.filter(session_id="del-1").aexists()
+
+
+async def test_info(client):
+    body = (await client.get("/assistant/info")).json()
+    assert {
+        "name",
+        "agent_name",
+        "instructions",
+        "model",
+        "tools_count",
+        "handoffs_count",
+        "endpoints",
+        "session_config",
+    } <= set(body)
+    assert body["name"] == "assistant"
+    assert body["agent_name"] == "Assistant"
+    assert body["tools_count"] == 2 and body["handoffs_count"] == 1
+    assert body["endpoints"] == {
+        "run": "/assistant/run",
+        "stream": "/assistant/stream",
+        "get_session": "/assistant/session/{session_id}",
+        "clear_session": "/assistant/session/{session_id}",
+        "info": "/assistant/info",
+    }
+    assert body["session_config"]["enabled"] is True
+    assert body["offline"] is True and body["model"] == "offline"
+    assert body["handoffs"] == ["Math Specialist"]
+
+
+async def test_info_names_configured_model_when_online(client, settings):
+    settings.MODEL_PROVIDER = "openai"
+    settings.AGENT_MODEL = "gpt-test-small"
+    settings.AGENT_MODEL_OVERRIDES = {"assistant": "gpt-test-large"}
+    assert (await client.get("/chat/info")).json()["model"] == "gpt-test-small"
+    body = (await client.get("/assistant/info")).json()
+    assert body["model"] == "gpt-test-large"
+    assert body["offline"] is False
+
+
+async def test_health_and_docs(client):
+    health = await client.get("/health")
+    assert health.status_code == 200
+    assert health.json()["status"] == "ok"
+    assert health.json()["database"] == "ok"
+    assert set(health.json()["agents"]) >= {"chat", "assistant"}
+    schema = (await client.get("/openapi.json")).json()
+    for path in (
+        "/chat/run",
+        "/chat/stream",
+        "/chat/session/{session_id}",
+        "/chat/info",
+        "/assistant/run",
+        "/health",
+    ):
+        assert path in schema["paths"], path
+    assert (await client.get("/docs")).status_code == 200
+    redoc = await client.get("/redoc")
+    assert redoc.status_code == 200
+    assert b"redoc" in redoc.content.lower()
+
+
+async def test_sessions_disabled(client, settings):
+    settings.ENABLE_SESSIONS = False
+    body = (await post(client, "/chat/run", {"input": "hello", "session_id": "ignored"})).json()
+    assert body["success"] is True
+    assert body["session_id"] is None
+    assert await Conversation.objects.acount() == 0
+    response = await client.get("/chat/session/ignored")
+    assert response.status_code == 404
+    assert response.json()["success"] is False
+
+
+async def test_second_concurrent_run_gets_409(client, use_scripted_model):
+    release = asyncio.Event()
+
+    async def after_release(call):
+        await release.wait()
+        return [assistant_message("done")]
+
+    use_scripted_model(
+        [
+            ModelStep.respond(after_release),
+            [assistant_message("free")],
+            [assistant_message("after")],
+        ]
+    )
+    first = await post(client, "/chat/stream", {"input": "long task", "session_id": "busy"})
+    reader = asyncio.ensure_future(asyncio.wait_for(_collect(first), timeout=10))
+    await asyncio.sleep(0.05)
+    busy_run = await post(client, "/chat/run", {"input": "me too", "session_id": "busy"})
+    assert busy_run.status_code == 409
+    assert busy_run.json()["success"] is False
+    busy_stream = await post(client, "/chat/stream", {"input": "me too", "session_id": "busy"})
+    assert busy_stream.status_code == 409
+    busy_delete = await client.delete("/chat/session/busy")
+    assert busy_delete.status_code == 409
+    other = await post(client, "/chat/run", {"input": "elsewhere", "session_id": "free"})
+    assert other.status_code == 200
+    release.set()
+    events = parse_sse(await reader)
+    assert events[-1]["type"] == "stream_complete"
+    after = await post(client, "/chat/run", {"input": "now", "session_id": "busy"})
+    assert after.status_code == 200
+
+
+async def _collect(response) -> bytes:
+    return b"".join([chunk async for chunk in response.streaming_content])
