@@ -23,16 +23,18 @@ migrate: install
 run: migrate
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
-# SQLite (fast tests, then the slow ones that start server processes), then PostgreSQL.
+# The whole suite (fast tests and the slow ones that start server processes) on SQLite, then
+# again on PostgreSQL. Plain `.venv/bin/pytest` runs only the fast tests.
+ALL := -m "slow or not slow"
+
 test: install test-sqlite test-postgres
 
 test-sqlite: install
-	$(BIN)/pytest
-	$(BIN)/pytest -m slow
+	$(BIN)/pytest $(ALL)
 
 test-postgres: install
 	bash scripts/services.sh postgres
-	DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest -m "slow or not slow"
+	DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest $(ALL)
 
 lint: install
 	$(BIN)/ruff check .

@@ -83,7 +83,7 @@ class DjangoSession:
         self._check_owner(wrapper)
         if not items:
             return
-        encoded = [json.dumps(item, ensure_ascii=False) for item in items]
+        encoded = [_encode(item) for item in items]
         await sync_to_async(self._add_items_in_transaction)(items, encoded)
 
     async def pop_item(
@@ -119,11 +119,12 @@ class DjangoSession:
     def _add_items_in_transaction(
         self, items: list[TResponseInputItem], encoded: list[str]
     ) -> None:
-        now = timezone.now()
         with transaction.atomic():
             conversation, _ = Conversation.objects.select_for_update().get_or_create(
                 owner_key=self.owner, agent=self.agent, session_id=self.session_id
             )
+            # Taken under the row lock, so updated_at never goes backwards between writers.
+            now = max(timezone.now(), conversation.created_at)
             start = conversation.next_position
             ConversationItem.objects.bulk_create(
                 ConversationItem(
@@ -162,9 +163,25 @@ class DjangoSession:
             return last.data
 
 
+def _encode(item: Any) -> str:
+    """JSON text of an item: readable UTF-8 where possible (admin search finds "café"),
+    ASCII escapes when the item holds lone surrogates that UTF-8 cannot store."""
+    text = json.dumps(item, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(item)
+    return text
+
+
+def _storable(text: str) -> str:
+    """Text a plain column can hold: PostgreSQL rejects NUL, UTF-8 cannot hold lone surrogates."""
+    return text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+
+
 def _field(item: Any, name: str) -> str:
     value = item.get(name) if isinstance(item, dict) else getattr(item, name, None)
-    return value if isinstance(value, str) else ""
+    return _storable(value) if isinstance(value, str) else ""
 
 
 def _first_user_text(items: list[TResponseInputItem]) -> str:
@@ -174,8 +191,12 @@ def _first_user_text(items: list[TResponseInputItem]) -> str:
             continue
         content = item.get("content")
         if isinstance(content, list):
-            content = " ".join(part.get("text", "") for part in content if isinstance(part, dict))
-        if isinstance(content, str) and content.strip():
-            text = " ".join(content.split())
+            content = " ".join(
+                part["text"]
+                for part in content
+                if isinstance(part, dict) and isinstance(part.get("text"), str)
+            )
+        if isinstance(content, str) and _storable(content).strip():
+            text = " ".join(_storable(content).split())
             return text if len(text) <= TITLE_LENGTH else text[: TITLE_LENGTH - 1] + "…"
     return ""

@@ -4,6 +4,8 @@ Every variable is optional: with none set the site runs on SQLite, the in-memory
 layer and the offline model. Nothing else in the code reads ``os.environ``.
 """
 
+import os
+import tempfile
 from pathlib import Path
 
 import environ
@@ -80,6 +82,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
+    # The test database is a file too: concurrent connections then wait for the write lock as
+    # in production, where a shared in-memory database fails at once with "table is locked".
+    DATABASES["default"]["TEST"] = {
+        "NAME": str(Path(tempfile.gettempdir()) / f"agentsite-test-{os.getpid()}.sqlite3")
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")

@@ -3,7 +3,18 @@
 from __future__ import annotations
 
 import pytest
+from asgiref.sync import SyncToAsync
+from django.db import connections
 from django.test import AsyncClient
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_sync_thread_connections(django_db_setup, django_db_blocker):
+    """Async ORM calls run on asgiref's one sync thread; close its connection before the test
+    database is dropped, or PostgreSQL refuses ("being accessed by other users")."""
+    yield
+    with django_db_blocker.unblock():
+        SyncToAsync.single_thread_executor.submit(connections.close_all).result()
 
 
 @pytest.fixture(autouse=True)
