@@ -21,6 +21,7 @@ from agents.items import (
     ToolCallItem,
     ToolCallOutputItem,
 )
+from agents.models.fake_id import FAKE_RESPONSES_ID
 from agents.stream_events import (
     AgentUpdatedStreamEvent,
     RawResponsesStreamEvent,
@@ -87,11 +88,11 @@ class EventEncoder:
             wire.update(
                 delta=data.delta,
                 content_index=data.content_index,
-                item_id=data.item_id,
+                item_id=real_id(data.item_id),
                 output_index=data.output_index,
             )
         elif kind in ("response.created", "response.completed"):
-            wire.update(response_id=data.response.id, status=data.response.status)
+            wire.update(response_id=real_id(data.response.id), status=data.response.status)
         elif kind in ("response.output_item.added", "response.output_item.done"):
             item = data.item
             wire.update(output_index=data.output_index, item_type=item.type)
@@ -105,7 +106,9 @@ class EventEncoder:
                 item_id=data.item_id,
             )
         elif kind == "response.output_text.done":
-            wire.update(text=data.text, content_index=data.content_index, item_id=data.item_id)
+            wire.update(
+                text=data.text, content_index=data.content_index, item_id=real_id(data.item_id)
+            )
         elif kind in _DELTA_TYPES:
             wire.update(delta=data.delta)
         return wire
@@ -118,7 +121,7 @@ class EventEncoder:
             wire.update(
                 role=raw.role,
                 status=raw.status,
-                message_id=raw.id,
+                message_id=real_id(raw.id),
                 content=ItemHelpers.text_message_output(item),
             )
         elif isinstance(item, HandoffCallItem):
@@ -166,6 +169,11 @@ def error_event(message: str, session_id: str | None, **extra: Any) -> WireEvent
         "session_id": session_id,
         **extra,
     }
+
+
+def real_id(value: str | None) -> str | None:
+    """The SDK fills ids the Chat Completions API lacks with a placeholder; clients get null."""
+    return None if value == FAKE_RESPONSES_ID else value
 
 
 def usage_dict(usage: Usage) -> dict[str, int]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import openai
-from agents import RunConfig, Runner
+from agents import ModelSettings, RunConfig, Runner
 from agents.exceptions import AgentsException
 from agents.items import TResponseInputItem
 from agents.usage import Usage
@@ -24,7 +24,7 @@ from django.conf import settings
 
 from agentsite.conversations import claim_conversation, release_conversation, renew_lease
 from agentsite.errors import AgentRunError, AgentSiteError, UpstreamError
-from agentsite.events import EventEncoder, WireEvent, error_event, stream_complete
+from agentsite.events import EventEncoder, WireEvent, error_event, real_id, stream_complete
 from agentsite.providers import get_model_provider, model_name_for
 from agentsite.registry import AgentSpec
 from agentsite.sessions import DjangoSession
@@ -94,7 +94,7 @@ class AgentRun:
             return RunOutcome(
                 final_output=result.final_output,
                 usage=usage,
-                response_id=result.last_response_id,
+                response_id=real_id(result.last_response_id),
                 last_agent=result.last_agent.name,
                 current_turn=len(result.raw_responses),
             )
@@ -122,7 +122,7 @@ class AgentRun:
                 result.current_turn,
                 result.context_wrapper.usage,
                 self.session_id,
-                response_id=result.last_response_id,
+                response_id=real_id(result.last_response_id),
                 agent_name=result.last_agent.name,
             )
         except Exception as exc:
@@ -142,6 +142,9 @@ class AgentRun:
             "run_config": RunConfig(
                 model=self.model_name,
                 model_provider=get_model_provider(),
+                # The SDK asks Chat Completions servers for usage in streams only when they are
+                # api.openai.com; compatible servers (vLLM, Ollama, LiteLLM) report it too.
+                model_settings=ModelSettings(include_usage=True),
                 workflow_name=f"agentsite:{self.request.spec.slug}",
             ),
         }
@@ -181,7 +184,7 @@ def translate_error(exc: BaseException) -> AgentSiteError:
     if isinstance(exc, openai.APITimeoutError):
         return UpstreamError("The model provider timed out")
     if isinstance(exc, openai.APIConnectionError):
-        return UpstreamError(f"Could not reach the model provider: {exc}")
+        return UpstreamError(f"The connection to the model provider failed: {exc}")
     if isinstance(exc, openai.APIStatusError):
         return UpstreamError(f"The model provider answered HTTP {exc.status_code}: {exc.message}")
     if any(cls.__module__.split(".")[0] in _UPSTREAM_MODULES for cls in type(exc).__mro__[:-1]):
