@@ -1,0 +1,252 @@
+"""Real agentsite server processes for slow tests: a fresh database, migrate, daphne.
+
+Every test gets its own database so server processes never see another test's rows: a SQLite
+file in the test's temporary directory, or — when the test run itself is on PostgreSQL — a
+PostgreSQL database with a unique name, created and dropped here. Servers run
+``python -m daphne`` on a free port with their output in a log file; whatever happens, they are
+killed at the end and their logs are printed, which pytest shows only when the test failed.
+
+Use the context managers from a fixture::
+
+    @pytest.fixture
+    def servers(tmp_path):
+        with fresh_database(tmp_path) as database_url, ServerPool(tmp_path, database_url) as pool:
+            yield pool
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PYTHON = sys.executable
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 10.0
+
+
+def server_environment(database_url: str, **overrides: str) -> dict[str, str]:
+    """The environment of a server process: this one's, pinned to the offline model."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "DATABASE_URL": database_url,
+            "DJANGO_SETTINGS_MODULE": "agentsite.settings",
+            "MODEL_PROVIDER": "offline",
+            "OPENAI_API_KEY": "",
+            "OFFLINE_MODEL_DELAY": "0",
+            "REDIS_URL": "",
+            "LOG_LEVEL": "INFO",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.update(overrides)
+    return env
+
+
+def migrate(database_url: str) -> None:
+    """``manage.py migrate`` in a subprocess, as a deployment would run it."""
+    completed = subprocess.run(
+        [PYTHON, "manage.py", "migrate", "--noinput"],
+        cwd=REPO_ROOT,
+        env=server_environment(database_url),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(
+            f"migrate failed ({completed.returncode}):\n{completed.stdout}\n{completed.stderr}"
+        )
+
+
+@contextmanager
+def fresh_database(directory: Path) -> Iterator[str]:
+    """The URL of a new, migrated database used by nothing else; dropped afterwards."""
+    test_database = _test_database_settings()
+    if "postgresql" in test_database.get("ENGINE", ""):
+        with _postgresql_database(test_database) as url:
+            migrate(url)
+            yield url
+    else:
+        url = f"sqlite:///{directory / 'server.sqlite3'}"
+        migrate(url)
+        yield url
+
+
+def _test_database_settings() -> dict[str, Any]:
+    """The test run's own database settings: the server's database goes on the same server."""
+    from django.conf import settings
+
+    return dict(settings.DATABASES["default"])
+
+
+@contextmanager
+def _postgresql_database(test_database: dict[str, Any]) -> Iterator[str]:
+    import psycopg
+    from psycopg import sql
+
+    name = f"agentsite_server_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    params = {
+        "host": test_database.get("HOST") or None,
+        "port": test_database.get("PORT") or None,
+        "user": test_database.get("USER") or None,
+        "password": test_database.get("PASSWORD") or None,
+        "dbname": "postgres",
+        "autocommit": True,
+    }
+    with psycopg.connect(**params) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield _postgresql_url(test_database, name)
+    finally:
+        with psycopg.connect(**params) as admin:
+            # FORCE: a server killed mid-test may leave a backend that has not noticed yet.
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+def _postgresql_url(test_database: dict[str, Any], name: str) -> str:
+    user = quote(str(test_database.get("USER") or ""), safe="")
+    password = quote(str(test_database.get("PASSWORD") or ""), safe="")
+    credentials = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+    host = test_database.get("HOST") or "localhost"
+    port = f":{test_database['PORT']}" if test_database.get("PORT") else ""
+    return f"postgres://{credentials}{host}{port}/{name}"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class ServerProcess:
+    """One daphne process serving ``agentsite.asgi:application`` on 127.0.0.1."""
+
+    def __init__(self, name: str, env: dict[str, str], log_path: Path) -> None:
+        self.name = name
+        self.env = env
+        self.log_path = log_path
+        self.port = 0
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def client(self, timeout: float = 30) -> httpx.Client:
+        """An HTTP client for this server that ignores any proxy set in the environment."""
+        return httpx.Client(base_url=self.url, timeout=timeout, trust_env=False)
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def start(self, timeout: float = START_TIMEOUT) -> ServerProcess:
+        """Start daphne on a free port and wait until ``/health`` answers 200."""
+        self.port = free_port()
+        with self.log_path.open("ab") as log:
+            log.write(f"--- {self.name}: daphne on port {self.port}\n".encode())
+            log.flush()
+            self.process = subprocess.Popen(
+                [
+                    PYTHON,
+                    "-m",
+                    "daphne",
+                    "-b",
+                    "127.0.0.1",
+                    "-p",
+                    str(self.port),
+                    "agentsite.asgi:application",
+                ],
+                cwd=REPO_ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self._wait_healthy(timeout)
+        return self
+
+    def _wait_healthy(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.running:
+                raise RuntimeError(f"{self.name} exited before answering:\n{self.log()}")
+            try:
+                with self.client(timeout=1) as http:
+                    if http.get("/health").status_code == 200:
+                        return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        self.kill()
+        raise RuntimeError(f"{self.name} did not answer /health in {timeout} s:\n{self.log()}")
+
+    def terminate(self, timeout: float = STOP_TIMEOUT) -> int:
+        """SIGTERM, as a process manager stops a server; SIGKILL if it does not exit in time."""
+        return self._stop(signal.SIGTERM, timeout)
+
+    def kill(self) -> int:
+        """SIGKILL: the process dies at once, with no chance to clean anything up."""
+        return self._stop(signal.SIGKILL, STOP_TIMEOUT)
+
+    def _stop(self, signum: signal.Signals, timeout: float) -> int:
+        assert self.process is not None, f"{self.name} was never started"
+        if self.process.poll() is None:
+            self.process.send_signal(signum)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(STOP_TIMEOUT)
+        return self.process.returncode
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+class ServerPool:
+    """Starts server processes on one database and guarantees they are all gone at exit."""
+
+    def __init__(self, directory: Path, database_url: str) -> None:
+        self.directory = directory
+        self.database_url = database_url
+        self.servers: list[ServerProcess] = []
+
+    def start(self, **env: str) -> ServerProcess:
+        """A new server on the pool's database; ``env`` overrides settings variables."""
+        name = f"server-{len(self.servers) + 1}"
+        server = ServerProcess(
+            name,
+            server_environment(self.database_url, **env),
+            self.directory / f"{name}.log",
+        )
+        self.servers.append(server)
+        return server.start()
+
+    def __enter__(self) -> ServerPool:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for server in self.servers:
+            if server.process is not None and server.running:
+                server.kill()
+        # Printed output is shown by pytest only for a failing test: the logs explain it.
+        for server in self.servers:
+            print(f"\n===== {server.name} log ({server.log_path}) =====\n{server.log()}")
