@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
+
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -58,6 +61,8 @@ class ConversationItem(models.Model):
     data = models.TextField()
     role = models.CharField(max_length=32, blank=True)
     item_type = models.CharField(max_length=64, blank=True)
+    # The assistant text a client had seen when its run was stopped mid-reply.
+    interrupted = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
@@ -70,3 +75,88 @@ class ConversationItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.conversation_id}#{self.position} {self.role or self.item_type}"
+
+
+class RunStatus(models.TextChoices):
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    # The process running it died (its lease expired before it finished).
+    INTERRUPTED = "interrupted"
+
+
+class Run(models.Model):
+    """The ledger entry of one agent run: outcome, usage, timings, who cancelled it."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    conversation = models.ForeignKey(
+        Conversation, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
+    )
+    agent = models.CharField(max_length=64)
+    owner_key = models.CharField(max_length=160, default=ANONYMOUS_OWNER)
+    session_id = models.CharField(max_length=128, blank=True)
+    status = models.CharField(
+        max_length=16, choices=RunStatus.choices, default=RunStatus.RUNNING, db_index=True
+    )
+    model = models.CharField(max_length=100, blank=True)
+    requests = models.PositiveIntegerField(default=0)
+    input_tokens = models.PositiveBigIntegerField(default=0)
+    output_tokens = models.PositiveBigIntegerField(default=0)
+    total_tokens = models.PositiveBigIntegerField(default=0)
+    cached_tokens = models.PositiveBigIntegerField(default=0)
+    reasoning_tokens = models.PositiveBigIntegerField(default=0)
+    event_count = models.PositiveIntegerField(default=0)
+    first_event_ms = models.PositiveIntegerField(null=True, blank=True)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    cancelled_by = models.CharField(max_length=160, blank=True)
+    started_at = models.DateTimeField(default=timezone.now, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["owner_key", "agent", "-started_at"], name="run_owner")]
+
+    def __str__(self) -> str:
+        return f"{self.agent} run {self.id} ({self.status})"
+
+
+class RunEvent(models.Model):
+    """One wire event of a run, kept so a client can resume the stream from any process.
+
+    Used when no Redis is configured; with ``REDIS_URL`` the log is a Redis stream instead.
+    """
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="events")
+    seq = models.PositiveIntegerField()
+    data = models.TextField()
+
+    class Meta:
+        ordering = ["run", "seq"]
+        constraints = [models.UniqueConstraint(fields=["run", "seq"], name="unique_run_event")]
+
+
+class ApiKey(models.Model):
+    """A bearer key for the JSON/SSE/WebSocket API. Only a SHA-256 of the key is stored: keys
+    are long random strings, so a fast hash is enough and lookups stay one indexed query."""
+
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, editable=False)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def owner_key(self) -> str:
+        return f"key:{self.pk}"
