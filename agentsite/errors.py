@@ -20,6 +20,13 @@ class BadRequest(AgentSiteError):
     message = "Bad request"
 
 
+class Unauthorized(AgentSiteError):
+    """No valid credentials where they are required (REQUIRE_API_KEY, a bad or revoked key)."""
+
+    status = 401
+    message = "A valid API key is required: send 'Authorization: Bearer <key>'"
+
+
 class NotFound(AgentSiteError):
     status = 404
     message = "Not found"
@@ -28,6 +35,11 @@ class NotFound(AgentSiteError):
 class ConversationBusy(AgentSiteError):
     status = 409
     message = "A run is already in progress for this session; wait for it or cancel it"
+
+
+class UnsupportedMediaType(AgentSiteError):
+    status = 415
+    message = "Send the request body as JSON (Content-Type: application/json)"
 
 
 class PayloadTooLarge(AgentSiteError):

@@ -144,6 +144,27 @@ MAX_TURNS = env.int("MAX_TURNS", default=10)
 # mid-run (kill -9) leaves a lease that simply expires after this many seconds.
 RUN_LEASE_SECONDS = env.int("RUN_LEASE_SECONDS", default=120)
 
+# --- Real-time runs (detached, resumable, cancellable; DESIGN.md §6–§7).
+# What a run does when its SSE client goes away: "cancel" it, or "continue" (resume later).
+SSE_ON_DISCONNECT = env.str("SSE_ON_DISCONNECT", default="cancel")
+WS_ON_DISCONNECT = env.str("WS_ON_DISCONNECT", default="continue")
+# A second run on a busy conversation: "reject" (409) or "enqueue" (wait its turn).
+MULTITASK = env.str("MULTITASK", default="reject")
+MULTITASK_WAIT_SECONDS = env.float("MULTITASK_WAIT_SECONDS", default=120.0)
+SSE_HEARTBEAT_SECONDS = env.float("SSE_HEARTBEAT_SECONDS", default=15.0)
+SSE_RETRY_MS = env.int("SSE_RETRY_MS", default=3000)
+# How long a finished run's events stay resumable (Redis stream expiry; the database keeps
+# them with the run).
+RUN_EVENTS_TTL_SECONDS = env.int("RUN_EVENTS_TTL_SECONDS", default=86_400)
+
+# --- Ownership and API keys.
+# true → the JSON/SSE/WebSocket API needs an API key (or a logged-in user); false → keyless
+# clients share one anonymous namespace, as the FastAPI app did.
+REQUIRE_API_KEY = env.bool("REQUIRE_API_KEY", default=False)
+# Origins allowed to call the API from a browser on another origin (CORS); never "*".
+CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+CORS_ALLOW_CREDENTIALS = env.bool("CORS_ALLOW_CREDENTIALS", default=False)
+
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
 LOGGING = {
     "version": 1,
