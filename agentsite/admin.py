@@ -1,4 +1,4 @@
-"""Staff moderation of conversations: list, search, read the transcript, purge."""
+"""Staff moderation of conversations (list, search, read the transcript, purge) and API keys."""
 
 from __future__ import annotations
 
@@ -7,11 +7,13 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
+from django.forms import ModelForm
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
-from agentsite.models import Conversation, ConversationItem
+from agentsite.apikeys import assign_secret, revoke_all
+from agentsite.models import ApiKey, Conversation, ConversationItem
 
 
 def item_text(item: dict[str, Any]) -> str:
@@ -131,4 +133,61 @@ class ConversationItemAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    """Issue keys (the plaintext is shown once, in the success message), list them, revoke them.
+
+    A key is immutable once issued: its owner namespace is ``key:<pk>``, so re-pointing it at
+    another user or renaming it into another client's identity would silently move
+    conversations. Deleting is disabled for the same reason and because a revoked key is the
+    audit trail; revoke instead.
+    """
+
+    list_display = ("name", "prefix", "user", "created_at", "last_used_at", "revoked")
+    list_filter = (("revoked_at", admin.EmptyFieldListFilter), "created_at")
+    search_fields = ("name", "prefix", "user__username")
+    list_select_related = ("user",)
+    ordering = ("-created_at",)
+    actions = ("revoke_selected",)
+    add_fields = ("name", "user")
+    readonly_fields = ("name", "prefix", "user", "created_at", "last_used_at", "revoked_at")
+    raw_id_fields = ("user",)
+
+    @admin.display(boolean=True, description="revoked", ordering="revoked_at")
+    def revoked(self, obj: ApiKey) -> bool:
+        return obj.revoked_at is not None
+
+    def get_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> tuple[str, ...]:
+        return self.add_fields if obj is None else self.readonly_fields
+
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: ApiKey | None = None
+    ) -> tuple[str, ...]:
+        return () if obj is None else self.readonly_fields
+
+    def save_model(self, request: HttpRequest, obj: ApiKey, form: ModelForm, change: bool) -> None:
+        if change:
+            return
+        raw = assign_secret(obj)
+        super().save_model(request, obj, form, change)
+        self.message_user(
+            request,
+            format_html(
+                "API key “{}” created: <code>{}</code> — copy it now, it is not stored and "
+                "cannot be shown again.",
+                obj.name,
+                raw,
+            ),
+            messages.SUCCESS,
+        )
+
+    @admin.action(description="Revoke selected keys", permissions=("change",))
+    def revoke_selected(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        count = revoke_all(queryset)
+        self.message_user(request, f"Revoked {count} key(s).", messages.SUCCESS)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

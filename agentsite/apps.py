@@ -7,9 +7,12 @@ class AgentsiteConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django.core import checks
         from django.test.signals import setting_changed
 
+        from agentsite.cors import check_cors_settings
         from agentsite.providers import configure_sdk, reset_provider_cache
 
         configure_sdk()
         setting_changed.connect(reset_provider_cache)
+        checks.register(check_cors_settings, checks.Tags.security)

@@ -6,8 +6,10 @@ database; it expires on its own if the process holding it dies.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
+from typing import Any
 
 from agents.usage import Usage
 from django.conf import settings
@@ -17,23 +19,32 @@ from django.utils import timezone
 from agentsite.errors import ConversationBusy
 from agentsite.models import Conversation
 
+WAIT_POLL_SECONDS = 0.1
 
-async def claim_conversation(owner: str, agent: str, session_id: str) -> uuid.UUID:
-    """Take the conversation's run lease, creating the conversation if it is new.
 
-    Raises ``ConversationBusy`` when another live run holds it.
+async def claim_conversation(
+    owner: str, agent: str, session_id: str, token: uuid.UUID, *, wait: bool = False
+) -> int:
+    """Give the conversation's run lease to ``token`` (a run id); returns the conversation's pk.
+
+    The conversation is created if new. When another live run holds it, raise
+    ``ConversationBusy`` — or, with ``wait``, poll until it is free (MULTITASK_WAIT_SECONDS).
     """
     conversation, _ = await Conversation.objects.aget_or_create(
         owner_key=owner, agent=agent, session_id=session_id
     )
-    token = uuid.uuid4()
-    now = timezone.now()
-    taken = await Conversation.objects.filter(
-        Q(active_run__isnull=True) | Q(run_lease_until__lt=now), pk=conversation.pk
-    ).aupdate(active_run=token, run_lease_until=_lease_end(now))
-    if not taken:
-        raise ConversationBusy()
-    return token
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + settings.MULTITASK_WAIT_SECONDS
+    while True:
+        now = timezone.now()
+        taken = await Conversation.objects.filter(
+            Q(active_run__isnull=True) | Q(run_lease_until__lt=now), pk=conversation.pk
+        ).aupdate(active_run=token, run_lease_until=_lease_end(now))
+        if taken:
+            return conversation.pk
+        if not wait or loop.time() >= deadline:
+            raise ConversationBusy()
+        await asyncio.sleep(WAIT_POLL_SECONDS)
 
 
 async def renew_lease(token: uuid.UUID) -> bool:
@@ -68,3 +79,27 @@ async def is_running(owner: str, agent: str, session_id: str) -> bool:
 
 def _lease_end(now):  # type: ignore[no-untyped-def]
     return now + timedelta(seconds=settings.RUN_LEASE_SECONDS)
+
+
+async def list_conversations(
+    owner: str, agent: str, page: int, page_size: int
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of the owner's conversations with this agent, most recently updated first."""
+    mine = Conversation.objects.filter(owner_key=owner, agent=agent)
+    total = await mine.acount()
+    start = (page - 1) * page_size
+    now = timezone.now()
+    rows = [
+        {
+            "session_id": conversation.session_id,
+            "title": conversation.title,
+            "item_count": conversation.item_count,
+            "created_at": conversation.created_at.isoformat(),
+            "updated_at": conversation.updated_at.isoformat(),
+            "active": conversation.active_run is not None
+            and conversation.run_lease_until is not None
+            and conversation.run_lease_until >= now,
+        }
+        async for conversation in mine.order_by("-updated_at", "-pk")[start : start + page_size]
+    ]
+    return rows, total

@@ -5,6 +5,10 @@ Each carries the HTTP status it maps to; transports read ``status`` and ``messag
 
 from __future__ import annotations
 
+import logging
+
+logger = logging.getLogger(__name__)
+
 
 class AgentSiteError(Exception):
     status: int = 500
@@ -59,3 +63,27 @@ class AgentRunError(AgentSiteError):
 
     status = 502
     message = "The agent run failed"
+
+
+_UPSTREAM_MODULES = ("openai", "httpx", "httpcore", "httpx2")
+
+
+def translate_error(exc: BaseException) -> AgentSiteError:
+    """Map whatever a run raised to the domain error the transports know how to send."""
+    import openai
+    from agents.exceptions import AgentsException
+
+    if isinstance(exc, AgentSiteError):
+        return exc
+    if isinstance(exc, openai.APITimeoutError):
+        return UpstreamError("The model provider timed out")
+    if isinstance(exc, openai.APIConnectionError):
+        return UpstreamError(f"The connection to the model provider failed: {exc}")
+    if isinstance(exc, openai.APIStatusError):
+        return UpstreamError(f"The model provider answered HTTP {exc.status_code}: {exc.message}")
+    if any(cls.__module__.split(".")[0] in _UPSTREAM_MODULES for cls in type(exc).__mro__[:-1]):
+        return UpstreamError(f"The model provider failed: {type(exc).__name__}: {exc}")
+    if isinstance(exc, AgentsException):
+        return AgentRunError(f"The agent run failed: {type(exc).__name__}: {exc}")
+    logger.error("agent run failed unexpectedly", exc_info=exc)
+    return AgentSiteError("Internal error while running the agent")

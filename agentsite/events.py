@@ -141,7 +141,7 @@ class EventEncoder:
                 call_id=_attr(raw, "call_id"),
             )
         elif isinstance(item, ToolCallOutputItem):
-            wire.update(output=_jsonable(item.output), call_id=_attr(item.raw_item, "call_id"))
+            wire.update(output=jsonable(item.output), call_id=_attr(item.raw_item, "call_id"))
         elif isinstance(item, ReasoningItem):
             summary = getattr(item.raw_item, "summary", None) or []
             wire.update(reasoning_content="\n".join(part.text for part in summary))
@@ -153,7 +153,7 @@ def stream_complete(
 ) -> WireEvent:
     return {
         "type": "stream_complete",
-        "final_output": _jsonable(final_output),
+        "final_output": jsonable(final_output),
         "current_turn": current_turn,
         "usage": usage_dict(usage),
         "session_id": session_id,
@@ -189,7 +189,7 @@ def _attr(raw: Any, name: str) -> Any:
     return raw.get(name) if isinstance(raw, dict) else getattr(raw, name, None)
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     """Final outputs and tool outputs as JSON values: models dumped, the rest as text."""
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")

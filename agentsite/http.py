@@ -6,7 +6,8 @@ out. Domain errors are turned into responses by the handlers in ``agentsite.api`
 
 from __future__ import annotations
 
-from typing import Any
+import uuid
+from typing import Any, Literal
 
 from agents import Agent
 from agents.handoffs import Handoff
@@ -14,15 +15,15 @@ from agents.tool import FunctionTool
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse
-from ninja import Path, Query, Router, Status
+from ninja import Header, Path, Query, Router, Status
 
-from agentsite.conversations import is_running
+from agentsite.conversations import is_running, list_conversations
 from agentsite.errors import AgentSiteError, ConversationBusy, NotFound
-from agentsite.events import usage_dict
-from agentsite.owners import owner_for
+from agentsite.models import Run
+from agentsite.owners import Owner, check_json_content_type, owner_for_request
 from agentsite.providers import is_offline, model_name_for, provider_name
 from agentsite.registry import AgentSpec, register
-from agentsite.runs import AgentRun, RunRequest
+from agentsite.runs import RunRequest, cancel_run, follow_run, get_run, run_to_completion, start_run
 from agentsite.schemas import (
     SESSION_ID_PATTERN,
     ErrorOut,
@@ -30,34 +31,48 @@ from agentsite.schemas import (
     MessageOut,
     RunBody,
     RunOut,
+    RunStatusOut,
+    SessionListOut,
     SessionOut,
 )
 from agentsite.sessions import DjangoSession
-from agentsite.sse import sse_response
+from agentsite.sse import parse_last_event_id, sse_response
 
-ERRORS: dict[int, type[ErrorOut]] = {code: ErrorOut for code in (400, 404, 409, 413, 422, 500, 502)}
+ERRORS: dict[int, type[ErrorOut]] = {
+    code: ErrorOut for code in (400, 401, 404, 409, 413, 415, 422, 500, 502)
+}
 SSE_OPENAPI = {
     "responses": {
         200: {
-            "description": "Server-Sent Events: one `data: <json>` line per event",
+            "description": "Server-Sent Events: `id: <run_id>:<seq>` and one `data: <json>` line "
+            "per event; the run id is also in the `X-Run-Id` header",
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
         }
     }
 }
+SessionIdPath = Path(..., pattern=SESSION_ID_PATTERN.pattern, max_length=128)
 
 
 def agent_router(spec: AgentSpec) -> Router:
-    """Routes for one agent: run, stream, session/{id} (GET, DELETE) and info."""
+    """Routes for one agent: run, stream, runs/{id}, sessions, session/{id} and info."""
     register(spec)
     router = Router(tags=[spec.slug])
 
-    def run_request(request: HttpRequest, body: RunBody) -> RunRequest:
+    async def caller(request: HttpRequest) -> Owner:
+        owner = await owner_for_request(request)
+        if request.method == "POST" and request.body:
+            check_json_content_type(request, owner)
+        return owner
+
+    def run_request(owner: Owner, body: RunBody, on_disconnect: str) -> RunRequest:
         return RunRequest(
             spec=spec,
             input=body.input,
-            owner=owner_for(request),
+            owner=owner.key,
             session_id=body.session_id,
             context=body.context or {},
+            on_disconnect=body.on_disconnect or on_disconnect,  # type: ignore[arg-type]
+            multitask=body.multitask or settings.MULTITASK,
         )
 
     @router.post(
@@ -66,24 +81,21 @@ def agent_router(spec: AgentSpec) -> Router:
         summary=f"Run {spec.slug} and return its final output",
     )
     async def run(request: HttpRequest, body: RunBody) -> Status[RunOut]:
+        owner = await caller(request)
         session_id = body.session_id if settings.ENABLE_SESSIONS else None
         try:
-            agent_run = await AgentRun.start(run_request(request, body))
-            outcome = await agent_run.complete()
+            done = await run_to_completion(run_request(owner, body, "cancel"))
         except AgentSiteError as error:
-            return Status(
-                error.status, RunOut(success=False, error=error.message, session_id=session_id)
-            )
-        return Status(
-            200,
-            RunOut(
-                final_output=outcome.final_output,
-                success=True,
-                usage=usage_dict(outcome.usage),
-                response_id=outcome.response_id,
-                session_id=session_id,
-            ),
+            failed = RunOut(success=False, error=error.message, session_id=session_id)
+            return Status(error.status, failed)
+        outcome = RunOut(
+            final_output=done["final_output"],
+            success=True,
+            usage=done["usage"],
+            response_id=done.get("response_id"),
+            session_id=session_id,
         )
+        return Status(200, outcome)
 
     @router.post(
         "/stream",
@@ -92,8 +104,69 @@ def agent_router(spec: AgentSpec) -> Router:
         summary=f"Run {spec.slug}, streaming its events as SSE",
     )
     async def stream(request: HttpRequest, body: RunBody) -> HttpResponse:
-        agent_run = await AgentRun.start(run_request(request, body))
-        return sse_response(agent_run.events())
+        owner = await caller(request)
+        live = await start_run(run_request(owner, body, settings.SSE_ON_DISCONNECT))
+        policy = body.on_disconnect or settings.SSE_ON_DISCONNECT
+        return sse_response(
+            live.follow(),
+            live.run_id,
+            on_close=(lambda: live.cancel("immediate", "disconnect"))
+            if policy == "cancel"
+            else None,
+        )
+
+    @router.get(
+        "/runs/{run_id}/stream",
+        response=ERRORS,
+        openapi_extra=SSE_OPENAPI,
+        summary="Resume a run's event stream after Last-Event-ID (or ?after=), then follow it",
+    )
+    async def resume(
+        request: HttpRequest,
+        run_id: uuid.UUID,
+        after: int | None = Query(None, ge=0, description="Replay events after this seq"),
+        last_event_id: str | None = Header(None, alias="Last-Event-ID"),
+    ) -> HttpResponse:
+        owner = await caller(request)
+        start = after if after is not None else parse_last_event_id(last_event_id, run_id)
+        await get_run(run_id, owner.key, spec.slug)
+        return sse_response(follow_run(run_id, owner.key, spec.slug, start), run_id)
+
+    @router.get("/runs/{run_id}", response={200: RunStatusOut, **ERRORS}, summary="A run's status")
+    async def run_status(request: HttpRequest, run_id: uuid.UUID) -> RunStatusOut:
+        owner = await caller(request)
+        return run_out(await get_run(run_id, owner.key, spec.slug))
+
+    @router.post(
+        "/runs/{run_id}/cancel",
+        response={200: RunStatusOut, **ERRORS},
+        summary="Stop a run, from any process",
+    )
+    async def cancel(
+        request: HttpRequest,
+        run_id: uuid.UUID,
+        mode: Literal["immediate", "after_turn"] = Query("immediate"),
+    ) -> RunStatusOut:
+        owner = await caller(request)
+        return run_out(await cancel_run(run_id, owner.key, spec.slug, mode, by=owner.key))
+
+    @router.get(
+        "/sessions", response={200: SessionListOut, **ERRORS}, summary="The caller's conversations"
+    )
+    async def sessions(
+        request: HttpRequest,
+        page: int = Query(1, ge=1, le=100_000),
+        page_size: int = Query(20, ge=1, le=100),
+    ) -> SessionListOut:
+        owner = await caller(request)
+        rows, total = await list_conversations(owner.key, spec.slug, page, page_size)
+        return SessionListOut(
+            sessions=rows,
+            page=page,
+            page_size=page_size,
+            total=total,
+            has_more=page * page_size < total,
+        )
 
     @router.get(
         "/session/{session_id}",
@@ -102,10 +175,10 @@ def agent_router(spec: AgentSpec) -> Router:
     )
     async def get_session(
         request: HttpRequest,
-        session_id: str = Path(..., pattern=SESSION_ID_PATTERN.pattern, max_length=128),
+        session_id: str = SessionIdPath,
         limit: int | None = Query(None, ge=1, le=100_000, description="Only the latest N items"),
     ) -> SessionOut:
-        session = _session(request, spec, session_id)
+        session = _session(await caller(request), spec, session_id)
         messages = await session.get_items(limit)
         return SessionOut(
             session_id=session_id, messages=messages, message_count=len(messages), success=True
@@ -116,11 +189,8 @@ def agent_router(spec: AgentSpec) -> Router:
         response={200: MessageOut, **ERRORS},
         summary="Delete a conversation and all its items",
     )
-    async def clear_session(
-        request: HttpRequest,
-        session_id: str = Path(..., pattern=SESSION_ID_PATTERN.pattern, max_length=128),
-    ) -> MessageOut:
-        session = _session(request, spec, session_id)
+    async def clear_session(request: HttpRequest, session_id: str = SessionIdPath) -> MessageOut:
+        session = _session(await caller(request), spec, session_id)
         if await is_running(session.owner, spec.slug, session_id):
             raise ConversationBusy("A run is in progress for this session; cancel it first")
         await session.clear_session()
@@ -133,10 +203,31 @@ def agent_router(spec: AgentSpec) -> Router:
     return router
 
 
-def _session(request: HttpRequest, spec: AgentSpec, session_id: str) -> DjangoSession:
+def _session(owner: Owner, spec: AgentSpec, session_id: str) -> DjangoSession:
     if not settings.ENABLE_SESSIONS:
         raise NotFound("Sessions are disabled on this server (ENABLE_SESSIONS=false)")
-    return DjangoSession(session_id, agent=spec.slug, owner=owner_for(request))
+    return DjangoSession(session_id, agent=spec.slug, owner=owner.key)
+
+
+def run_out(run: Run) -> RunStatusOut:
+    return RunStatusOut(
+        run_id=str(run.id),
+        agent=run.agent,
+        session_id=run.session_id or None,
+        status=run.status,
+        model=run.model,
+        usage={
+            "requests": run.requests,
+            "input_tokens": run.input_tokens,
+            "output_tokens": run.output_tokens,
+            "total_tokens": run.total_tokens,
+        },
+        event_count=run.event_count,
+        error=run.error,
+        cancelled_by=run.cancelled_by,
+        started_at=run.started_at.isoformat(),
+        finished_at=run.finished_at.isoformat() if run.finished_at else None,
+    )
 
 
 def agent_info(spec: AgentSpec) -> dict[str, Any]:
@@ -155,6 +246,10 @@ def agent_info(spec: AgentSpec) -> dict[str, Any]:
             "get_session": f"{base}/session/{{session_id}}",
             "clear_session": f"{base}/session/{{session_id}}",
             "info": f"{base}/info",
+            "sessions": f"{base}/sessions",
+            "resume": f"{base}/runs/{{run_id}}/stream",
+            "cancel": f"{base}/runs/{{run_id}}/cancel",
+            "websocket": f"/ws/{spec.slug}/",
         },
         "session_config": {
             "enabled": settings.ENABLE_SESSIONS,

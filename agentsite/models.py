@@ -111,6 +111,9 @@ class Run(models.Model):
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     error = models.TextField(blank=True)
     cancelled_by = models.CharField(max_length=160, blank=True)
+    # Renewed while the run is alive; a running run whose lease has expired was interrupted.
+    lease_until = models.DateTimeField(null=True, blank=True)
+    on_disconnect = models.CharField(max_length=16, default="cancel")
     started_at = models.DateTimeField(default=timezone.now, db_index=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
@@ -135,6 +138,9 @@ class RunEvent(models.Model):
     class Meta:
         ordering = ["run", "seq"]
         constraints = [models.UniqueConstraint(fields=["run", "seq"], name="unique_run_event")]
+
+    def __str__(self) -> str:
+        return f"{self.run_id}:{self.seq}"
 
 
 class ApiKey(models.Model):

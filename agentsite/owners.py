@@ -1,15 +1,167 @@
-"""Who a request acts for: the namespace its conversations live in.
+"""Who a request acts for: the namespace its conversations and runs live in.
 
-Until API keys and per-user ownership arrive, every keyless client shares the anonymous
-namespace, exactly as the FastAPI app behaved.
+Every conversation belongs to one owner key, and services only ever look things up within the
+caller's key, so another owner's ids simply do not exist for it (a 404, never a 403). In order:
+
+1. ``Authorization: Bearer <key>`` → ``key:<pk>``. A key that is presented but unknown or
+   revoked is a 401: silently falling back to the anonymous namespace would hand a client with
+   a mistyped key everybody's anonymous conversations.
+2. A logged-in Django user → ``user:<pk>``.
+3. ``REQUIRE_API_KEY`` → 401 for everyone else.
+4. A browser that a web-UI page marked (``mark_browser``) → ``browser:<id>``, so two anonymous
+   browsers never see each other's history.
+5. Otherwise the shared ``anonymous`` namespace, exactly as the FastAPI app behaved.
+
+The browser id is a random value kept *in* the session rather than the session key itself:
+owner keys are stored in plain columns and shown in the admin, and a session key there would be
+a credential anyone with database access could replay as a cookie. The id also survives
+``cycle_key``.
 """
 
 from __future__ import annotations
 
+import secrets
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs
+
+from django.conf import settings
 from django.http import HttpRequest
 
+from agentsite.apikeys import authenticate_api_key
+from agentsite.errors import Unauthorized, UnsupportedMediaType
 from agentsite.models import ANONYMOUS_OWNER
 
+# Session entry that makes a browser its own owner; its value is the browser's random id.
+BROWSER_SESSION_KEY = "agentsite_browser_id"
+# WebSocket query parameter carrying an API key for clients that cannot set handshake headers.
+API_KEY_QUERY_PARAM = "api_key"
 
-def owner_for(request: HttpRequest) -> str:
-    return ANONYMOUS_OWNER
+
+@dataclass(frozen=True)
+class Owner:
+    """The namespace a caller acts in, and how it proved it.
+
+    ``via_cookie`` is true when the identity came from a cookie the browser attaches on its own
+    (Django login, browser session): only then can another site ride on it, so only then do
+    CSRF defences (``check_json_content_type``) apply.
+    """
+
+    key: str
+    via_cookie: bool = False
+
+
+ANONYMOUS = Owner(ANONYMOUS_OWNER, via_cookie=False)
+
+
+async def owner_for_request(request: HttpRequest) -> Owner:
+    """The owner of an HTTP request; raises ``Unauthorized`` for a bad key or a required one."""
+    token = bearer_token(request.headers.get("Authorization", ""))
+    if token is not None:
+        return await _key_owner(token)
+    auser = getattr(request, "auser", None)
+    user = await auser() if auser is not None else None
+    if user is not None and user.is_authenticated:
+        return Owner(f"user:{user.pk}", via_cookie=True)
+    if settings.REQUIRE_API_KEY:
+        raise Unauthorized()
+    return await _browser_owner(getattr(request, "session", None)) or ANONYMOUS
+
+
+async def owner_for_scope(scope: dict[str, Any]) -> Owner:
+    """The owner of a Channels WebSocket connection (a scope after ``AuthMiddlewareStack``).
+
+    The key may come from the handshake's ``Authorization`` header or, because browsers'
+    ``WebSocket`` cannot set headers, from ``?api_key=<key>``. Prefer the header: a query string
+    ends up in proxy and server access logs, so a key sent that way should be treated as exposed
+    to whoever reads those logs.
+    """
+    token = _scope_token(scope)
+    if token is not None:
+        return await _key_owner(token)
+    user = scope.get("user")
+    if user is not None and user.is_authenticated:
+        return Owner(f"user:{user.pk}", via_cookie=True)
+    if settings.REQUIRE_API_KEY:
+        raise Unauthorized()
+    return await _browser_owner(scope.get("session")) or ANONYMOUS
+
+
+def mark_browser(request: HttpRequest) -> None:
+    """Give this browser its own namespace; web-UI page views call it before serving the page.
+
+    Only pages mark browsers, never API calls: a script without cookies would otherwise get a
+    fresh namespace on every request and lose its conversation between turns. The session is
+    saved now so it exists before the page's first API call.
+    """
+    session = request.session
+    if not session.get(BROWSER_SESSION_KEY):
+        session[BROWSER_SESSION_KEY] = secrets.token_urlsafe(18)
+    if session.session_key is None:
+        session.save()
+
+
+async def amark_browser(request: HttpRequest) -> None:
+    """``mark_browser`` for async views."""
+    session = request.session
+    if not await session.aget(BROWSER_SESSION_KEY):
+        await session.aset(BROWSER_SESSION_KEY, secrets.token_urlsafe(18))
+    if session.session_key is None:
+        await session.asave()
+
+
+def check_json_content_type(request: HttpRequest, owner: Owner) -> None:
+    """Refuse a cookie-authenticated POST whose body is not declared as JSON (415).
+
+    The API's views are CSRF-exempt (they serve key-carrying scripts too), so this is the CSRF
+    defence for browsers: another site can make a browser POST with its cookies only as a
+    "simple" request — a form, or a ``fetch`` with a text/plain, form or multipart body, or none
+    at all. ``application/json`` is not allowed in a simple request, so demanding it forces a CORS
+    preflight, which a foreign origin fails. Bodiless POSTs (cancel) from the web UI must
+    therefore send ``Content-Type: application/json`` too. Only POST needs it: DELETE/PUT/PATCH
+    are never simple requests. Key-carrying and anonymous callers have no ambient credential to
+    steal, so they are left alone.
+    """
+    if not owner.via_cookie or request.method != "POST":
+        return
+    if request.content_type != "application/json":
+        raise UnsupportedMediaType()
+
+
+def bearer_token(header: str) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header; None for no header or another
+    scheme (a Basic-auth proxy in front of the site must not turn every request into a 401).
+    An empty token is returned as "" so that it is refused, not ignored."""
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip()
+
+
+async def _key_owner(token: str) -> Owner:
+    key = await authenticate_api_key(token)
+    if key is None:
+        raise Unauthorized("Invalid or revoked API key")
+    return Owner(key.owner_key, via_cookie=False)
+
+
+async def _browser_owner(session: Any) -> Owner | None:
+    """The marked browser behind ``session``; None without a session, a marker or a stored
+    session (a cookie naming an expired session loads as empty and has no key)."""
+    if session is None:
+        return None
+    browser_id = await session.aget(BROWSER_SESSION_KEY)
+    if not browser_id or session.session_key is None:
+        return None
+    return Owner(f"browser:{browser_id}", via_cookie=True)
+
+
+def _scope_token(scope: dict[str, Any]) -> str | None:
+    for name, value in scope.get("headers") or ():
+        if name.lower() == b"authorization":
+            token = bearer_token(value.decode("latin-1"))
+            if token is not None:
+                return token
+    query = parse_qs((scope.get("query_string") or b"").decode("latin-1"), keep_blank_values=True)
+    values = query.get(API_KEY_QUERY_PARAM)
+    return values[0] if values else None

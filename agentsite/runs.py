@@ -1,37 +1,42 @@
-"""Start, stream and finish agent runs: the one place that talks to ``Runner``.
+"""Runs as a service: start, follow, cancel and look up agent runs.
 
-HTTP views and WebSocket consumers both call ``AgentRun``; they only translate what it yields
-or raises. A run holds its conversation's lease (one run per conversation) from ``start`` until
-it ends, however it ends: completed, failed, or cancelled because the client went away.
+HTTP views and WebSocket consumers call these functions and only translate what they yield or
+raise. The run itself executes in a background task (``agentsite.driver``), detached from the
+connection that started it, so it can outlive it (``on_disconnect="continue"``) and be resumed or
+cancelled from any process.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
+import contextvars
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import timedelta
+from typing import Any, Literal
 
-import openai
-from agents import ModelSettings, RunConfig, Runner
-from agents.exceptions import AgentsException
 from agents.items import TResponseInputItem
-from agents.usage import Usage
 from django.conf import settings
+from django.utils import timezone
 
-from agentsite.conversations import claim_conversation, release_conversation, renew_lease
-from agentsite.errors import AgentRunError, AgentSiteError, UpstreamError
-from agentsite.events import EventEncoder, WireEvent, error_event, real_id, stream_complete
-from agentsite.providers import get_model_provider, model_name_for
+from agentsite.conversations import claim_conversation, release_conversation
+from agentsite.driver import RunDriver
+from agentsite.errors import AgentSiteError, NotFound
+from agentsite.eventlog import Numbered, get_event_log
+from agentsite.events import error_event
+from agentsite.hub import TERMINAL_TYPES, LiveRun, get_live, register, request_cancel
+from agentsite.models import Run, RunStatus
+from agentsite.providers import model_name_for
 from agentsite.registry import AgentSpec
 from agentsite.sessions import DjangoSession
 
-logger = logging.getLogger(__name__)
-
 AgentInput = str | list[TResponseInputItem]
+OnDisconnect = Literal["cancel", "continue"]
+Multitask = Literal["reject", "enqueue"]
+CancelMode = Literal["immediate", "after_turn"]
+FOLLOW_WAIT_SECONDS = 1.0
+CANCEL_WAIT_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -49,147 +54,144 @@ class RunRequest:
     owner: str
     session_id: str | None = None
     context: dict[str, Any] = field(default_factory=dict)
+    on_disconnect: OnDisconnect = "cancel"
+    multitask: Multitask = "reject"
 
 
-@dataclass(frozen=True)
-class RunOutcome:
-    final_output: Any
-    usage: Usage
-    response_id: str | None
-    last_agent: str
-    current_turn: int
+async def start_run(request: RunRequest) -> LiveRun:
+    """Claim the conversation (409 ``ConversationBusy`` unless ``enqueue``) and start the run."""
+    session_id = request.session_id if settings.ENABLE_SESSIONS else None
+    run = Run(
+        id=uuid.uuid4(),
+        agent=request.spec.slug,
+        owner_key=request.owner,
+        session_id=session_id or "",
+        model=model_name_for(request.spec.slug),
+        on_disconnect=request.on_disconnect,
+        lease_until=timezone.now() + timedelta(seconds=settings.RUN_LEASE_SECONDS),
+    )
+    session = None
+    if session_id:
+        run.conversation_id = await claim_conversation(
+            request.owner,
+            request.spec.slug,
+            session_id,
+            run.id,
+            wait=request.multitask == "enqueue",
+        )
+        session = DjangoSession(session_id, agent=request.spec.slug, owner=request.owner)
+    try:
+        await run.asave(force_insert=True)
+    except BaseException:
+        if session_id:
+            await asyncio.shield(release_conversation(run.id))
+        raise
+    live = LiveRun(run.id, session_id)
+    driver = RunDriver(
+        run=run,
+        live=live,
+        agent=request.spec.agent,
+        input=request.input,
+        context=RunContext(owner=request.owner, data=request.context),
+        session=session,
+    )
+    register(live)
+    # A fresh context: the run must not inherit the request's thread-sensitive executor,
+    # which Django shuts down when the request ends while the run may go on.
+    live.task = asyncio.get_running_loop().create_task(
+        driver.execute(), context=contextvars.Context()
+    )
+    return live
 
 
-class AgentRun:
-    """One run of one agent; create it with ``await AgentRun.start(request)``."""
+async def run_to_completion(request: RunRequest) -> dict[str, Any]:
+    """Start a run and wait for its last event; raise its error as an ``AgentSiteError``."""
+    live = await start_run(request)
+    last: dict[str, Any] = {}
+    try:
+        async for _, event in live.follow():
+            last = event
+    finally:
+        if not live.done.is_set() and request.on_disconnect == "cancel":
+            live.cancel("immediate", "disconnect")
+    if last.get("type") == "error":
+        error = AgentSiteError(last["message"])
+        error.status = last.get("status", 502)
+        raise error
+    if last.get("type") == "run_cancelled":
+        error = AgentSiteError("The run was cancelled")
+        error.status = 409
+        raise error
+    return last
 
-    def __init__(self, request: RunRequest, session: DjangoSession | None, lease: uuid.UUID | None):
-        self.request = request
-        self.session = session
-        self.model_name = model_name_for(request.spec.slug)
-        self._lease = lease
-        self._renewer: asyncio.Task[None] | None = None
-        self._released = False
 
-    @classmethod
-    async def start(cls, request: RunRequest) -> AgentRun:
-        """Take the conversation lease; raises ``ConversationBusy`` if a run holds it."""
-        if not (settings.ENABLE_SESSIONS and request.session_id):
-            return cls(request, None, None)
-        lease = await claim_conversation(request.owner, request.spec.slug, request.session_id)
-        session = DjangoSession(request.session_id, agent=request.spec.slug, owner=request.owner)
-        return cls(request, session, lease)
+async def get_run(run_id: uuid.UUID, owner: str, agent: str) -> Run:
+    """The run, if ``owner`` owns it; otherwise ``NotFound`` (never a 403: ids are not probed)."""
+    run = await Run.objects.filter(pk=run_id, owner_key=owner, agent=agent).afirst()
+    if run is None:
+        raise NotFound("Run not found")
+    return run
 
-    @property
-    def session_id(self) -> str | None:
-        return self.request.session_id if self.session is not None else None
 
-    async def complete(self) -> RunOutcome:
-        """Run to the end without streaming. Raises an ``AgentSiteError`` on failure."""
-        usage: Usage | None = None
-        self._keep_lease()
-        try:
-            result = await Runner.run(self.request.spec.agent, **self._run_arguments())
-            usage = result.context_wrapper.usage
-            return RunOutcome(
-                final_output=result.final_output,
-                usage=usage,
-                response_id=real_id(result.last_response_id),
-                last_agent=result.last_agent.name,
-                current_turn=len(result.raw_responses),
-            )
-        except Exception as exc:
-            raise translate_error(exc) from exc
-        finally:
-            await self._release(usage)
-
-    async def events(self) -> AsyncIterator[WireEvent]:
-        """The run's wire events, ending with ``stream_complete`` or ``error``.
-
-        If the consumer stops iterating (client gone), the run is cancelled: no orphaned task
-        keeps calling the model.
-        """
-        self._keep_lease()
-        result = Runner.run_streamed(self.request.spec.agent, **self._run_arguments())
-        encoder = EventEncoder(self.model_name)
-        try:
-            async for event in result.stream_events():
-                wire = encoder.encode(event)
-                if wire is not None:
-                    yield wire
-            yield stream_complete(
-                result.final_output,
-                result.current_turn,
-                result.context_wrapper.usage,
-                self.session_id,
-                response_id=real_id(result.last_response_id),
-                agent_name=result.last_agent.name,
-            )
-        except Exception as exc:
-            error = translate_error(exc)
-            yield error_event(error.message, self.session_id, status=error.status)
-        finally:
-            if not result.is_complete:
-                result.cancel()
-            await self._release(result.context_wrapper.usage)
-
-    def _run_arguments(self) -> dict[str, Any]:
-        return {
-            "input": self.request.input,
-            "context": RunContext(owner=self.request.owner, data=self.request.context),
-            "session": self.session,
-            "max_turns": settings.MAX_TURNS,
-            "run_config": RunConfig(
-                model=self.model_name,
-                model_provider=get_model_provider(),
-                # The SDK asks Chat Completions servers for usage in streams only when they are
-                # api.openai.com; compatible servers (vLLM, Ollama, LiteLLM) report it too.
-                model_settings=ModelSettings(include_usage=True),
-                workflow_name=f"agentsite:{self.request.spec.slug}",
-            ),
-        }
-
-    def _keep_lease(self) -> None:
-        """Renew the lease while the run goes on; started only once the run really starts, so a
-        run that is never iterated leaves a lease that simply expires."""
-        if self._lease is not None and self._renewer is None:
-            self._renewer = asyncio.create_task(self._renew_lease())
-
-    async def _renew_lease(self) -> None:
-        assert self._lease is not None
-        interval = max(settings.RUN_LEASE_SECONDS / 3, 1)
-        while True:
-            await asyncio.sleep(interval)
-            await renew_lease(self._lease)
-
-    async def _release(self, usage: Usage | None) -> None:
-        if self._released:
+async def follow_run(
+    run_id: uuid.UUID, owner: str, agent: str, after: int = 0
+) -> AsyncIterator[Numbered]:
+    """A run's events after ``after``: from memory if it runs here, else from the event log,
+    then live until its last event."""
+    await get_run(run_id, owner, agent)
+    live = get_live(run_id)
+    if live is not None:
+        async for numbered in live.follow(after):
+            yield numbered
+        return
+    log = get_event_log()
+    while True:
+        events = await log.wait(run_id, after, FOLLOW_WAIT_SECONDS)
+        for seq, event in events:
+            yield seq, event
+            after = seq
+            if event.get("type") in TERMINAL_TYPES:
+                return
+        if events:
+            continue
+        run = await Run.objects.aget(pk=run_id)
+        if run.status != RunStatus.RUNNING:
+            for seq, event in await log.read(run_id, after):
+                yield seq, event
             return
-        self._released = True
-        if self._renewer is not None:
-            self._renewer.cancel()
-        if self._lease is not None:
-            # Shielded: a cancelled stream must still give the conversation back.
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.shield(release_conversation(self._lease, usage))
+        if run.lease_until is not None and run.lease_until < timezone.now():
+            await _mark_interrupted(run)
+            yield (
+                after + 1,
+                error_event(
+                    "The run was interrupted: the server running it stopped",
+                    run.session_id or None,
+                    status=503,
+                    run_id=str(run.id),
+                ),
+            )
+            return
 
 
-_UPSTREAM_MODULES = ("openai", "httpx", "httpcore", "httpx2")
+async def cancel_run(run_id: uuid.UUID, owner: str, agent: str, mode: CancelMode, by: str) -> Run:
+    """Ask the run to stop (from any process) and wait briefly for it to record its end."""
+    run = await get_run(run_id, owner, agent)
+    if run.status != RunStatus.RUNNING:
+        return run
+    await request_cancel(run_id, mode, by)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + CANCEL_WAIT_SECONDS
+    while loop.time() < deadline:
+        await asyncio.sleep(0.05)
+        run = await Run.objects.aget(pk=run_id)
+        if run.status != RunStatus.RUNNING:
+            break
+    return run
 
 
-def translate_error(exc: BaseException) -> AgentSiteError:
-    """Map whatever a run raised to the domain error the transports know how to send."""
-    if isinstance(exc, AgentSiteError):
-        return exc
-    if isinstance(exc, openai.APITimeoutError):
-        return UpstreamError("The model provider timed out")
-    if isinstance(exc, openai.APIConnectionError):
-        return UpstreamError(f"The connection to the model provider failed: {exc}")
-    if isinstance(exc, openai.APIStatusError):
-        return UpstreamError(f"The model provider answered HTTP {exc.status_code}: {exc.message}")
-    if any(cls.__module__.split(".")[0] in _UPSTREAM_MODULES for cls in type(exc).__mro__[:-1]):
-        return UpstreamError(f"The model provider failed: {type(exc).__name__}: {exc}")
-    if isinstance(exc, AgentsException):
-        return AgentRunError(f"The agent run failed: {type(exc).__name__}: {exc}")
-    logger.error("agent run failed unexpectedly", exc_info=exc)
-    return AgentSiteError("Internal error while running the agent")
+async def _mark_interrupted(run: Run) -> None:
+    await Run.objects.filter(pk=run.pk, status=RunStatus.RUNNING).aupdate(
+        status=RunStatus.INTERRUPTED,
+        error="The server running this run stopped before it finished",
+        finished_at=timezone.now(),
+    )

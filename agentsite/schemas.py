@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from functools import cache
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from ninja import Schema
 from openai.types.responses import ResponseInputItemParam
@@ -38,6 +38,15 @@ class RunBody(Schema):
         default=None, description="Free-form data passed to the agent's run context"
     )
     session_id: SessionId | None = None
+    on_disconnect: Literal["cancel", "continue"] | None = Field(
+        default=None,
+        description="When the client goes away: cancel the run (API default) or let it finish "
+        "so it can be resumed (web UI, WebSocket default)",
+    )
+    multitask: Literal["reject", "enqueue"] | None = Field(
+        default=None,
+        description="A run already in progress on this session: reject with 409, or wait for it",
+    )
 
     @field_validator("input")
     @classmethod
@@ -72,6 +81,39 @@ class RunOut(Schema):
     usage: UsageOut | None = None
     response_id: str | None = None
     session_id: str | None = None
+
+
+class RunStatusOut(Schema):
+    run_id: str
+    agent: str
+    session_id: str | None
+    status: str
+    model: str
+    usage: UsageOut
+    event_count: int
+    error: str
+    cancelled_by: str
+    started_at: str
+    finished_at: str | None
+    success: bool = True
+
+
+class ConversationOut(Schema):
+    session_id: str
+    title: str
+    item_count: int
+    created_at: str
+    updated_at: str
+    active: bool
+
+
+class SessionListOut(Schema):
+    sessions: list[ConversationOut]
+    page: int
+    page_size: int
+    total: int
+    has_more: bool
+    success: bool = True
 
 
 class ErrorOut(Schema):

@@ -99,6 +99,15 @@ class DjangoSession:
 
     # --- helpers beyond the protocol ------------------------------------------------------
 
+    async def add_interrupted_reply(self, text: str) -> None:
+        """Store the part of an assistant reply a client saw before its run was stopped.
+
+        It is a plain assistant message, so the model sees it next turn; the row is marked
+        ``interrupted`` for the admin and the UI.
+        """
+        item: TResponseInputItem = {"role": "assistant", "content": text}  # type: ignore[typeddict-item]
+        await sync_to_async(self._add_items_in_transaction)([item], [_encode(item)], True)
+
     async def get_conversation(self) -> Conversation | None:
         return await self._conversations().afirst()
 
@@ -117,7 +126,7 @@ class DjangoSession:
             )
 
     def _add_items_in_transaction(
-        self, items: list[TResponseInputItem], encoded: list[str]
+        self, items: list[TResponseInputItem], encoded: list[str], interrupted: bool = False
     ) -> None:
         with transaction.atomic():
             conversation, _ = Conversation.objects.select_for_update().get_or_create(
@@ -133,6 +142,7 @@ class DjangoSession:
                     data=data,
                     role=_field(item, "role")[:32],
                     item_type=(_field(item, "type") or "message")[:64],
+                    interrupted=interrupted,
                     created_at=now,
                 )
                 for offset, (item, data) in enumerate(zip(items, encoded, strict=True))

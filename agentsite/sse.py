@@ -1,22 +1,33 @@
-"""Server-Sent Events: encoding and the streaming response.
+"""Server-Sent Events: encoding, heartbeats, resumable ids, and the streaming response.
 
 Each event is a single ``data: <json>`` line and a blank line, with no ``event:`` line, so a
 browser's ``EventSource.onmessage`` fires for every event (the FastAPI app's clients rely on it).
+An ``id: <run_id>:<seq>`` line lets a client resume with ``Last-Event-ID``; a comment line every
+SSE_HEARTBEAT_SECONDS keeps proxies from closing a stream while the model is silent.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from django.conf import settings
 from django.http import StreamingHttpResponse
+
+from agentsite.errors import BadRequest, translate_error
+from agentsite.events import error_event
 
 SSE_HEADERS = {
     "Cache-Control": "no-cache",
     # nginx buffers proxied responses unless told not to; SSE must reach the client per event.
     "X-Accel-Buffering": "no",
 }
+HEARTBEAT = b": keep-alive\n\n"
+_DONE = object()
 
 
 def encode_sse(event: dict[str, Any], event_id: str | None = None) -> bytes:
@@ -25,12 +36,69 @@ def encode_sse(event: dict[str, Any], event_id: str | None = None) -> bytes:
     return f"{prefix}data: {data}\n\n".encode()
 
 
-def sse_response(events: AsyncIterator[dict[str, Any]]) -> StreamingHttpResponse:
+def parse_last_event_id(value: str | None, run_id: uuid.UUID) -> int:
+    """``<run_id>:<seq>`` (or a bare ``<seq>``) → seq; 0 when absent."""
+    if not value:
+        return 0
+    run_part, _, seq_part = value.strip().rpartition(":")
+    if run_part and run_part != str(run_id):
+        raise BadRequest("Last-Event-ID belongs to another run")
+    if not seq_part.isdigit():
+        raise BadRequest("Last-Event-ID must look like '<run_id>:<seq>'")
+    return int(seq_part)
+
+
+def sse_response(
+    events: AsyncIterator[tuple[int, dict[str, Any]]],
+    run_id: uuid.UUID,
+    on_close: Callable[[], None] | None = None,
+) -> StreamingHttpResponse:
+    """Stream numbered events; ``on_close`` runs when the stream ends, however it ends (the
+    client going away included)."""
+
     async def body() -> AsyncIterator[bytes]:
-        async for event in events:
-            yield encode_sse(event)
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+
+        async def pump() -> None:
+            try:
+                async for numbered in events:
+                    await queue.put(numbered)
+            except Exception as exc:  # surfaced to the client as the stream's last event
+                await queue.put(exc)
+            finally:
+                await queue.put(_DONE)
+
+        pumping = asyncio.create_task(pump())
+        try:
+            yield f"retry: {settings.SSE_RETRY_MS}\n\n".encode()
+            while True:
+                try:
+                    item = await asyncio.wait_for(queue.get(), settings.SSE_HEARTBEAT_SECONDS)
+                except TimeoutError:
+                    yield HEARTBEAT
+                    continue
+                if item is _DONE:
+                    return
+                if isinstance(item, Exception):
+                    error = translate_error(item)
+                    yield encode_sse(error_event(error.message, None, status=error.status))
+                    return
+                seq, event = item
+                yield encode_sse(event, f"{run_id}:{seq}")
+        finally:
+            pumping.cancel()
+            with contextlib.suppress(BaseException):
+                await asyncio.shield(_drain(pumping))
+            if on_close is not None:
+                on_close()
 
     response = StreamingHttpResponse(body(), content_type="text/event-stream; charset=utf-8")
     for header, value in SSE_HEADERS.items():
         response[header] = value
+    response["X-Run-Id"] = str(run_id)
     return response
+
+
+async def _drain(task: asyncio.Task[None]) -> None:
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -36,7 +36,7 @@ def use_scripted_model(settings, monkeypatch):
     from agents.models.interface import ModelProvider
     from agents.testing import ScriptedModel
 
-    import agentsite.runs as runs
+    import agentsite.driver as driver
 
     def install(steps) -> ScriptedModel:
         model = ScriptedModel(steps)
@@ -45,7 +45,7 @@ def use_scripted_model(settings, monkeypatch):
             def get_model(self, model_name):
                 return model
 
-        monkeypatch.setattr(runs, "get_model_provider", lambda: ScriptedProvider())
+        monkeypatch.setattr(driver, "get_model_provider", lambda: ScriptedProvider())
         return model
 
     return install

@@ -115,7 +115,8 @@ async def test_two_turn_memory(client, fake_openai: FakeOpenAI, openai_api, sett
     assert not any(exchange.aborted for exchange in fake_openai.exchanges)
     turn_1, turn_2 = fake_openai.requests
     assert [r.path for r in (turn_1, turn_2)] == [API_PATHS[openai_api]] * 2
-    assert (turn_1.stream, turn_2.stream) == (True, False)  # /stream streams, /run doesn't
+    # /run drives the same streamed, cancellable run as /stream (one code path, one ledger).
+    assert (turn_1.stream, turn_2.stream) == (True, True)
     assert turn_1.headers["authorization"] == "Bearer sk-test"
     assert turn_2.body["model"] == settings.AGENT_MODEL
     assert [pair for pair in turn_2.transcript() if pair[0] != "system"] == [
@@ -182,7 +183,7 @@ async def test_tool_call_over_run(client, fake_openai: FakeOpenAI):
     assert (status, body["success"], body["final_output"]) == (200, True, "It is 14.")
     assert body["usage"] == usage(2)
     first, second = fake_openai.requests
-    assert (first.stream, second.stream) == (False, False)
+    assert (first.stream, second.stream) == (True, True)
     assert second.tool_outputs() == {call_id: "14"}
     items = await stored(client, "assistant", "tool-2")
     call = next(item for item in items if item.get("type") == "function_call")

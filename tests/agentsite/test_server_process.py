@@ -46,12 +46,18 @@ def stored_messages(server: ServerProcess, session_id: str) -> list[dict[str, An
 
 
 def assistant_texts(messages: list[dict[str, Any]]) -> list[str]:
-    return [
-        part.get("text", "")
-        for message in messages
-        if message.get("role") == "assistant"
-        for part in message.get("content", [])
-    ]
+    """Assistant text, whether stored as content parts (a finished reply) or as a plain string
+    (the part of a reply a client saw before its run was stopped)."""
+    texts = []
+    for message in messages:
+        if message.get("role") != "assistant":
+            continue
+        content = message.get("content", [])
+        if isinstance(content, str):
+            texts.append(content)
+        else:
+            texts.extend(part.get("text", "") for part in content)
+    return texts
 
 
 def assert_clean_log(server: ServerProcess) -> None:

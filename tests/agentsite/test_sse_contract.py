@@ -24,9 +24,13 @@ async def test_stream_headers_and_framing(client):
     assert response["Content-Type"].startswith("text/event-stream")
     assert response["Cache-Control"] == "no-cache"
     assert response["X-Accel-Buffering"] == "no"
-    for block in raw.decode().split("\n\n")[:-1]:
-        assert block.startswith("data: {"), block
-        assert "\n" not in block, "one line per event"
+    run_id = response["X-Run-Id"]
+    blocks = raw.decode().split("\n\n")[:-1]
+    assert blocks[0] == "retry: 3000"
+    for seq, block in enumerate(blocks[1:], start=1):
+        id_line, data_line = block.split("\n")
+        assert id_line == f"id: {run_id}:{seq}"
+        assert data_line.startswith("data: {"), block
 
 
 async def test_text_reply_exact_sequence(client, use_scripted_model):

@@ -1,0 +1,223 @@
+"""Execute one agent run in the background: the only code that iterates ``Runner`` streams.
+
+The driver publishes wire events to its ``LiveRun`` (memory, for followers in this process),
+writes them in batches to the event log (for followers elsewhere), keeps the leases alive,
+honours cancel requests, and at the end records the outcome in the ``Run`` ledger and gives the
+conversation back. It runs detached from any connection, so a client may leave and come back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from datetime import timedelta
+from typing import Any
+
+from agents import ModelSettings, RunConfig, Runner
+from agents.usage import Usage
+from django.conf import settings
+from django.utils import timezone
+
+from agentsite.conversations import release_conversation, renew_lease
+from agentsite.errors import translate_error
+from agentsite.eventlog import Numbered, get_event_log
+from agentsite.events import (
+    EventEncoder,
+    WireEvent,
+    error_event,
+    real_id,
+    stream_complete,
+    usage_dict,
+)
+from agentsite.hub import LiveRun, listen_for_cancel
+from agentsite.models import Run, RunStatus
+from agentsite.providers import get_model_provider
+from agentsite.sessions import DjangoSession
+
+logger = logging.getLogger(__name__)
+FLUSH_SECONDS = 0.1
+FLUSH_BATCH = 64
+
+
+class RunDriver:
+    def __init__(
+        self,
+        *,
+        run: Run,
+        live: LiveRun,
+        agent: Any,
+        input: Any,
+        context: Any,
+        session: DjangoSession | None,
+    ) -> None:
+        self.run = run
+        self.live = live
+        self.agent = agent
+        self.input = input
+        self.context = context
+        self.session = session
+        self._pending: list[Numbered] = []
+        self._flush_now = asyncio.Event()
+        self._started = time.monotonic()
+        self._first_event_ms: int | None = None
+
+    async def execute(self) -> None:
+        helpers = [
+            asyncio.create_task(self._flush_periodically()),
+            asyncio.create_task(self._renew_leases()),
+            asyncio.create_task(listen_for_cancel(self.live)),
+        ]
+        usage = Usage()
+        status, error = RunStatus.COMPLETED, ""
+        try:
+            result = Runner.run_streamed(
+                self.agent,
+                input=self.input,
+                context=self.context,
+                session=self.session,
+                max_turns=settings.MAX_TURNS,
+                run_config=RunConfig(
+                    model=self.run.model,
+                    model_provider=get_model_provider(),
+                    # The SDK asks Chat Completions servers for stream usage only when they are
+                    # api.openai.com; compatible servers (vLLM, Ollama, LiteLLM) report it too.
+                    model_settings=ModelSettings(include_usage=True),
+                    workflow_name=f"agentsite:{self.run.agent}",
+                ),
+            )
+            self.live.on_cancel(result.cancel)
+            try:
+                partial = await self._relay(result)
+            finally:
+                usage = result.context_wrapper.usage
+                if not result.is_complete:
+                    result.cancel()
+            if self.live.cancel_mode is None:
+                self._emit(
+                    stream_complete(
+                        result.final_output,
+                        result.current_turn,
+                        usage,
+                        self.live.session_id,
+                        response_id=real_id(result.last_response_id),
+                        agent_name=result.last_agent.name,
+                        run_id=str(self.run.id),
+                    )
+                )
+            else:
+                status = RunStatus.CANCELLED
+                await self._keep_partial_reply(partial)
+                self._emit(self._cancelled_event(result.final_output, partial, usage))
+        except asyncio.CancelledError:
+            status, error = RunStatus.CANCELLED, "The server stopped the run"
+            self.live.cancelled_by = self.live.cancelled_by or "server"
+            self._emit(self._cancelled_event(None, "", usage))
+            raise
+        except Exception as exc:
+            failure = translate_error(exc)
+            status, error = RunStatus.FAILED, failure.message
+            self._emit(error_event(failure.message, self.live.session_id, status=failure.status))
+        finally:
+            for helper in helpers:
+                helper.cancel()
+            await asyncio.shield(self._finish(status, error, usage))
+
+    async def _relay(self, result: Any) -> str:
+        """Forward the SDK's events; return the assistant text of the unfinished message."""
+        encoder = EventEncoder(self.run.model)
+        partial = ""
+        async for event in result.stream_events():
+            wire = encoder.encode(event)
+            if wire is None:
+                continue
+            kind = wire.get("event_type") or wire.get("name")
+            if kind in ("response.created", "message_output_created"):
+                partial = ""
+            elif kind == "response.output_text.delta":
+                partial += wire["delta"]
+            self._emit(wire)
+        return partial
+
+    def _emit(self, event: WireEvent) -> None:
+        if self._first_event_ms is None:
+            self._first_event_ms = int((time.monotonic() - self._started) * 1000)
+        seq = self.live.publish(event)
+        self._pending.append((seq, event))
+        if len(self._pending) >= FLUSH_BATCH:
+            self._flush_now.set()
+
+    def _cancelled_event(self, final_output: Any, partial: str, usage: Usage) -> WireEvent:
+        return {
+            "type": "run_cancelled",
+            "mode": self.live.cancel_mode or "immediate",
+            "cancelled_by": self.live.cancelled_by,
+            "partial_output": partial,
+            "final_output": final_output
+            if isinstance(final_output, str | None)
+            else str(final_output),
+            "usage": usage_dict(usage),
+            "session_id": self.live.session_id,
+            "run_id": str(self.run.id),
+        }
+
+    async def _keep_partial_reply(self, partial: str) -> None:
+        """Store the text the user already saw, so the history shows what they saw."""
+        if self.session is not None and partial.strip():
+            await self.session.add_interrupted_reply(partial)
+
+    async def _flush(self) -> None:
+        batch, self._pending = self._pending, []
+        if batch:
+            await get_event_log().append(self.run.id, batch)
+
+    async def _flush_periodically(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._flush_now.wait(), FLUSH_SECONDS)
+            self._flush_now.clear()
+            try:
+                await self._flush()
+            except Exception:
+                logger.exception("could not write events of run %s", self.run.id)
+
+    async def _renew_leases(self) -> None:
+        interval = max(settings.RUN_LEASE_SECONDS / 3, 0.5)
+        while True:
+            await asyncio.sleep(interval)
+            until = timezone.now() + timedelta(seconds=settings.RUN_LEASE_SECONDS)
+            await Run.objects.filter(pk=self.run.pk).aupdate(lease_until=until)
+            if self.run.conversation_id is not None:
+                await renew_lease(self.run.id)
+
+    async def _finish(self, status: str, error: str, usage: Usage) -> None:
+        """Persist events and outcome, release the conversation, then wake the followers."""
+        try:
+            await self._flush()
+            await Run.objects.filter(pk=self.run.pk).aupdate(
+                status=status,
+                error=error,
+                cancelled_by=self.live.cancelled_by if status == RunStatus.CANCELLED else "",
+                event_count=len(self.live.events),
+                first_event_ms=self._first_event_ms,
+                latency_ms=int((time.monotonic() - self._started) * 1000),
+                finished_at=timezone.now(),
+                lease_until=None,
+                **usage_columns(usage),
+            )
+            if self.run.conversation_id is not None:
+                await release_conversation(self.run.id, usage)
+            await get_event_log().expire(self.run.id)
+        except Exception:
+            logger.exception("could not record the end of run %s", self.run.id)
+        finally:
+            self.live.finish()
+
+
+def usage_columns(usage: Usage) -> dict[str, int]:
+    return {
+        **usage_dict(usage),
+        "cached_tokens": getattr(usage.input_tokens_details, "cached_tokens", 0) or 0,
+        "reasoning_tokens": getattr(usage.output_tokens_details, "reasoning_tokens", 0) or 0,
+    }

@@ -1,0 +1,109 @@
+"""Per-run event logs, so a client can resume a stream from any process.
+
+Each run's wire events are numbered from 1 and appended in batches by the process that runs
+it. With ``REDIS_URL`` the log is a Redis stream (entry id ``<seq>-0``, blocking reads); without
+it, ``RunEvent`` rows in the database (polled). Followers in the running process never read the
+log: they get events from memory (``agentsite.hub``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from functools import cache
+from typing import Any, Protocol
+
+from django.conf import settings
+
+from agentsite.models import RunEvent
+
+Event = dict[str, Any]
+Numbered = tuple[int, Event]
+POLL_SECONDS = 0.2
+
+
+class EventLog(Protocol):
+    async def append(self, run_id: uuid.UUID, events: list[Numbered]) -> None: ...
+
+    async def read(self, run_id: uuid.UUID, after: int) -> list[Numbered]: ...
+
+    async def wait(self, run_id: uuid.UUID, after: int, seconds: float) -> list[Numbered]:
+        """Events after ``after``, waiting up to ``seconds`` for the first one."""
+        ...
+
+    async def expire(self, run_id: uuid.UUID) -> None:
+        """The run has ended: keep its log only for RUN_EVENTS_TTL_SECONDS more."""
+        ...
+
+
+class DatabaseEventLog:
+    async def append(self, run_id: uuid.UUID, events: list[Numbered]) -> None:
+        await RunEvent.objects.abulk_create(
+            RunEvent(run_id=run_id, seq=seq, data=json.dumps(event)) for seq, event in events
+        )
+
+    async def read(self, run_id: uuid.UUID, after: int) -> list[Numbered]:
+        rows = RunEvent.objects.filter(run_id=run_id, seq__gt=after).order_by("seq")
+        return [(seq, json.loads(data)) async for seq, data in rows.values_list("seq", "data")]
+
+    async def wait(self, run_id: uuid.UUID, after: int, seconds: float) -> list[Numbered]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while True:
+            events = await self.read(run_id, after)
+            if events or loop.time() >= deadline:
+                return events
+            await asyncio.sleep(min(POLL_SECONDS, max(deadline - loop.time(), 0)))
+
+    async def expire(self, run_id: uuid.UUID) -> None:
+        """Database events live as long as their Run row (deleted with it)."""
+
+
+class RedisEventLog:
+    def __init__(self, url: str) -> None:
+        from redis.asyncio import Redis
+
+        self.redis = Redis.from_url(url)
+
+    @staticmethod
+    def _key(run_id: uuid.UUID) -> str:
+        return f"agentsite:run:{run_id}:events"
+
+    async def append(self, run_id: uuid.UUID, events: list[Numbered]) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for seq, event in events:
+                pipe.xadd(self._key(run_id), {"e": json.dumps(event)}, id=f"{seq}-0")
+            # Followers of a run whose process dies must not wait on a log that lives forever.
+            pipe.expire(self._key(run_id), settings.RUN_EVENTS_TTL_SECONDS)
+            await pipe.execute()
+
+    async def read(self, run_id: uuid.UUID, after: int) -> list[Numbered]:
+        entries = await self.redis.xrange(self._key(run_id), min=f"({after}-0")
+        return self._decode(entries)
+
+    async def wait(self, run_id: uuid.UUID, after: int, seconds: float) -> list[Numbered]:
+        found = await self.redis.xread(
+            {self._key(run_id): f"{after}-0"}, block=max(int(seconds * 1000), 1)
+        )
+        return self._decode(found[0][1]) if found else []
+
+    async def expire(self, run_id: uuid.UUID) -> None:
+        await self.redis.expire(self._key(run_id), settings.RUN_EVENTS_TTL_SECONDS)
+
+    @staticmethod
+    def _decode(entries: list[Any]) -> list[Numbered]:
+        decoded = []
+        for entry_id, fields in entries:
+            seq = int(
+                (entry_id.decode() if isinstance(entry_id, bytes) else entry_id).split("-")[0]
+            )
+            decoded.append((seq, json.loads(fields[b"e"])))
+        return decoded
+
+
+@cache
+def get_event_log() -> EventLog:
+    if settings.REDIS_URL:
+        return RedisEventLog(settings.REDIS_URL)
+    return DatabaseEventLog()
