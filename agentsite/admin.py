@@ -13,7 +13,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
 from agentsite.apikeys import assign_secret, revoke_all
-from agentsite.models import ApiKey, Conversation, ConversationItem
+from agentsite.models import ApiKey, Conversation, ConversationItem, Run
 
 
 def item_text(item: dict[str, Any]) -> str:
@@ -39,7 +39,7 @@ def item_text(item: dict[str, Any]) -> str:
 
 class ConversationItemInline(admin.TabularInline):
     model = ConversationItem
-    fields = ("position", "role", "item_type", "text", "created_at")
+    fields = ("position", "role", "item_type", "text", "interrupted", "created_at")
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -190,4 +190,32 @@ class ApiKeyAdmin(admin.ModelAdmin):
         self.message_user(request, f"Revoked {count} key(s).", messages.SUCCESS)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Run)
+class RunAdmin(admin.ModelAdmin):
+    """The run ledger: what ran, for whom, how it ended, what it cost."""
+
+    list_display = (
+        "started_at",
+        "agent",
+        "session_id",
+        "owner_key",
+        "status",
+        "model",
+        "total_tokens",
+        "latency_ms",
+        "cancelled_by",
+    )
+    list_filter = ("status", "agent", "model", ("started_at", admin.DateFieldListFilter))
+    search_fields = ("id", "session_id", "owner_key", "error")
+    date_hierarchy = "started_at"
+    list_select_related = ("conversation",)
+    readonly_fields = [field.name for field in Run._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+import weakref
 from functools import cache
 from typing import Any, Protocol
 
@@ -62,9 +63,21 @@ class DatabaseEventLog:
 
 class RedisEventLog:
     def __init__(self, url: str) -> None:
+        self.url = url
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    @property
+    def redis(self) -> Any:
+        """A client per event loop: redis-py's connections belong to the loop that opened them."""
         from redis.asyncio import Redis
 
-        self.redis = Redis.from_url(url)
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None:
+            client = self._clients[loop] = Redis.from_url(self.url)
+        return client
 
     @staticmethod
     def _key(run_id: uuid.UUID) -> str:
