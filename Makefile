@@ -24,16 +24,20 @@ run: migrate
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 # The whole suite (fast tests and the slow ones that start server processes) on SQLite, then
-# again on PostgreSQL. Plain `.venv/bin/pytest` runs only the fast tests.
+# again on PostgreSQL. Plain `.venv/bin/pytest` runs only the fast tests. Redis is needed by
+# both passes (the event-log contract tests); the multi-process tests always run on
+# PostgreSQL + Redis whatever the pass, so they run once, in the PostgreSQL pass.
 ALL := -m "slow or not slow"
+ALL_BUT_MULTIPROCESS := -m "(slow or not slow) and not multiprocess"
 
 test: install test-sqlite test-postgres
 
 test-sqlite: install
-	$(BIN)/pytest $(ALL)
+	bash scripts/services.sh redis
+	$(BIN)/pytest $(ALL_BUT_MULTIPROCESS)
 
 test-postgres: install
-	bash scripts/services.sh postgres
+	bash scripts/services.sh postgres redis
 	DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest $(ALL)
 
 lint: install

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable
 from datetime import timedelta
 from typing import Any
 
@@ -62,6 +63,7 @@ class RunDriver:
         self._flush_now = asyncio.Event()
         self._started = time.monotonic()
         self._first_event_ms: int | None = None
+        self._last_write: asyncio.Future[None] | None = None
 
     async def execute(self) -> None:
         helpers = [
@@ -71,6 +73,7 @@ class RunDriver:
         ]
         usage = Usage()
         status, error = RunStatus.COMPLETED, ""
+        terminal: WireEvent | None = None
         try:
             result = Runner.run_streamed(
                 self.agent,
@@ -95,34 +98,32 @@ class RunDriver:
                 if not result.is_complete:
                     result.cancel()
             if self.live.cancel_mode is None:
-                self._emit(
-                    stream_complete(
-                        result.final_output,
-                        result.current_turn,
-                        usage,
-                        self.live.session_id,
-                        response_id=real_id(result.last_response_id),
-                        agent_name=result.last_agent.name,
-                        run_id=str(self.run.id),
-                    )
+                terminal = stream_complete(
+                    result.final_output,
+                    result.current_turn,
+                    usage,
+                    self.live.session_id,
+                    response_id=real_id(result.last_response_id),
+                    agent_name=result.last_agent.name,
+                    run_id=str(self.run.id),
                 )
             else:
                 status = RunStatus.CANCELLED
                 await self._keep_partial_reply(partial)
-                self._emit(self._cancelled_event(result.final_output, partial, usage))
+                terminal = self._cancelled_event(result.final_output, partial, usage)
         except asyncio.CancelledError:
             status, error = RunStatus.CANCELLED, "The server stopped the run"
             self.live.cancelled_by = self.live.cancelled_by or "server"
-            self._emit(self._cancelled_event(None, "", usage))
+            terminal = self._cancelled_event(None, "", usage)
             raise
         except Exception as exc:
             failure = translate_error(exc)
             status, error = RunStatus.FAILED, failure.message
-            self._emit(error_event(failure.message, self.live.session_id, status=failure.status))
+            terminal = error_event(failure.message, self.live.session_id, status=failure.status)
         finally:
             for helper in helpers:
                 helper.cancel()
-            await asyncio.shield(self._finish(status, error, usage))
+            await asyncio.shield(self._finish(status, error, usage, terminal))
 
     async def _relay(self, result: Any) -> str:
         """Forward the SDK's events; return the assistant text of the unfinished message."""
@@ -167,10 +168,20 @@ class RunDriver:
         if self.session is not None and partial.strip():
             await self.session.add_interrupted_reply(partial)
 
-    async def _flush(self) -> None:
+    def _flush(self) -> Awaitable[None]:
+        """Write what is pending, after every earlier write. Shielded: a cancelled caller (the
+        periodic flusher, stopped when the run ends) must not lose a batch it took."""
         batch, self._pending = self._pending, []
-        if batch:
-            await get_event_log().append(self.run.id, batch)
+        previous = self._last_write
+
+        async def write() -> None:
+            if previous is not None:
+                await asyncio.gather(previous, return_exceptions=True)
+            if batch:
+                await get_event_log().append(self.run.id, batch)
+
+        self._last_write = asyncio.ensure_future(write())
+        return asyncio.shield(self._last_write)
 
     async def _flush_periodically(self) -> None:
         while True:
@@ -191,10 +202,19 @@ class RunDriver:
             if self.run.conversation_id is not None:
                 await renew_lease(self.run.id)
 
-    async def _finish(self, status: str, error: str, usage: Usage) -> None:
-        """Persist events and outcome, release the conversation, then wake the followers."""
+    async def _finish(
+        self, status: str, error: str, usage: Usage, terminal: WireEvent | None
+    ) -> None:
+        """Record the outcome and give the conversation back *before* sending the last event:
+        a client that starts its next turn on ``stream_complete`` must find the session free."""
         try:
+            if self.run.conversation_id is not None:
+                await release_conversation(self.run.id, usage)
+            if terminal is not None:
+                self._emit(terminal)
             await self._flush()
+            # Written after the last event is in the log: followers elsewhere stop reading the
+            # log once the run is no longer "running".
             await Run.objects.filter(pk=self.run.pk).aupdate(
                 status=status,
                 error=error,
@@ -206,8 +226,6 @@ class RunDriver:
                 lease_until=None,
                 **usage_columns(usage),
             )
-            if self.run.conversation_id is not None:
-                await release_conversation(self.run.id, usage)
             await get_event_log().expire(self.run.id)
         except Exception:
             logger.exception("could not record the end of run %s", self.run.id)

@@ -6,6 +6,8 @@ out. Domain errors are turned into responses by the handlers in ``agentsite.api`
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
 from typing import Any, Literal
 
@@ -23,7 +25,15 @@ from agentsite.models import Run
 from agentsite.owners import Owner, check_json_content_type, owner_for_request
 from agentsite.providers import is_offline, model_name_for, provider_name
 from agentsite.registry import AgentSpec, register
-from agentsite.runs import RunRequest, cancel_run, follow_run, get_run, run_to_completion, start_run
+from agentsite.runs import (
+    CANCEL_WAIT_SECONDS,
+    RunRequest,
+    cancel_run,
+    follow_run,
+    get_run,
+    run_to_completion,
+    start_run,
+)
 from agentsite.schemas import (
     SESSION_ID_PATTERN,
     ErrorOut,
@@ -107,12 +117,16 @@ def agent_router(spec: AgentSpec) -> Router:
         owner = await caller(request)
         live = await start_run(run_request(owner, body, settings.SSE_ON_DISCONNECT))
         policy = body.on_disconnect or settings.SSE_ON_DISCONNECT
+
+        async def stop_run() -> None:
+            """The client left: stop the run and wait until it has let go of the session, so
+            the client's next turn is not refused."""
+            live.cancel("immediate", "disconnect")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(live.done.wait(), CANCEL_WAIT_SECONDS)
+
         return sse_response(
-            live.follow(),
-            live.run_id,
-            on_close=(lambda: live.cancel("immediate", "disconnect"))
-            if policy == "cancel"
-            else None,
+            live.follow(), live.run_id, on_close=stop_run if policy == "cancel" else None
         )
 
     @router.get(

@@ -59,7 +59,31 @@ class RunRequest:
 
 
 async def start_run(request: RunRequest) -> LiveRun:
-    """Claim the conversation (409 ``ConversationBusy`` unless ``enqueue``) and start the run."""
+    """Claim the conversation (409 ``ConversationBusy`` unless ``enqueue``) and start the run.
+
+    Shielded: a caller cancelled half way (the client left) must not leave a claimed
+    conversation or a "running" ledger row behind with no run; the start completes and, if the
+    run's policy is to cancel on disconnect, the run is then stopped.
+    """
+    # Own context: it must not use the request's thread executor, which may be gone by the end.
+    starting = asyncio.get_running_loop().create_task(
+        _start_run(request), context=contextvars.Context()
+    )
+    try:
+        return await asyncio.shield(starting)
+    except asyncio.CancelledError:
+
+        def abandon(task: asyncio.Future[LiveRun]) -> None:
+            if task.cancelled() or task.exception() is not None:
+                return
+            if request.on_disconnect == "cancel":
+                task.result().cancel("immediate", "disconnect")
+
+        starting.add_done_callback(abandon)
+        raise
+
+
+async def _start_run(request: RunRequest) -> LiveRun:
     session_id = request.session_id if settings.ENABLE_SESSIONS else None
     run = Run(
         id=uuid.uuid4(),

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from django.conf import settings
@@ -51,7 +51,7 @@ def parse_last_event_id(value: str | None, run_id: uuid.UUID) -> int:
 def sse_response(
     events: AsyncIterator[tuple[int, dict[str, Any]]],
     run_id: uuid.UUID,
-    on_close: Callable[[], None] | None = None,
+    on_close: Callable[[], Awaitable[None]] | None = None,
 ) -> StreamingHttpResponse:
     """Stream numbered events; ``on_close`` runs when the stream ends, however it ends (the
     client going away included)."""
@@ -90,7 +90,8 @@ def sse_response(
             with contextlib.suppress(BaseException):
                 await asyncio.shield(_drain(pumping))
             if on_close is not None:
-                on_close()
+                with contextlib.suppress(BaseException):
+                    await asyncio.shield(on_close())
 
     response = StreamingHttpResponse(body(), content_type="text/event-stream; charset=utf-8")
     for header, value in SSE_HEADERS.items():

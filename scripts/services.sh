@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Make sure the services the test suite needs are up; start them if they are installed but
 # stopped, and fail loudly (never skip) if they cannot be reached.
-# Usage: scripts/services.sh postgres [redis]
+# Usage: scripts/services.sh postgres redis   (either or both)
 set -euo pipefail
 
 wait_for() {  # wait_for NAME COMMAND...
@@ -25,8 +25,21 @@ ensure_postgres() {
   wait_for PostgreSQL pg_isready -h 127.0.0.1 -p 5432
 }
 
+redis_ping() {  # PONG from 127.0.0.1:6379, with or without redis-cli installed
+  if command -v redis-cli >/dev/null 2>&1; then
+    redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG
+    return
+  fi
+  exec 3<>/dev/tcp/127.0.0.1/6379 || return 1
+  printf 'PING\r\n' >&3
+  local reply
+  read -r -t 5 reply <&3 || true
+  exec 3>&-
+  [[ $reply == +PONG* ]]
+}
+
 ensure_redis() {
-  if redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then return 0; fi
+  if redis_ping >/dev/null 2>&1; then return 0; fi
   if ! command -v redis-server >/dev/null 2>&1; then
     echo "ERROR: Redis is not running on 127.0.0.1:6379 and is not installed here" >&2
     exit 1
@@ -35,7 +48,7 @@ ensure_redis() {
   mkdir -p /var/lib/redis /var/log/redis
   redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
     --dir /var/lib/redis --logfile /var/log/redis/ci.log
-  wait_for Redis redis-cli -h 127.0.0.1 -p 6379 ping
+  wait_for Redis redis_ping
 }
 
 for service in "$@"; do

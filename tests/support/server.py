@@ -12,6 +12,10 @@ Use the context managers from a fixture::
     def servers(tmp_path):
         with fresh_database(tmp_path) as database_url, ServerPool(tmp_path, database_url) as pool:
             yield pool
+
+Multi-process tests need PostgreSQL and Redis whatever the test run itself uses:
+``fresh_postgresql_database()`` makes the database on the local server, and
+``reserved_redis_database(n)`` hands out one Redis database number, flushed before and after.
 """
 
 from __future__ import annotations
@@ -35,6 +39,13 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
+# The services `scripts/services.sh` starts for the suite (see the Makefile).
+LOCAL_POSTGRESQL = {"HOST": "127.0.0.1", "PORT": 5432, "USER": "postgres", "PASSWORD": ""}
+LOCAL_REDIS = "redis://127.0.0.1:6379"
+# Redis database numbers reserved for test modules: each flushes its own at start and end, so
+# they must never share one (two concurrent test runs on one Redis still collide).
+REDIS_DB_MULTIPROCESS = 11
+REDIS_DB_EVENTLOG = 12
 
 
 def server_environment(database_url: str, **overrides: str) -> dict[str, str]:
@@ -85,6 +96,45 @@ def fresh_database(directory: Path) -> Iterator[str]:
         url = f"sqlite:///{directory / 'server.sqlite3'}"
         migrate(url)
         yield url
+
+
+@contextmanager
+def fresh_postgresql_database(
+    server: dict[str, Any] | None = None,
+) -> Iterator[str]:
+    """A new, migrated database on a PostgreSQL server (the local one by default), whatever
+    database the test run itself uses: several processes can only share a real server."""
+    with _postgresql_database(server or LOCAL_POSTGRESQL) as url:
+        migrate(url)
+        yield url
+
+
+@contextmanager
+def reserved_redis_database(number: int, base_url: str = LOCAL_REDIS) -> Iterator[str]:
+    """The URL of Redis database ``number``, emptied before and after use.
+
+    An unreachable Redis is an error, never a skip: CI starts it (`scripts/services.sh redis`),
+    and a silently skipped test would hide a broken multi-process setup.
+    """
+    import redis
+
+    url = f"{base_url}/{number}"
+    client = redis.Redis.from_url(url, socket_connect_timeout=5)
+    try:
+        try:
+            client.ping()
+        except redis.ConnectionError as exc:
+            raise RuntimeError(
+                f"Redis is not reachable at {url} ({exc}); start it with "
+                "`bash scripts/services.sh redis`"
+            ) from exc
+        client.flushdb()
+        try:
+            yield url
+        finally:
+            client.flushdb()
+    finally:
+        client.close()
 
 
 def _test_database_settings() -> dict[str, Any]:
