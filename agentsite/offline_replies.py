@@ -4,10 +4,18 @@ It is no language model; it exists so the product runs with no key and no networ
 exercises every path a real model does: plain text that echoes what the user said earlier (so
 memory is visible), a function call when the user names one of the agent's tools, a handoff when
 the user names a specialist, and schema-valid JSON for agents with an ``output_type``.
+
+A message may carry material to work from: a first line naming the subject, a blank line, then
+a body (passages to summarise, notes to write up). The offline model cannot summarise, so it
+does the nearest honest thing and quotes the material back, trimmed: as the plain reply, and in
+the long-form text fields of structured output (``summary``, ``report``, ``body``, …). Fields
+that name search terms (``query``, ``keywords``, …) get the subject's key words, unlabelled, and
+the items of a list each get a different selection of them, so a plan's searches differ.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from dataclasses import dataclass
@@ -16,7 +24,32 @@ from typing import Any
 from agents.handoffs import Handoff
 from agents.tool import FunctionTool, Tool
 
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
 OFFLINE_PREFIX = "[offline model]"
+# How much material a plain reply and a long-form structured field quote back.
+PLAIN_MATERIAL_CHARS = 4000
+LONG_FORM_MATERIAL_CHARS = 8000
+# Words in a field name that make it long-form text, unless it also has a "short" word.
+_LONG_FORM_WORDS = _words(
+    "answer article body content description details essay explanation markdown report summary text"
+)
+_SHORT_WORDS = _words("headline label name short title")
+# Words in a field name that make it a search term: filled with bare key words.
+_TERM_WORDS = _words(
+    "keyword keywords queries query search searches term terms topic topics tag tags"
+)
+_STOP_WORDS = _words(
+    "a about all an and any are as at be been but by can could did do does for from had has "
+    "have how i if in into is it its me my of on or our should so than that the their them "
+    "then there these they this to was we were what when where which who whom why will with "
+    "would you your"
+)
+_SUBJECT_LABEL = re.compile(r"^[A-Za-z][\w ]{0,30}:\s+")
+_KEY_WORD = re.compile(r"[^\W_][\w'-]*")
 _LEADING_FILLER = re.compile(
     r"^(?:\s|[:,\-]|\b(?:tool|the|for|in|of|on|with|to|at|is|me)\b)+", re.I
 )
@@ -79,6 +112,10 @@ def plan_reply(
 
 
 def _chat_text(question: str, earlier: list[str], tools: list[Tool]) -> str:
+    subject, material = subject_and_material(question)
+    if material:
+        quoted = _extract(material, PLAIN_MATERIAL_CHARS)
+        return f"{OFFLINE_PREFIX} On “{_clip(subject)}”, from what you sent me:\n\n{quoted}"
     parts = [
         f"{OFFLINE_PREFIX} No OpenAI key is configured, so a built-in offline model is answering.",
         f"You said: “{_clip(question)}”" if question else "You sent no text.",
@@ -194,8 +231,15 @@ def instance_of(schema: dict[str, Any], root: dict[str, Any], seed: str, name: s
         count = max(schema.get("minItems", 3), 1)
         count = min(count, schema.get("maxItems", count))
         item_schema = schema.get("items", {"type": "string"})
+        facets = _facets(subject_and_material(seed)[0])
         return [
-            instance_of(item_schema, root, f"{seed} ({index + 1})", name) for index in range(count)
+            instance_of(
+                item_schema,
+                root,
+                facets[index % len(facets)] if facets else f"{seed} ({index + 1})",
+                name,
+            )
+            for index in range(count)
         ]
     if kind == "integer":
         return int(schema.get("minimum", 1))
@@ -205,8 +249,58 @@ def instance_of(schema: dict[str, Any], root: dict[str, Any], seed: str, name: s
         return False
     if kind == "null":
         return None
+    return _string_for(name, seed)
+
+
+def _string_for(name: str, seed: str) -> str:
+    subject, material = subject_and_material(seed)
+    words = set(name.lower().split("_"))
+    if words & _TERM_WORDS:
+        facets = _facets(subject)
+        return facets[0] if facets else _clip(subject, 200)
     label = name.replace("_", " ") or "answer"
-    return f"{OFFLINE_PREFIX} {label} for: {_clip(seed, 200)}"
+    text = f"{OFFLINE_PREFIX} {label} for: {_clip(subject, 200)}"
+    if material and words & _LONG_FORM_WORDS and not words & _SHORT_WORDS:
+        return f"{text}\n\n{_extract(material, LONG_FORM_MATERIAL_CHARS)}"
+    return text
+
+
+def subject_and_material(text: str) -> tuple[str, str]:
+    """A message's subject (its first line, without a leading "Label:") and its material
+    (whatever follows the first blank line; "" when there is none)."""
+    head, _, rest = text.strip().partition("\n\n")
+    first_line = head.strip().split("\n", 1)[0] if head.strip() else ""
+    return _SUBJECT_LABEL.sub("", first_line).strip(), rest.strip()
+
+
+def _facets(subject: str) -> list[str]:
+    """Distinct selections of the subject's key words: all of them, each neighbouring pair,
+    then each word alone, longest first."""
+    words = list(
+        dict.fromkeys(
+            word for word in _KEY_WORD.findall(subject) if word.lower() not in _STOP_WORDS
+        )
+    )
+    if not words:
+        return []
+    selections = [" ".join(words)]
+    selections += [f"{first} {second}" for first, second in itertools.pairwise(words)]
+    selections += sorted(words, key=len, reverse=True)
+    return list(dict.fromkeys(selections))
+
+
+def _extract(material: str, limit: int) -> str:
+    """The material's paragraphs, spaces tidied, cut at a line end near ``limit``."""
+    paragraphs = [
+        "\n".join(" ".join(line.split()) for line in block.strip().split("\n") if line.strip())
+        for block in re.split(r"\n\s*\n", material)
+        if block.strip()
+    ]
+    text = "\n\n".join(paragraphs)
+    if len(text) <= limit:
+        return text
+    cut = text.rfind("\n", 0, limit)
+    return (text[:cut] if cut > limit // 2 else text[: limit - 1]).rstrip() + " …"
 
 
 def _resolve(ref: str, root: dict[str, Any]) -> dict[str, Any]:

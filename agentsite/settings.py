@@ -166,6 +166,18 @@ REQUIRE_API_KEY = env.bool("REQUIRE_API_KEY", default=False)
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
 CORS_ALLOW_CREDENTIALS = env.bool("CORS_ALLOW_CREDENTIALS", default=False)
 
+# --- Research (planner → searches → writer; research/).
+# How many searches of one research run may be in flight at once.
+RESEARCH_CONCURRENCY = env.int("RESEARCH_CONCURRENCY", default=4)
+# "auto": OpenAI's hosted web search when the provider is OpenAI's Responses API, otherwise the
+# local knowledge base; "knowledge_base" or "web" to force one.
+RESEARCH_SEARCH_BACKEND = env.str("RESEARCH_SEARCH_BACKEND", default="auto")
+RESEARCH_MAX_QUERY_CHARS = env.int("RESEARCH_MAX_QUERY_CHARS", default=1000)
+# Ranked knowledge-base passages handed to the search agent for each search.
+RESEARCH_SNIPPETS_PER_SEARCH = env.int("RESEARCH_SNIPPETS_PER_SEARCH", default=5)
+# A search that takes longer is recorded as failed; the others go on.
+RESEARCH_SEARCH_TIMEOUT = env.float("RESEARCH_SEARCH_TIMEOUT", default=120.0)
+
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
 LOGGING = {
     "version": 1,

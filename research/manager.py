@@ -1,0 +1,324 @@
+"""One research run: plan the searches, perform them concurrently, write the report.
+
+``ResearchManager.run`` is an async iterator of wire events (``research_progress``, then
+``report`` and ``stream_complete``, or a last ``error``) that the HTTP, SSE and WebSocket
+transports all relay. The ``Report`` row is written as the run goes, so a run that fails or is
+cancelled keeps its plan and the searches it finished, with status ``failed``.
+
+Over the knowledge base the manager retrieves each search's passages itself, with the same
+full-text search the agents' tool uses, and hands them to the search agent: whatever the model
+(the offline one included), summaries and report are written from passages whose sources the
+run recorded, and the report lists them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from agents import Agent, ModelSettings, RunConfig, Runner
+from agents.models.interface import ModelProvider
+from agents.result import RunResult
+from agents.usage import Usage
+from django.conf import settings
+from django.utils import timezone
+
+from agentsite.errors import AgentSiteError, translate_error
+from agentsite.events import WireEvent, error_event, stream_complete, usage_dict
+from agentsite.providers import get_model_provider
+from research import events
+from research.agents import (
+    ReportData,
+    planner_agent,
+    planner_input,
+    research_model,
+    search_agent_for,
+    search_input,
+    writer_agent,
+    writer_input,
+)
+from research.errors import InvalidQuery, NoSources, ResearchFailed
+from research.models import Report, ReportStatus
+from research.reports import cited_sources, with_sources_section
+from research.search import (
+    SearchContext,
+    SourceRegistry,
+    format_snippets,
+    search_backend,
+    search_documents,
+    web_citations,
+)
+
+CANCELLED = "The research was cancelled before the report was finished"
+
+
+def clean_query(value: Any) -> str:
+    """The query, stripped; ``InvalidQuery`` (422) for a missing, blank or oversized one."""
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidQuery("query must be a non-empty string")
+    query = value.strip()
+    limit = settings.RESEARCH_MAX_QUERY_CHARS
+    if len(query) > limit:
+        raise InvalidQuery(f"query is {len(query)} characters long; the limit is {limit}")
+    if any(ord(char) < 32 and char not in "\t\n\r" for char in query):
+        raise InvalidQuery("query must not contain control characters")
+    return query
+
+
+class ResearchManager:
+    """One research run for one owner; iterate ``run()`` once."""
+
+    def __init__(
+        self, query: str, owner: str, *, model_provider: ModelProvider | None = None
+    ) -> None:
+        self.query = clean_query(query)
+        self.owner = owner
+        # Known before the run starts, so a transport can name the report up front.
+        self.report_id = uuid.uuid4()
+        self.backend = search_backend()
+        self.provider = model_provider or get_model_provider()
+        self.registry = SourceRegistry()
+        self.usage = Usage()
+        self.searches: list[dict[str, Any]] = []
+        self.timings: dict[str, int] = {}
+        self.agent_runs = 0
+        self.error: AgentSiteError | None = None
+        # Whether the Report row exists (a failure before it does has nothing to record), and
+        # whether it has its final status.
+        self.stored = False
+        self.finished = False
+        self._started = time.monotonic()
+
+    async def run(self) -> AsyncIterator[WireEvent]:
+        """The run's events; it ends with ``stream_complete`` or ``error`` (or is cancelled)."""
+        await Report.objects.acreate(
+            id=self.report_id,
+            owner_key=self.owner,
+            query=self.query,
+            backend=self.backend,
+            model=research_model("writer"),
+        )
+        self.stored = True
+        try:
+            yield events.progress(self.report_id, "planning", "Planning the searches")
+            await self._plan()
+            yield events.planned(self.report_id, self.searches)
+            async for event in self._search_all():
+                yield event
+            yield events.progress(self.report_id, "writing", "Writing the report")
+            report = await self._write()
+            yield events.report_event(self.report_id, report)
+            yield stream_complete(
+                report, self.agent_runs, self.usage, None, report_id=str(self.report_id)
+            )
+        except (asyncio.CancelledError, GeneratorExit):
+            # Also when a consumer stops at the last event: then the report is already final.
+            if not self.finished:
+                await asyncio.shield(self._fail(CANCELLED))
+            raise
+        except Exception as exc:
+            error = self.error = translate_error(exc)
+            await asyncio.shield(self._fail(error.message))
+            yield error_event(
+                error.message, None, status=error.status, report_id=str(self.report_id)
+            )
+
+    async def run_to_completion(self) -> dict[str, Any]:
+        """Run without streaming; the report, or the run's error raised as a domain error."""
+        async with contextlib.aclosing(self.run()) as stream:
+            async for event in stream:
+                if event["type"] == "stream_complete":
+                    return event["final_output"]
+        raise self.error or ResearchFailed()
+
+    # --- stages ------------------------------------------------------------------------------
+
+    async def _plan(self) -> None:
+        began = time.monotonic()
+        result = await self._run_agent(planner_agent, planner_input(self.query), role="planner")
+        plan = [item.model_dump() for item in result.final_output.searches]
+        self.searches = [
+            {
+                "index": index,
+                "query": item["query"],
+                "reason": item["reason"],
+                "status": "pending",
+                "summary": "",
+                "sources": [],
+                "error": "",
+                "duration_ms": None,
+            }
+            for index, item in enumerate(plan, start=1)
+        ]
+        self.timings["planning_ms"] = _ms_since(began)
+        await self._save(plan=plan, searches=self._snapshot(), timings=dict(self.timings))
+
+    async def _search_all(self) -> AsyncIterator[WireEvent]:
+        """Every search, at most RESEARCH_CONCURRENCY at once; their events as they happen."""
+        began = time.monotonic()
+        total = len(self.searches)
+        semaphore = asyncio.Semaphore(max(1, settings.RESEARCH_CONCURRENCY))
+        queue: asyncio.Queue[WireEvent | None] = asyncio.Queue()
+        finished = 0
+
+        async def search_one(search: dict[str, Any]) -> None:
+            nonlocal finished
+            try:
+                async with semaphore:
+                    search["status"] = "running"
+                    queue.put_nowait(events.search_started(self.report_id, search, total))
+                    await self._search(search)
+                    finished += 1
+                    done = events.search_finished(self.report_id, search, finished, total)
+                    await self._save(searches=self._snapshot())
+                    queue.put_nowait(done)
+            finally:
+                queue.put_nowait(None)
+
+        tasks = [asyncio.create_task(search_one(search)) for search in self.searches]
+        try:
+            running = len(tasks)
+            while running:
+                event = await queue.get()
+                if event is None:
+                    running -= 1
+                else:
+                    yield event
+            for task in tasks:
+                task.result()  # a search that could not even be recorded fails the run
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        self.timings["searching_ms"] = _ms_since(began)
+        self._check_usable()
+
+    async def _search(self, search: dict[str, Any]) -> None:
+        """One search; its failure is recorded in ``search``, never raised."""
+        began = time.monotonic()
+        context = SearchContext(registry=self.registry)
+        try:
+            async with asyncio.timeout(settings.RESEARCH_SEARCH_TIMEOUT):
+                retrieved: list[dict[str, Any]] = []
+                passages = ""
+                if self.backend == "knowledge_base":
+                    snippets = await search_documents(search["query"])
+                    if not snippets:
+                        search["status"] = "no_results"
+                        return
+                    passages = format_snippets(snippets, self.registry)
+                    retrieved = [self.registry.entry(s.title, s.source_url) for s in snippets]
+                result = await self._run_agent(
+                    search_agent_for(self.backend),
+                    search_input(search["query"], search["reason"], passages),
+                    role="search",
+                    context=context,
+                )
+                summary = str(result.final_output or "").strip()
+                if not summary:
+                    raise ResearchFailed("The search agent returned an empty summary")
+                cited = retrieved + context.found + web_citations(result, self.registry)
+                search.update(status="completed", summary=summary, sources=_unique(cited))
+        except TimeoutError:
+            search.update(
+                status="failed",
+                error=f"The search timed out after {settings.RESEARCH_SEARCH_TIMEOUT:g} s",
+            )
+        except Exception as exc:
+            search.update(status="failed", error=translate_error(exc).message)
+        finally:
+            search["duration_ms"] = _ms_since(began)
+
+    def _check_usable(self) -> None:
+        if any(search["status"] == "completed" for search in self.searches):
+            return
+        failed = [search for search in self.searches if search["status"] == "failed"]
+        if not failed:
+            raise NoSources()
+        raise ResearchFailed(
+            f"No search succeeded: {len(failed)} of {len(self.searches)} failed "
+            f"(first error: {failed[0]['error']})"
+        )
+
+    async def _write(self) -> dict[str, Any]:
+        began = time.monotonic()
+        sources = cited_sources(self.searches)
+        result = await self._run_agent(
+            writer_agent, writer_input(self.query, self.searches, sources), role="writer"
+        )
+        data: ReportData = result.final_output
+        report = {
+            "short_summary": data.short_summary,
+            "markdown_report": with_sources_section(data.markdown_report, sources),
+            "follow_up_questions": list(data.follow_up_questions),
+            "sources": sources,
+        }
+        self.timings["writing_ms"] = _ms_since(began)
+        self.timings["total_ms"] = _ms_since(self._started)
+        await self._save(
+            status=ReportStatus.COMPLETED,
+            searches=self._snapshot(),
+            timings=dict(self.timings),
+            finished_at=timezone.now(),
+            **report,
+            **usage_dict(self.usage),
+        )
+        self.finished = True
+        return report
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    async def _run_agent(
+        self, agent: Agent[Any], input: str, *, role: str, context: Any = None
+    ) -> RunResult:
+        result = await Runner.run(
+            agent,
+            input,
+            context=context,
+            max_turns=settings.MAX_TURNS,
+            run_config=RunConfig(
+                model=research_model(role),
+                model_provider=self.provider,
+                model_settings=ModelSettings(include_usage=True),
+                workflow_name="agentsite:research",
+                group_id=str(self.report_id),
+            ),
+        )
+        self.usage.add(result.context_wrapper.usage)
+        self.agent_runs += 1
+        return result
+
+    async def _save(self, **fields: Any) -> None:
+        await Report.objects.filter(pk=self.report_id).aupdate(**fields)
+
+    async def _fail(self, message: str) -> None:
+        if not self.stored or self.finished:
+            return
+        self.finished = True
+        self.timings["total_ms"] = _ms_since(self._started)
+        await self._save(
+            status=ReportStatus.FAILED,
+            error=message,
+            searches=self._snapshot(),
+            timings=dict(self.timings),
+            finished_at=timezone.now(),
+            **usage_dict(self.usage),
+        )
+
+    def _snapshot(self) -> list[dict[str, Any]]:
+        # A copy taken now, in the event loop: the ORM serialises it in another thread while
+        # the searches go on changing the originals.
+        return copy.deepcopy(self.searches)
+
+
+def _unique(sources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return list({source["number"]: source for source in sources}.values())
+
+
+def _ms_since(began: float) -> int:
+    return int((time.monotonic() - began) * 1000)

@@ -1,0 +1,7 @@
+"""The research WebSocket route, ``ws/research/`` (gathered by ``agentsite.routing``)."""
+
+from django.urls import URLPattern, re_path
+
+from research.consumers import ResearchConsumer
+
+websocket_urlpatterns: list[URLPattern] = [re_path(r"^ws/research/?$", ResearchConsumer.as_asgi())]

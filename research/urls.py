@@ -1,0 +1,142 @@
+"""The research API: run a research (JSON or SSE) and read the caller's stored reports.
+
+Views only translate; the work is in ``research.manager`` and ``research.reports``.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from ninja import Query, Router, Status
+
+from agentsite.errors import AgentSiteError, BadRequest
+from agentsite.events import WireEvent
+from agentsite.owners import Owner, check_json_content_type, owner_for_request
+from agentsite.schemas import ErrorOut
+from agentsite.sse import sse_response
+from research.errors import InvalidQuery
+from research.manager import ResearchManager
+from research.reports import get_report, list_reports, report_detail, report_summary
+from research.schemas import (
+    ReportDetailOut,
+    ReportListOut,
+    ReportOut,
+    ReportSummaryOut,
+    ResearchBody,
+    ResearchErrorOut,
+)
+
+ERRORS: dict[int, Any] = {code: ErrorOut for code in (400, 401, 404, 413, 415, 422, 500, 503)}
+RUN_ERRORS: dict[int, Any] = {**ERRORS, **{code: ResearchErrorOut for code in (404, 500, 502)}}
+SSE_OPENAPI = {
+    "requestBody": {
+        "required": False,
+        "content": {"application/json": {"schema": ResearchBody.model_json_schema()}},
+    },
+    "responses": {
+        200: {
+            "description": "Server-Sent Events, one `data: <json>` line each: `research_progress` "
+            "(stage planning, planned, search_started, search_finished, writing), then `report` "
+            "and `stream_complete`, or a last `error`. The report id is in `X-Report-Id`.",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        }
+    },
+}
+
+research_router = Router(tags=["research"])
+
+
+async def caller(request: HttpRequest) -> Owner:
+    owner = await owner_for_request(request)
+    # Unlike the agent routes, a research POST has no body to prove it is JSON: the query may be
+    # in the URL. A cookie-authenticated browser must still declare JSON, or any site could make
+    # it start (and pay for) a research run.
+    check_json_content_type(request, owner)
+    return owner
+
+
+@research_router.post(
+    "",
+    response={200: ReportOut, **RUN_ERRORS},
+    summary="Research a query and return the report (the FastAPI app's endpoint)",
+)
+async def research(
+    request: HttpRequest, query: str = Query(..., description="What to research")
+) -> Status[Any]:
+    owner = await caller(request)
+    manager = ResearchManager(query, owner.key)
+    try:
+        report = await manager.run_to_completion()
+    except AgentSiteError as error:
+        report_id = str(manager.report_id) if manager.stored else None
+        return Status(error.status, ResearchErrorOut(error=error.message, report_id=report_id))
+    return Status(200, ReportOut(report_id=str(manager.report_id), **report))
+
+
+@research_router.post(
+    "/stream",
+    response=ERRORS,
+    openapi_extra=SSE_OPENAPI,
+    summary="Research a query, streaming progress and the report as SSE",
+)
+async def stream(
+    request: HttpRequest,
+    query: str | None = Query(None, description='What to research, or send {"query": …}'),
+) -> HttpResponse:
+    owner = await caller(request)
+    manager = ResearchManager(query if query is not None else body_query(request), owner.key)
+    response = sse_response(numbered(manager.run()), manager.report_id)
+    response["X-Report-Id"] = str(manager.report_id)
+    return response
+
+
+@research_router.get(
+    "/reports", response={200: ReportListOut, **ERRORS}, summary="The caller's reports"
+)
+async def reports(
+    request: HttpRequest,
+    page: int = Query(1, ge=1, le=100_000),
+    page_size: int = Query(20, ge=1, le=100),
+) -> ReportListOut:
+    owner = await caller(request)
+    rows, total = await list_reports(owner.key, page, page_size)
+    return ReportListOut(
+        reports=[ReportSummaryOut(**report_summary(row)) for row in rows],
+        page=page,
+        page_size=page_size,
+        total=total,
+        has_more=page * page_size < total,
+    )
+
+
+@research_router.get(
+    "/reports/{report_id}", response={200: ReportDetailOut, **ERRORS}, summary="One report"
+)
+async def report(request: HttpRequest, report_id: uuid.UUID) -> ReportDetailOut:
+    owner = await caller(request)
+    return ReportDetailOut(**report_detail(await get_report(report_id, owner.key)))
+
+
+def body_query(request: HttpRequest) -> Any:
+    """The ``query`` of a JSON body (the stream takes it there or in the URL); its type and
+    value are checked with the URL's, by ``ResearchManager``."""
+    if not request.body:
+        raise InvalidQuery('Send the query as ?query=… or as a JSON body {"query": "…"}')
+    try:
+        data = json.loads(request.body)
+    except ValueError:
+        raise BadRequest("Malformed JSON in request body") from None
+    if not isinstance(data, dict) or "query" not in data:
+        raise InvalidQuery('The JSON body must be an object with a "query"')
+    return data["query"]
+
+
+async def numbered(events: AsyncIterator[WireEvent]) -> AsyncIterator[tuple[int, WireEvent]]:
+    seq = 0
+    async for event in events:
+        seq += 1
+        yield seq, event
