@@ -23,6 +23,7 @@ from typing import Any
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from agentsite.consumers import decode_frame
 from agentsite.errors import AgentSiteError, BadRequest, Unauthorized, translate_error
 from agentsite.events import error_event
 from agentsite.owners import Owner, owner_for_scope
@@ -113,15 +114,3 @@ class ResearchConsumer(AsyncJsonWebsocketConsumer):
             self.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self.task
-
-
-def decode_frame(text: str | None) -> dict[str, Any]:
-    if text is None:
-        raise BadRequest("Send frames as JSON text, not binary")
-    try:
-        frame = json.loads(text)
-    except ValueError:
-        raise BadRequest("Malformed JSON frame") from None
-    if not isinstance(frame, dict):
-        raise BadRequest('A frame must be a JSON object with a "type", e.g. {"type": "ping"}')
-    return frame
