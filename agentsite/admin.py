@@ -1,4 +1,5 @@
-"""Staff moderation of conversations (list, search, read the transcript, purge) and API keys."""
+"""Staff moderation: conversations (list, search, read, export, purge), the run ledger with its
+daily usage view, and API keys."""
 
 from __future__ import annotations
 
@@ -6,35 +7,23 @@ import json
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import QuerySet
 from django.forms import ModelForm
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
 from agentsite.apikeys import assign_secret, revoke_all
-from agentsite.models import ApiKey, Conversation, ConversationItem, Run
+from agentsite.models import ApiKey, Conversation, ConversationItem, Run, RunStatus
+from agentsite.moderation import export_conversation, item_text, transcript, usage_per_day
+from agentsite.retention import purge
 
-
-def item_text(item: dict[str, Any]) -> str:
-    """What a person reads for one stored SDK item: message text, tool call or tool output."""
-    kind = item.get("type") or "message"
-    if kind == "message" or "role" in item:
-        content = item.get("content")
-        if isinstance(content, list):
-            content = " ".join(
-                str(part.get("text") or part.get("refusal") or "")
-                for part in content
-                if isinstance(part, dict)
-            )
-        return str(content or "")
-    if kind == "function_call":
-        return f"{item.get('name')}({item.get('arguments')})"
-    if kind == "function_call_output":
-        return f"→ {item.get('output')}"
-    if kind == "reasoning":
-        return " ".join(part.get("text", "") for part in item.get("summary") or [])
-    return json.dumps(item, ensure_ascii=False)[:500]
+USAGE_DAYS = (7, 30, 90)
 
 
 class ConversationItemInline(admin.TabularInline):
@@ -70,7 +59,7 @@ class ConversationAdmin(admin.ModelAdmin):
     search_fields = ("session_id", "title", "items__data")
     date_hierarchy = "updated_at"
     ordering = ("-updated_at",)
-    actions = ("purge_selected",)
+    actions = ("purge_selected", "export_selected")
     readonly_fields = (
         "agent",
         "session_id",
@@ -85,6 +74,7 @@ class ConversationAdmin(admin.ModelAdmin):
         "run_lease_until",
         "created_at",
         "updated_at",
+        "export",
         "transcript",
     )
     fields = readonly_fields
@@ -95,20 +85,86 @@ class ConversationAdmin(admin.ModelAdmin):
     def running(self, obj: Conversation) -> bool:
         return obj.active_run is not None
 
+    @admin.display(description="export")
+    def export(self, obj: Conversation) -> str:
+        url = reverse("admin:agentsite_conversation_export", args=[obj.pk])
+        return format_html('<a class="button" href="{}">Export as JSON</a>', url)
+
     @admin.display(description="transcript")
     def transcript(self, obj: Conversation) -> str:
-        items = obj.items.order_by("position")
-        rows = ((item.role or item.item_type, item_text(json.loads(item.data))) for item in items)
+        """Each item as a turn (who, what) with its raw JSON one click away."""
+        rows = (
+            (
+                turn.kind.replace(" ", "-"),
+                turn.position,
+                turn.kind,
+                " (interrupted: the client stopped the run here)" if turn.interrupted else "",
+                turn.text,
+                turn.raw,
+            )
+            for turn in transcript(obj)
+        )
         return format_html(
             '<ol class="transcript">{}</ol>',
-            format_html_join("", "<li><strong>{}</strong>: {}</li>", rows),
+            format_html_join(
+                "",
+                '<li class="turn turn-{}" value="{}"><strong>{}</strong><em>{}</em>: '
+                '<span style="white-space: pre-wrap">{}</span>'
+                "<details><summary>raw JSON</summary><pre>{}</pre></details></li>",
+                rows,
+            ),
         )
 
+    def get_urls(self) -> list[URLPattern]:
+        export = path(
+            "<int:pk>/export/",
+            self.admin_site.admin_view(self.export_view),
+            name="agentsite_conversation_export",
+        )
+        return [export, *super().get_urls()]
+
+    def export_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        if not self.has_view_permission(request):
+            return HttpResponse(status=403)
+        conversation = get_object_or_404(Conversation, pk=pk)
+        return _json_download(export_conversation(conversation), f"conversation-{pk}.json")
+
+    @admin.action(description="Export selected conversations as JSON", permissions=("view",))
+    def export_selected(self, request: HttpRequest, queryset: QuerySet[Conversation]) -> Any:
+        data = [export_conversation(conversation) for conversation in queryset]
+        return _json_download(data, "conversations.json")
+
     @admin.action(description="Purge selected conversations and all their items")
-    def purge_selected(self, request: HttpRequest, queryset: QuerySet[Conversation]) -> None:
-        count = queryset.count()
-        queryset.delete()
-        self.message_user(request, f"Purged {count} conversation(s).", messages.SUCCESS)
+    def purge_selected(self, request: HttpRequest, queryset: QuerySet[Conversation]) -> Any:
+        """Delete at once when picked by hand; "select all N matching" (a purge by filter)
+        first shows what would go and asks again. Conversations with a live run are kept."""
+        if request.POST.get("select_across") == "1" and request.POST.get("confirm") != "yes":
+            preview = purge(queryset, dry_run=True)
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Purge conversations?",
+                "opts": self.model._meta,
+                "preview": preview,
+                "query_string": request.GET.urlencode(),
+                "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
+                "action_checkbox_name": ACTION_CHECKBOX_NAME,
+            }
+            return TemplateResponse(
+                request, "admin/agentsite/conversation/purge_confirmation.html", context
+            )
+        result = purge(queryset)
+        self.message_user(
+            request,
+            f"Purged {result.conversations} conversation(s) with {result.items} item(s).",
+            messages.SUCCESS,
+        )
+        if result.skipped_live:
+            self.message_user(
+                request,
+                f"Kept {result.skipped_live} conversation(s) with a run in progress.",
+                messages.WARNING,
+            )
+        return None
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -208,7 +264,13 @@ class RunAdmin(admin.ModelAdmin):
         "latency_ms",
         "cancelled_by",
     )
-    list_filter = ("status", "agent", "model", ("started_at", admin.DateFieldListFilter))
+    list_filter = (
+        "status",
+        "agent",
+        "model",
+        ("started_at", admin.DateFieldListFilter),
+        ("conversation", admin.EmptyFieldListFilter),
+    )
     search_fields = ("id", "session_id", "owner_key", "error")
     date_hierarchy = "started_at"
     list_select_related = ("conversation",)
@@ -219,3 +281,49 @@ class RunAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def get_urls(self) -> list[URLPattern]:
+        usage = path(
+            "usage/", self.admin_site.admin_view(self.usage_view), name="agentsite_run_usage"
+        )
+        return [usage, *super().get_urls()]
+
+    def usage_view(self, request: HttpRequest) -> HttpResponse:
+        """Runs, tokens and failures per day, as a table with CSS bars (no scripts)."""
+        if not self.has_view_permission(request):
+            return HttpResponse(status=403)
+        try:
+            days = int(request.GET.get("days", 30))
+        except ValueError:
+            days = 30
+        days = days if days in USAGE_DAYS else 30
+        rows = usage_per_day(days)
+        peak = max((row.total_tokens for row in rows), default=0) or 1
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Usage per day, last {days} days",
+            "opts": self.model._meta,
+            "days": days,
+            "choices": USAGE_DAYS,
+            "rows": [(row, round(100 * row.total_tokens / peak)) for row in rows],
+            "totals": {
+                "runs": sum(row.runs for row in rows),
+                "failed": sum(row.failed for row in rows),
+                "cancelled": sum(row.cancelled for row in rows),
+                "total_tokens": sum(row.total_tokens for row in rows),
+            },
+            "failed_url": reverse("admin:agentsite_run_changelist")
+            + f"?status__exact={RunStatus.FAILED}",
+        }
+        return TemplateResponse(request, "admin/agentsite/run/usage.html", context)
+
+
+def _json_download(data: Any, filename: str) -> JsonResponse:
+    response = JsonResponse(
+        data,
+        encoder=DjangoJSONEncoder,
+        safe=False,
+        json_dumps_params={"indent": 2, "ensure_ascii": False},
+    )
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response

@@ -227,10 +227,24 @@ class RunDriver:
                 **usage_columns(usage),
             )
             await get_event_log().expire(self.run.id)
+            _log_outcome(self.run, status, usage, int((time.monotonic() - self._started) * 1000))
         except Exception:
             logger.exception("could not record the end of run %s", self.run.id)
         finally:
             self.live.finish()
+
+
+def _log_outcome(run: Run, status: str, usage: Usage, latency_ms: int) -> None:
+    """One INFO line per run: ids, outcome, tokens and timing, never message content."""
+    fields = {
+        "run_id": str(run.id),
+        "agent": run.agent,
+        "model": run.model,
+        "status": status,
+        "total_tokens": usage.total_tokens,
+        "latency_ms": latency_ms,
+    }
+    logger.info(" ".join(f"{key}=%s" for key in fields), *fields.values(), extra=fields)
 
 
 def usage_columns(usage: Usage) -> dict[str, int]:

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agents import Agent
+from agents.memory.session_settings import SessionSettings
+from django.conf import settings
 
 SLUG_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 
@@ -19,10 +21,23 @@ class AgentSpec:
     agent: Agent[Any]
     description: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    # Items of history a run sends to the model (None: all). SESSION_HISTORY_LIMITS overrides it.
+    history_limit: int | None = None
 
     def __post_init__(self) -> None:
         if not SLUG_PATTERN.match(self.slug):
             raise ValueError(f"agent slug {self.slug!r} must match {SLUG_PATTERN.pattern}")
+
+    def session_settings(self) -> SessionSettings:
+        """What a run's session reads: the latest N items only, so the model input of a long
+        conversation stops growing while the whole history stays stored.
+
+        The operator's ``SESSION_HISTORY_LIMITS`` wins over the code's ``history_limit``; a
+        limit of 0 or less there means "no limit" for that agent.
+        """
+        limits: dict[str, int] = settings.SESSION_HISTORY_LIMITS
+        limit = limits.get(self.slug, self.history_limit)
+        return SessionSettings(limit=limit if limit is not None and limit > 0 else None)
 
 
 _registry: dict[str, AgentSpec] = {}

@@ -103,7 +103,12 @@ async def _start_run(request: RunRequest) -> LiveRun:
             run.id,
             wait=request.multitask == "enqueue",
         )
-        session = DjangoSession(session_id, agent=request.spec.slug, owner=request.owner)
+        session = DjangoSession(
+            session_id,
+            agent=request.spec.slug,
+            owner=request.owner,
+            session_settings=request.spec.session_settings(),
+        )
     try:
         await run.asave(force_insert=True)
     except BaseException:

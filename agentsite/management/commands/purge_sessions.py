@@ -1,0 +1,53 @@
+"""``manage.py purge_sessions --older-than 30d [--agent chat] [--dry-run]``."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from agentsite.retention import parse_duration, purge, stale_conversations
+
+
+class Command(BaseCommand):
+    help = (
+        "Delete conversations (and their items) not updated for a while. Without --older-than "
+        "it applies SESSION_RETENTION_DAYS. Conversations with a live run are never deleted."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--older-than",
+            metavar="AGE",
+            help="age of the last update, e.g. 30d, 12h, 90m (default: SESSION_RETENTION_DAYS)",
+        )
+        parser.add_argument("--agent", help="only conversations of this agent (its URL slug)")
+        parser.add_argument(
+            "--dry-run", action="store_true", help="count what would be deleted, delete nothing"
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        older_than = self._older_than(options["older_than"])
+        result = purge(
+            stale_conversations(older_than, options["agent"]), dry_run=options["dry_run"]
+        )
+        verb = "Would purge" if options["dry_run"] else "Purged"
+        self.stdout.write(
+            f"{verb} {result.conversations} conversation(s) with {result.items} item(s) "
+            f"not updated for {older_than}; skipped {result.skipped_live} with a live run."
+        )
+
+    def _older_than(self, text: str | None) -> timedelta:
+        if text is not None:
+            try:
+                return parse_duration(text)
+            except ValueError as exc:
+                raise CommandError(str(exc)) from exc
+        days = settings.SESSION_RETENTION_DAYS
+        if days is None:
+            raise CommandError(
+                "Nothing to purge by: pass --older-than (e.g. 30d) or set SESSION_RETENTION_DAYS."
+            )
+        return timedelta(days=days)
