@@ -29,16 +29,18 @@ run: migrate
 # PostgreSQL + Redis whatever the pass, so they run once, in the PostgreSQL pass.
 ALL := -m "slow or not slow"
 ALL_BUT_MULTIPROCESS := -m "(slow or not slow) and not multiprocess"
+# The browser tests (e2e: headless /usr/bin/chromium) run once, in the SQLite pass.
+ALL_BUT_E2E := -m "(slow or not slow) and not e2e"
 
 test: install test-sqlite test-postgres
 
 test-sqlite: install
-	bash scripts/services.sh redis
+	bash scripts/services.sh redis chromium
 	$(BIN)/pytest $(ALL_BUT_MULTIPROCESS)
 
 test-postgres: install
 	bash scripts/services.sh postgres redis
-	DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest $(ALL)
+	DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest $(ALL_BUT_E2E)
 
 lint: install
 	$(BIN)/ruff check .

@@ -43,6 +43,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Async-native static files (a sync middleware here would push every request, SSE
+    # streams included, through a worker thread and buffer streaming responses).
+    "servestatic.middleware.ServeStaticMiddleware",
     "agentsite.cors.CorsMiddleware",
     "agentsite.middleware.RequestSizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -115,6 +118,21 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# ServeStatic serves static files in every mode. With DEBUG off, names are hashed and files
+# pre-compressed once `collectstatic` has run; before that (tests, `make run`) the storage falls
+# back to plain names and ServeStatic serves them straight from the apps' static/ folders.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "agentsite.staticfiles.CollectedStaticFilesStorage"
+    },
+}
+SERVESTATIC_USE_FINDERS = True
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "index"
+LOGOUT_REDIRECT_URL = "index"
 
 # --- Security defaults that only bite when DEBUG is off (see README "Production").
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG and SECURE_SSL_REDIRECT)
@@ -178,14 +196,39 @@ RESEARCH_SNIPPETS_PER_SEARCH = env.int("RESEARCH_SNIPPETS_PER_SEARCH", default=5
 # A search that takes longer is recorded as failed; the others go on.
 RESEARCH_SEARCH_TIMEOUT = env.float("RESEARCH_SEARCH_TIMEOUT", default=120.0)
 
+# --- Operations: retention, history size, log format (issue 6; see README "Production").
+# Conversations not updated for this many days are deleted by `manage.py purge_sessions`
+# (unset: keep forever). The command never deletes a conversation with a live run.
+SESSION_RETENTION_DAYS = env.int("SESSION_RETENTION_DAYS", default=None)
+# Items of history a run sends to the model, per agent, e.g. "chat=50,assistant=100"; the full
+# history stays stored and GET /{agent}/session/{id} still returns all of it.
+SESSION_HISTORY_LIMITS = {
+    agent: int(limit) for agent, limit in env.dict("SESSION_HISTORY_LIMITS", default={}).items()
+}
+# "plain" for people, "json" (one object per line) for log collectors.
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain").lower()
+# HSTS scope. Both only matter once SECURE_HSTS_SECONDS > 0; preload is hard to undo, so opt in.
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+# Checks a deployment has knowingly accepted, e.g. "security.W008" when the proxy redirects to
+# HTTPS instead of Django (SECURE_SSL_REDIRECT=false).
+SILENCED_SYSTEM_CHECKS = env.list("SILENCED_SYSTEM_CHECKS", default=[])
+# --- End of operations block.
+
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "agentsite.logs.JsonFormatter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+        }
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "httpx": {"level": "WARNING"},

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Make sure the services the test suite needs are up; start them if they are installed but
 # stopped, and fail loudly (never skip) if they cannot be reached.
-# Usage: scripts/services.sh postgres redis   (either or both)
+# Usage: scripts/services.sh [postgres] [redis] [chromium]   (chromium is installed with apt-get)
 set -euo pipefail
 
 wait_for() {  # wait_for NAME COMMAND...
@@ -51,10 +51,25 @@ ensure_redis() {
   wait_for Redis redis_ping
 }
 
+ensure_chromium() {
+  # The web UI's browser tests drive Debian's Chromium; Playwright never downloads one here.
+  if [ -x /usr/bin/chromium ]; then return 0; fi
+  local sudo=""
+  if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+  echo "installing Debian's chromium" >&2
+  $sudo apt-get update
+  $sudo apt-get install -y chromium
+  if [ ! -x /usr/bin/chromium ]; then
+    echo "ERROR: /usr/bin/chromium is still missing after apt-get install chromium" >&2
+    exit 1
+  fi
+}
+
 for service in "$@"; do
   case "$service" in
     postgres) ensure_postgres ;;
     redis) ensure_redis ;;
+    chromium) ensure_chromium ;;
     *) echo "unknown service: $service" >&2; exit 2 ;;
   esac
 done

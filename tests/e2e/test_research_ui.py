@@ -1,0 +1,50 @@
+"""The research page in a real browser: live progress, the report, past reports."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.conftest import poll, screenshot
+
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+
+RECORD_STAGES = """() => {
+  window.__stages = [];
+  const stage = document.getElementById('research-stage');
+  // Every text the status line showed, even ones replaced before the observer ran.
+  new MutationObserver((records) => records.forEach((record) =>
+      record.addedNodes.forEach((node) => window.__stages.push(node.textContent))))
+    .observe(stage, {childList: true, characterData: true, subtree: true});
+}"""
+
+
+def test_research_shows_progress_and_the_report(new_page):
+    page = new_page("/ui/research/")
+    page.evaluate(RECORD_STAGES)
+    page.fill("#research-query", "How do Python exceptions work?")
+    page.press("#research-query", "Enter")
+    page.wait_for_selector("#research-report:not([hidden])", timeout=90_000)
+    stages = page.evaluate("window.__stages")
+    assert any(stage.startswith("Will perform") for stage in stages), stages
+    assert any(stage.startswith("Searching") for stage in stages), stages
+    assert any("riting" in stage for stage in stages), stages
+    total = int(page.locator("#research-bar").get_attribute("max"))
+    assert total >= 1
+    assert page.locator("#research-plan li").count() == total
+    poll(lambda: page.eval_on_selector("#research-bar", "bar => bar.value === bar.max"))
+    assert page.locator("#report-body").inner_text().strip()
+    assert page.locator("#report-sources li").count() >= 1
+    followups = page.locator("#report-followups button")
+    assert followups.count() >= 1
+    poll(lambda: page.locator("#report-list li").count() == 1)
+    screenshot(page, "research.png")
+    # A follow-up question starts a new research.
+    question = followups.first.inner_text()
+    followups.first.click()
+    assert page.input_value("#research-query") == question
+    poll(lambda: page.locator("#report-list li").count() == 2, timeout=90)
+    page.wait_for_selector("#research-report:not([hidden])")
+    # A past report opens again.
+    page.locator("#report-list li .open").last.click()
+    poll(lambda: page.input_value("#research-query") == "How do Python exceptions work?")
+    assert page.locator("#report-sources li").count() >= 1
