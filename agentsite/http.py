@@ -39,6 +39,7 @@ from agentsite.schemas import (
     ErrorOut,
     InfoOut,
     MessageOut,
+    RewindOut,
     RunBody,
     RunOut,
     RunStatusOut,
@@ -209,6 +210,20 @@ def agent_router(spec: AgentSpec) -> Router:
             raise ConversationBusy("A run is in progress for this session; cancel it first")
         await session.clear_session()
         return MessageOut(message=f"Session {session_id} cleared successfully", success=True)
+
+    @router.post(
+        "/session/{session_id}/rewind",
+        response={200: RewindOut, **ERRORS},
+        summary="Remove the last user turn and its answer (to regenerate it)",
+    )
+    async def rewind(request: HttpRequest, session_id: str = SessionIdPath) -> RewindOut:
+        session = _session(await caller(request), spec, session_id)
+        if await is_running(session.owner, spec.slug, session_id):
+            raise ConversationBusy("A run is in progress for this session; cancel it first")
+        removed = await session.rewind_last_turn()
+        if removed is None:
+            raise NotFound("This session has no user turn to rewind")
+        return RewindOut(input=removed.get("content"), success=True)
 
     @router.get("/info", response=InfoOut, summary=f"Describe the {spec.slug} agent")
     async def info(request: HttpRequest) -> InfoOut:

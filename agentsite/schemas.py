@@ -130,6 +130,11 @@ class SessionOut(Schema):
     error: str | None = None
 
 
+class RewindOut(Schema):
+    input: Any = Field(description="The removed user message's content, to send again")
+    success: bool
+
+
 class MessageOut(Schema):
     message: str
     success: bool

@@ -108,6 +108,12 @@ class DjangoSession:
         item: TResponseInputItem = {"role": "assistant", "content": text}  # type: ignore[typeddict-item]
         await sync_to_async(self._add_items_in_transaction)([item], [_encode(item)], True)
 
+    async def rewind_last_turn(self) -> TResponseInputItem | None:
+        """Remove the last user message and everything after it (the answer to regenerate);
+        return that user message, or None when there is none."""
+        data = await sync_to_async(self._rewind_in_transaction)()
+        return None if data is None else json.loads(data)
+
     async def get_conversation(self) -> Conversation | None:
         return await self._conversations().afirst()
 
@@ -157,6 +163,20 @@ class DjangoSession:
                 if title:
                     changes["title"] = title
             Conversation.objects.filter(pk=conversation.pk).update(**changes)
+
+    def _rewind_in_transaction(self) -> str | None:
+        with transaction.atomic():
+            conversation = self._conversations().select_for_update().first()
+            if conversation is None:
+                return None
+            last_user = conversation.items.filter(role="user").order_by("-position").first()
+            if last_user is None:
+                return None
+            removed, _ = conversation.items.filter(position__gte=last_user.position).delete()
+            Conversation.objects.filter(pk=conversation.pk).update(
+                item_count=F("item_count") - removed, updated_at=timezone.now()
+            )
+            return last_user.data
 
     def _pop_item_in_transaction(self) -> str | None:
         with transaction.atomic():

@@ -199,3 +199,25 @@ async def test_second_concurrent_run_gets_409(client, use_scripted_model):
 
 async def _collect(response) -> bytes:
     return b"".join([chunk async for chunk in response.streaming_content])
+
+
+async def test_rewind_removes_the_last_turn(client):
+    for text in ("one", "two"):
+        await post(client, "/chat/run", {"input": text, "session_id": "rw"})
+    response = await client.post("/chat/session/rw/rewind", content_type="application/json")
+    assert response.status_code == 200
+    assert response.json() == {"input": "two", "success": True}
+    left = (await client.get("/chat/session/rw")).json()["messages"]
+    assert [m["content"] for m in left if m.get("role") == "user"] == ["one"]
+    assert len(left) == 2
+    conversation = await Conversation.objects.aget(session_id="rw")
+    assert conversation.item_count == 2
+    again = await post(client, "/chat/run", {"input": "two", "session_id": "rw"})
+    assert again.status_code == 200
+    assert (await client.get("/chat/session/rw")).json()["message_count"] == 4
+
+
+async def test_rewind_with_nothing_to_rewind_is_404(client):
+    response = await client.post("/chat/session/empty/rewind", content_type="application/json")
+    assert response.status_code == 404
+    assert response.json()["success"] is False

@@ -222,3 +222,24 @@ def test_code_blocks_render_with_a_copy_button(new_page):
     sample.locator("button.copy").click()
     poll(lambda: sample.locator("button.copy").inner_text() == "Copied")
     assert page.evaluate("navigator.clipboard.readText()") == 'print("<hi>")'
+
+
+def test_regenerate_replaces_the_last_answer(new_page):
+    page = new_page()
+    send(page, "First question")
+    wait_idle(page)
+    send(page, "Second question")
+    wait_idle(page)
+    with page.expect_response(lambda response: response.url.endswith("/rewind")):
+        page.click("#regenerate")
+    # The same question is asked again: wait for that run to start, then to end.
+    poll(lambda: page.locator("#chat-app[data-busy=true]").count() == 1)
+    wait_idle(page)
+    assert page.locator(".message.user").count() == 2
+    assert page.locator(".message.assistant").count() == 2
+    page.reload()
+    page.wait_for_selector("[data-ready=true]")
+    poll(lambda: page.locator(".message.user").count() == 2)
+    users = [text.strip() for text in page.locator(".message.user").all_inner_texts()]
+    assert users[0].endswith("First question") and users[1].endswith("Second question")
+    assert page.locator(".message.assistant").count() == 2

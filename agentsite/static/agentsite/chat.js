@@ -260,6 +260,23 @@
     });
   }
 
+  // Regenerate replaces the last answer: the server drops the last user turn and its answer,
+  // then the same question is asked again.
+  async function regenerate() {
+    if (state.running || !state.lastInput || !state.sessionId) return;
+    const sessionId = state.sessionId;
+    try {
+      const body = await api(
+        `/${state.agent}/session/${encodeURIComponent(sessionId)}/rewind`, { method: "POST" });
+      const text = itemText(body.input) || state.lastInput;
+      const data = await api(`/${state.agent}/session/${encodeURIComponent(sessionId)}`);
+      renderHistory(data.messages);
+      startRun(text);
+    } catch (error) {
+      addError(null, "Could not regenerate: " + error.message, regenerate);
+    }
+  }
+
   function startRun(text) {
     if (state.running || !text.trim()) return;
     if (!state.sessionId) {
@@ -470,7 +487,7 @@
     }
   });
   $("stop").addEventListener("click", stopRun);
-  $("regenerate").addEventListener("click", () => { if (state.lastInput) startRun(state.lastInput); });
+  $("regenerate").addEventListener("click", regenerate);
   $("new-chat").addEventListener("click", newConversation);
   picker.addEventListener("change", () => switchAgent(picker.value));
   window.addEventListener("pagehide", () => { state.wsWanted = false; });
