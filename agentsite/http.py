@@ -205,9 +205,7 @@ def agent_router(spec: AgentSpec) -> Router:
         summary="Delete a conversation and all its items",
     )
     async def clear_session(request: HttpRequest, session_id: str = SessionIdPath) -> MessageOut:
-        session = _session(await caller(request), spec, session_id)
-        if await is_running(session.owner, spec.slug, session_id):
-            raise ConversationBusy("A run is in progress for this session; cancel it first")
+        session = await _idle_session(await caller(request), spec, session_id)
         await session.clear_session()
         return MessageOut(message=f"Session {session_id} cleared successfully", success=True)
 
@@ -217,9 +215,7 @@ def agent_router(spec: AgentSpec) -> Router:
         summary="Remove the last user turn and its answer (to regenerate it)",
     )
     async def rewind(request: HttpRequest, session_id: str = SessionIdPath) -> RewindOut:
-        session = _session(await caller(request), spec, session_id)
-        if await is_running(session.owner, spec.slug, session_id):
-            raise ConversationBusy("A run is in progress for this session; cancel it first")
+        session = await _idle_session(await caller(request), spec, session_id)
         removed = await session.rewind_last_turn()
         if removed is None:
             raise NotFound("This session has no user turn to rewind")
@@ -236,6 +232,14 @@ def _session(owner: Owner, spec: AgentSpec, session_id: str) -> DjangoSession:
     if not settings.ENABLE_SESSIONS:
         raise NotFound("Sessions are disabled on this server (ENABLE_SESSIONS=false)")
     return DjangoSession(session_id, agent=spec.slug, owner=owner.key)
+
+
+async def _idle_session(owner: Owner, spec: AgentSpec, session_id: str) -> DjangoSession:
+    """The session, for a change that must not race a run (delete, rewind): 409 during one."""
+    session = _session(owner, spec, session_id)
+    if await is_running(session.owner, spec.slug, session_id):
+        raise ConversationBusy("A run is in progress for this session; cancel it first")
+    return session
 
 
 def run_out(run: Run) -> RunStatusOut:

@@ -26,6 +26,7 @@ from django.test import AsyncClient
 from agentsite.asgi import application
 from agentsite.hub import get_live
 from agentsite.models import Conversation, ConversationItem, Run
+from tests.support.asgi import post_json_scope
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -672,24 +673,7 @@ async def stream_then_leave(payload: dict[str, Any], leave_after_deltas: int) ->
         if raw.count(b'"response.output_text.delta"') >= leave_after_deltas:
             gone.set()
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/chat/stream",
-        "raw_path": b"/chat/stream",
-        "root_path": "",
-        "query_string": b"",
-        "headers": [
-            (b"host", b"testserver"),
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-        ],
-        "client": ("127.0.0.1", 50000),
-        "server": ("testserver", 80),
-    }
+    scope = post_json_scope("/chat/stream", body)
     await asyncio.wait_for(application(scope, receive, send), READ_TIMEOUT)
     start = next(m for m in sent if m["type"] == "http.response.start")
     raw = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")

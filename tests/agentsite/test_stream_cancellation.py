@@ -34,6 +34,7 @@ from openai.types.responses import (
 
 from agentsite.asgi import application
 from agentsite.models import Conversation, ConversationItem
+from tests.support.asgi import post_json_scope
 from tests.support.sse import parse_sse
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -215,24 +216,7 @@ async def post_stream(
         if disconnect_after_deltas is not None and deltas_sent >= disconnect_after_deltas:
             gone.set()
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/chat/stream",
-        "raw_path": b"/chat/stream",
-        "root_path": "",
-        "query_string": b"",
-        "headers": [
-            (b"host", b"testserver"),
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-        ],
-        "client": ("127.0.0.1", 50000),
-        "server": ("testserver", 80),
-    }
+    scope = post_json_scope("/chat/stream", body)
     await asyncio.wait_for(application(scope, receive, send), ASGI_TIMEOUT)
     return AsgiExchange(messages)
 
