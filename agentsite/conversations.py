@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from agents.usage import Usage
@@ -17,7 +17,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from agentsite.errors import ConversationBusy
-from agentsite.models import Conversation
+from agentsite.models import Conversation, Run
 
 WAIT_POLL_SECONDS = 0.1
 
@@ -29,10 +29,14 @@ async def claim_conversation(
 
     The conversation is created if new. When another live run holds it, raise
     ``ConversationBusy`` — or, with ``wait``, poll until it is free (MULTITASK_WAIT_SECONDS).
+    Taking over an expired lease means the process that held it died (a kill -9, a crash):
+    its run is marked interrupted in the ledger then, rather than left "running" forever.
     """
     conversation, _ = await Conversation.objects.aget_or_create(
         owner_key=owner, agent=agent, session_id=session_id
     )
+    # A conversation that was free when read (the usual case) cannot hide a dead run.
+    maybe_held = conversation.active_run is not None
     loop = asyncio.get_running_loop()
     deadline = loop.time() + settings.MULTITASK_WAIT_SECONDS
     while True:
@@ -41,10 +45,21 @@ async def claim_conversation(
             Q(active_run__isnull=True) | Q(run_lease_until__lt=now), pk=conversation.pk
         ).aupdate(active_run=token, run_lease_until=_lease_end(now))
         if taken:
+            if maybe_held:
+                await _interrupt_dead_runs(conversation.pk, token, now)
             return conversation.pk
+        maybe_held = True
         if not wait or loop.time() >= deadline:
             raise ConversationBusy()
         await asyncio.sleep(WAIT_POLL_SECONDS)
+
+
+async def _interrupt_dead_runs(conversation_pk: int, token: uuid.UUID, now: datetime) -> None:
+    await (
+        Run.objects.filter(conversation_id=conversation_pk, lease_until__lt=now)
+        .exclude(pk=token)
+        .ainterrupt()
+    )
 
 
 async def renew_lease(token: uuid.UUID) -> bool:
@@ -77,7 +92,7 @@ async def is_running(owner: str, agent: str, session_id: str) -> bool:
     ).aexists()
 
 
-def _lease_end(now):  # type: ignore[no-untyped-def]
+def _lease_end(now: datetime) -> datetime:
     return now + timedelta(seconds=settings.RUN_LEASE_SECONDS)
 
 

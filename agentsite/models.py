@@ -86,6 +86,16 @@ class RunStatus(models.TextChoices):
     INTERRUPTED = "interrupted"
 
 
+class RunQuerySet(models.QuerySet["Run"]):
+    async def ainterrupt(self) -> int:
+        """Mark these runs interrupted if they are still "running": their process died."""
+        return await self.filter(status=RunStatus.RUNNING).aupdate(
+            status=RunStatus.INTERRUPTED,
+            error="The server running this run stopped before it finished",
+            finished_at=timezone.now(),
+        )
+
+
 class Run(models.Model):
     """The ledger entry of one agent run: outcome, usage, timings, who cancelled it."""
 
@@ -116,6 +126,8 @@ class Run(models.Model):
     on_disconnect = models.CharField(max_length=16, default="cancel")
     started_at = models.DateTimeField(default=timezone.now, db_index=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = RunQuerySet.as_manager()
 
     class Meta:
         ordering = ["-started_at"]

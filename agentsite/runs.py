@@ -189,7 +189,7 @@ async def follow_run(
                 yield seq, event
             return
         if run.lease_until is not None and run.lease_until < timezone.now():
-            await _mark_interrupted(run)
+            await Run.objects.filter(pk=run.pk).ainterrupt()
             yield (
                 after + 1,
                 error_event(
@@ -216,11 +216,3 @@ async def cancel_run(run_id: uuid.UUID, owner: str, agent: str, mode: CancelMode
         if run.status != RunStatus.RUNNING:
             break
     return run
-
-
-async def _mark_interrupted(run: Run) -> None:
-    await Run.objects.filter(pk=run.pk, status=RunStatus.RUNNING).aupdate(
-        status=RunStatus.INTERRUPTED,
-        error="The server running this run stopped before it finished",
-        finished_at=timezone.now(),
-    )

@@ -16,12 +16,14 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from agents.exceptions import ModelBehaviorError
 from agents.testing import ModelStep, assistant_message, function_call
 from django.test import AsyncClient
+from django.utils import timezone
 
 from agentsite.asgi import application
 from agentsite.hub import get_live
@@ -525,6 +527,52 @@ async def test_enqueue_gives_up_after_the_wait_limit(client, settings, use_scrip
     assert time.monotonic() - started >= 0.2
     gate.set()
     assert (await first.read_to_end())[-1][1]["type"] == "stream_complete"
+
+
+async def test_a_dead_processes_run_is_interrupted_when_its_conversation_is_taken_over(client):
+    """What a kill -9 leaves behind: a "running" run whose lease and conversation lease have
+    expired. The next turn takes the conversation over and the ledger says what happened."""
+    await post_run(client, {"input": "Hello", "session_id": "crashed"})
+    conversation = await Conversation.objects.aget(session_id="crashed")
+    expired = timezone.now() - timedelta(seconds=1)
+    dead = await Run.objects.acreate(
+        conversation=conversation, agent="chat", session_id="crashed", lease_until=expired
+    )
+    elsewhere = await Run.objects.acreate(agent="chat", session_id="other", lease_until=expired)
+    await Conversation.objects.filter(pk=conversation.pk).aupdate(
+        active_run=dead.pk, run_lease_until=expired
+    )
+
+    response = await post_run(client, {"input": "Still there?", "session_id": "crashed"})
+
+    assert response.status_code == 200, response.content
+    await dead.arefresh_from_db()
+    assert dead.status == "interrupted"
+    assert dead.finished_at is not None and "stopped" in dead.error
+    await elsewhere.arefresh_from_db()
+    assert elsewhere.status == "running", "only the taken-over conversation's runs are touched"
+    statuses = [run.status async for run in Run.objects.filter(conversation=conversation)]
+    assert sorted(statuses) == ["completed", "completed", "interrupted"]
+
+
+async def test_a_live_lease_is_not_taken_over(client):
+    await post_run(client, {"input": "Hello", "session_id": "alive"})
+    conversation = await Conversation.objects.aget(session_id="alive")
+    alive = await Run.objects.acreate(
+        conversation=conversation,
+        agent="chat",
+        session_id="alive",
+        lease_until=timezone.now() + timedelta(minutes=1),
+    )
+    await Conversation.objects.filter(pk=conversation.pk).aupdate(
+        active_run=alive.pk, run_lease_until=timezone.now() + timedelta(minutes=1)
+    )
+
+    response = await post_run(client, {"input": "Me too", "session_id": "alive"})
+
+    assert response.status_code == 409
+    await alive.arefresh_from_db()
+    assert alive.status == "running"
 
 
 # --- the sessions list -----------------------------------------------------------------------
