@@ -77,14 +77,11 @@ def sse_response(
                 except TimeoutError:
                     yield HEARTBEAT
                     continue
-                if item is _DONE:
+                data, finished = _encode_burst(item, queue, run_id)
+                if data:
+                    yield data
+                if finished:
                     return
-                if isinstance(item, Exception):
-                    error = translate_error(item)
-                    yield encode_sse(error_event(error.message, None, status=error.status))
-                    return
-                seq, event = item
-                yield encode_sse(event, f"{run_id}:{seq}")
         finally:
             pumping.cancel()
             with contextlib.suppress(BaseException):
@@ -98,6 +95,24 @@ def sse_response(
         response[header] = value
     response["X-Run-Id"] = str(run_id)
     return response
+
+
+def _encode_burst(item: Any, queue: asyncio.Queue[Any], run_id: uuid.UUID) -> tuple[bytes, bool]:
+    """Encode ``item`` and whatever else is already queued, so a burst of deltas goes out in
+    one write (one ASGI message) rather than one per delta; also say whether the stream ended."""
+    chunk: list[bytes] = []
+    while True:
+        if item is _DONE:
+            return b"".join(chunk), True
+        if isinstance(item, Exception):
+            error = translate_error(item)
+            chunk.append(encode_sse(error_event(error.message, None, status=error.status)))
+            return b"".join(chunk), True
+        seq, event = item
+        chunk.append(encode_sse(event, f"{run_id}:{seq}"))
+        if queue.empty():
+            return b"".join(chunk), False
+        item = queue.get_nowait()
 
 
 async def _drain(task: asyncio.Task[None]) -> None:

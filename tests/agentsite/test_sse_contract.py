@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from agents.testing import assistant_message, function_call
 
 from agentsite.models import Conversation
+from agentsite.sse import sse_response
 from tests.agentsite.contract import assert_event_keys
 from tests.support.sse import parse_sse
 
@@ -147,3 +150,20 @@ async def test_stream_usage_reported(client):
     conversation = await Conversation.objects.aget(session_id="u1")
     assert conversation.total_tokens == usage["total_tokens"]
     assert conversation.requests == 1
+
+
+async def test_events_already_waiting_go_out_in_one_write():
+    """A burst of deltas costs one ASGI message, not one per event; framing is unchanged."""
+    run_id = uuid.uuid4()
+
+    async def burst():
+        for seq in range(1, 4):
+            yield seq, {"type": "raw_response", "delta": f"word{seq}"}
+
+    response = sse_response(burst(), run_id)
+    chunks = [chunk async for chunk in response.streaming_content]
+
+    assert chunks[0] == b"retry: 3000\n\n"
+    assert len(chunks) == 2, chunks
+    assert [event["delta"] for event in parse_sse(chunks[1])] == ["word1", "word2", "word3"]
+    assert chunks[1].decode().split("\n\n")[0].startswith(f"id: {run_id}:1\n")
