@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
+import functools
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -22,7 +24,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from agentsite.conversations import release_conversation, renew_lease
-from agentsite.errors import translate_error
+from agentsite.errors import forget_broken_connections, translate_error
 from agentsite.eventlog import Numbered, get_event_log
 from agentsite.events import (
     EventEncoder,
@@ -40,6 +42,8 @@ from agentsite.sessions import DjangoSession
 logger = logging.getLogger(__name__)
 FLUSH_SECONDS = 0.1
 FLUSH_BATCH = 64
+RETRY_FIRST_SECONDS = 0.5
+RETRY_MAX_SECONDS = 5.0
 
 
 class RunDriver:
@@ -170,7 +174,9 @@ class RunDriver:
 
     def _flush(self) -> Awaitable[None]:
         """Write what is pending, after every earlier write. Shielded: a cancelled caller (the
-        periodic flusher, stopped when the run ends) must not lose a batch it took."""
+        periodic flusher, stopped when the run ends) must not lose a batch it took. A batch
+        that could not be written goes back in front of the pending events, for the next try
+        (appends are idempotent)."""
         batch, self._pending = self._pending, []
         previous = self._last_write
 
@@ -178,7 +184,11 @@ class RunDriver:
             if previous is not None:
                 await asyncio.gather(previous, return_exceptions=True)
             if batch:
-                await get_event_log().append(self.run.id, batch)
+                try:
+                    await get_event_log().append(self.run.id, batch)
+                except BaseException:
+                    self._pending[:0] = batch
+                    raise
 
         self._last_write = asyncio.ensure_future(write())
         return asyncio.shield(self._last_write)
@@ -198,40 +208,92 @@ class RunDriver:
         while True:
             await asyncio.sleep(interval)
             until = timezone.now() + timedelta(seconds=settings.RUN_LEASE_SECONDS)
-            await Run.objects.filter(pk=self.run.pk).aupdate(lease_until=until)
-            if self.run.conversation_id is not None:
-                await renew_lease(self.run.id)
+            try:
+                await Run.objects.filter(pk=self.run.pk).aupdate(lease_until=until)
+                if self.run.conversation_id is not None:
+                    await renew_lease(self.run.id)
+            except Exception as exc:  # the database is away; try again next time
+                logger.warning("could not renew the leases of run %s: %s", self.run.id, exc)
+                forget_broken_connections()
 
     async def _finish(
         self, status: str, error: str, usage: Usage, terminal: WireEvent | None
     ) -> None:
         """Record the outcome and give the conversation back *before* sending the last event:
-        a client that starts its next turn on ``stream_complete`` must find the session free."""
+        a client that starts its next turn on ``stream_complete`` must find the session free.
+
+        With the database unavailable the last event still goes out (from memory), and the
+        bookkeeping that failed is retried in the background until the database is back.
+        """
+        latency_ms = int((time.monotonic() - self._started) * 1000)
+        steps: list[Callable[[], Awaitable[None]]] = []
+        if self.run.conversation_id is not None:
+            steps.append(functools.partial(release_conversation, self.run.id, usage))
+        # Ledger last, after the last event is in the log: followers elsewhere stop reading the
+        # log once the run is no longer "running".
+        steps.append(self._flush)
+        steps.append(functools.partial(self._record, status, error, usage, latency_ms))
         try:
-            if self.run.conversation_id is not None:
-                await release_conversation(self.run.id, usage)
+            if self.run.conversation_id is not None and await _attempt(steps[0]):
+                steps.pop(0)
             if terminal is not None:
                 self._emit(terminal)
-            await self._flush()
-            # Written after the last event is in the log: followers elsewhere stop reading the
-            # log once the run is no longer "running".
-            await Run.objects.filter(pk=self.run.pk).aupdate(
-                status=status,
-                error=error,
-                cancelled_by=self.live.cancelled_by if status == RunStatus.CANCELLED else "",
-                event_count=len(self.live.events),
-                first_event_ms=self._first_event_ms,
-                latency_ms=int((time.monotonic() - self._started) * 1000),
-                finished_at=timezone.now(),
-                lease_until=None,
-                **usage_columns(usage),
-            )
-            await get_event_log().expire(self.run.id)
-            _log_outcome(self.run, status, usage, int((time.monotonic() - self._started) * 1000))
-        except Exception:
-            logger.exception("could not record the end of run %s", self.run.id)
+            while steps and await _attempt(steps[0]):
+                steps.pop(0)
         finally:
             self.live.finish()
+        if steps:
+            _keep_retrying(self.run, steps)
+        _log_outcome(self.run, status, usage, latency_ms)
+
+    async def _record(self, status: str, error: str, usage: Usage, latency_ms: int) -> None:
+        await Run.objects.filter(pk=self.run.pk).aupdate(
+            status=status,
+            error=error,
+            cancelled_by=self.live.cancelled_by if status == RunStatus.CANCELLED else "",
+            event_count=len(self.live.events),
+            first_event_ms=self._first_event_ms,
+            latency_ms=latency_ms,
+            finished_at=timezone.now(),
+            lease_until=None,
+            **usage_columns(usage),
+        )
+        await get_event_log().expire(self.run.id)
+
+
+async def _attempt(step: Callable[[], Awaitable[None]]) -> bool:
+    try:
+        await step()
+    except Exception as exc:
+        logger.warning("could not record the end of a run (will retry): %s", exc)
+        forget_broken_connections()
+        return False
+    return True
+
+
+_retrying: set[asyncio.Task[None]] = set()
+
+
+def _keep_retrying(run: Run, steps: list[Callable[[], Awaitable[None]]]) -> None:
+    """Retry the end-of-run bookkeeping with backoff for as long as the run's lease would have
+    lasted (after that the conversation is free anyway and the ledger row reads as
+    interrupted), so a database outage does not block the conversation for the whole lease."""
+
+    async def retry() -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + settings.RUN_LEASE_SECONDS
+        delay = RETRY_FIRST_SECONDS
+        while steps and loop.time() < deadline:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RETRY_MAX_SECONDS)
+            while steps and await _attempt(steps[0]):
+                steps.pop(0)
+        if steps:
+            logger.error("gave up recording the end of run %s", run.id)
+
+    task = asyncio.get_running_loop().create_task(retry(), context=contextvars.Context())
+    _retrying.add(task)
+    task.add_done_callback(_retrying.discard)
 
 
 def _log_outcome(run: Run, status: str, usage: Usage, latency_ms: int) -> None:

@@ -5,6 +5,7 @@ Each carries the HTTP status it maps to; transports read ``status`` and ``messag
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 logger = logging.getLogger(__name__)
@@ -58,6 +59,13 @@ class UpstreamError(AgentSiteError):
     message = "The model provider failed"
 
 
+class DatabaseUnavailable(AgentSiteError):
+    """The database refused or dropped the connection: the request can be retried later."""
+
+    status = 503
+    message = "The database is unavailable; try again shortly"
+
+
 class AgentRunError(AgentSiteError):
     """The run failed inside the agent loop (bad model output, too many turns, ...)."""
 
@@ -75,6 +83,10 @@ def translate_error(exc: BaseException) -> AgentSiteError:
 
     if isinstance(exc, AgentSiteError):
         return exc
+    if is_database_unavailable(exc):
+        logger.warning("database unavailable during a run: %s", exc)
+        forget_broken_connections()
+        return DatabaseUnavailable()
     if isinstance(exc, openai.APITimeoutError):
         return UpstreamError("The model provider timed out")
     if isinstance(exc, openai.APIConnectionError):
@@ -87,3 +99,34 @@ def translate_error(exc: BaseException) -> AgentSiteError:
         return AgentRunError(f"The agent run failed: {type(exc).__name__}: {exc}")
     logger.error("agent run failed unexpectedly", exc_info=exc)
     return AgentSiteError("Internal error while running the agent")
+
+
+def is_database_unavailable(exc: BaseException) -> bool:
+    """A lost or refused database connection (not a query the database rejected)."""
+    from django.db import InterfaceError, OperationalError
+
+    return isinstance(exc, OperationalError | InterfaceError)
+
+
+def forget_broken_connections() -> None:
+    """After a database error, have the thread that runs agent runs drop connections that are
+    no longer usable, so the next run reconnects instead of failing with "the connection is
+    closed" for the life of the process.
+
+    Runs do their ORM work on asgiref's process-wide single thread (they start in a fresh
+    context, outside any request: ``agentsite.runs``), where Django's per-request
+    ``close_old_connections`` never runs; a connection a database outage broke would stay
+    there forever. Queued behind that thread's current work, never waited for.
+    """
+    from asgiref.sync import SyncToAsync
+    from django.db import close_old_connections
+
+    def close() -> None:
+        try:
+            close_old_connections()
+        except Exception as exc:  # closing a dead connection may itself fail; it is gone anyway
+            logger.debug("closing a broken database connection failed: %s", exc)
+
+    # RuntimeError: the executor is shut down, the process is exiting.
+    with contextlib.suppress(RuntimeError):
+        SyncToAsync.single_thread_executor.submit(close)

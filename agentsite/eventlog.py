@@ -40,8 +40,10 @@ class EventLog(Protocol):
 
 class DatabaseEventLog:
     async def append(self, run_id: uuid.UUID, events: list[Numbered]) -> None:
+        # Idempotent: a batch retried after a lost connection may have been written already.
         await RunEvent.objects.abulk_create(
-            RunEvent(run_id=run_id, seq=seq, data=json.dumps(event)) for seq, event in events
+            (RunEvent(run_id=run_id, seq=seq, data=json.dumps(event)) for seq, event in events),
+            ignore_conflicts=True,
         )
 
     async def read(self, run_id: uuid.UUID, after: int) -> list[Numbered]:
@@ -84,7 +86,8 @@ class RedisEventLog:
         return f"agentsite:run:{run_id}:events"
 
     async def append(self, run_id: uuid.UUID, events: list[Numbered]) -> None:
-        async with self.redis.pipeline(transaction=False) as pipe:
+        # MULTI/EXEC: all of the batch or none of it, so a failed batch can simply be retried.
+        async with self.redis.pipeline(transaction=True) as pipe:
             for seq, event in events:
                 pipe.xadd(self._key(run_id), {"e": json.dumps(event)}, id=f"{seq}-0")
             # Followers of a run whose process dies must not wait on a log that lives forever.

@@ -15,12 +15,12 @@ from agents import Agent
 from agents.handoffs import Handoff
 from agents.tool import FunctionTool
 from django.conf import settings
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
 from django.http import HttpRequest, HttpResponse
 from ninja import Header, Path, Query, Router, Status
 
 from agentsite.conversations import is_running, list_conversations
-from agentsite.errors import AgentSiteError, ConversationBusy, NotFound
+from agentsite.errors import AgentSiteError, ConversationBusy, NotFound, translate_error
 from agentsite.models import Run
 from agentsite.owners import Owner, check_json_content_type, owner_for_request
 from agentsite.providers import is_offline, model_name_for, provider_name
@@ -50,14 +50,25 @@ from agentsite.sessions import DjangoSession
 from agentsite.sse import parse_last_event_id, sse_response
 
 ERRORS: dict[int, type[ErrorOut]] = {
-    code: ErrorOut for code in (400, 401, 404, 409, 413, 415, 422, 500, 502)
+    code: ErrorOut for code in (400, 401, 404, 409, 413, 415, 422, 500, 502, 503)
+}
+# One Server-Sent Event, as OpenAPI 3.1 tools read a text/event-stream ``schema`` (and 3.2 an
+# ``itemSchema``): the fields of each event, not the stream as one string.
+SSE_EVENT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "data": {"type": "string", "description": "The event as JSON; see Stream events"},
+        "id": {"type": "string", "description": "<run_id>:<seq>"},
+        "event": {"type": "string"},
+        "retry": {"type": "integer"},
+    },
 }
 SSE_OPENAPI = {
     "responses": {
         200: {
             "description": "Server-Sent Events: `id: <run_id>:<seq>` and one `data: <json>` line "
             "per event; the run id is also in the `X-Run-Id` header",
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA}},
         }
     }
 }
@@ -88,15 +99,18 @@ def agent_router(spec: AgentSpec) -> Router:
 
     @router.post(
         "/run",
-        response={**ERRORS, 200: RunOut, 409: RunOut, 500: RunOut, 502: RunOut},
+        response={**ERRORS, 200: RunOut, 409: RunOut, 500: RunOut, 502: RunOut, 503: RunOut},
         summary=f"Run {spec.slug} and return its final output",
+        operation_id=f"{spec.slug}_run",
     )
     async def run(request: HttpRequest, body: RunBody) -> Status[RunOut]:
         owner = await caller(request)
         session_id = body.session_id if settings.ENABLE_SESSIONS else None
         try:
             done = await run_to_completion(run_request(owner, body, "cancel"))
-        except AgentSiteError as error:
+        except (AgentSiteError, OperationalError, InterfaceError) as exc:
+            # The database may go away under the run: still /run's usual body, with a 503.
+            error = translate_error(exc)
             failed = RunOut(success=False, error=error.message, session_id=session_id)
             return Status(error.status, failed)
         outcome = RunOut(
@@ -113,6 +127,7 @@ def agent_router(spec: AgentSpec) -> Router:
         response={409: ErrorOut, **ERRORS},
         openapi_extra=SSE_OPENAPI,
         summary=f"Run {spec.slug}, streaming its events as SSE",
+        operation_id=f"{spec.slug}_stream",
     )
     async def stream(request: HttpRequest, body: RunBody) -> HttpResponse:
         owner = await caller(request)
@@ -135,6 +150,7 @@ def agent_router(spec: AgentSpec) -> Router:
         response=ERRORS,
         openapi_extra=SSE_OPENAPI,
         summary="Resume a run's event stream after Last-Event-ID (or ?after=), then follow it",
+        operation_id=f"{spec.slug}_resume",
     )
     async def resume(
         request: HttpRequest,
@@ -147,7 +163,12 @@ def agent_router(spec: AgentSpec) -> Router:
         await get_run(run_id, owner.key, spec.slug)
         return sse_response(follow_run(run_id, owner.key, spec.slug, start), run_id)
 
-    @router.get("/runs/{run_id}", response={200: RunStatusOut, **ERRORS}, summary="A run's status")
+    @router.get(
+        "/runs/{run_id}",
+        response={200: RunStatusOut, **ERRORS},
+        summary="A run's status",
+        operation_id=f"{spec.slug}_run_status",
+    )
     async def run_status(request: HttpRequest, run_id: uuid.UUID) -> RunStatusOut:
         owner = await caller(request)
         return run_out(await get_run(run_id, owner.key, spec.slug))
@@ -156,6 +177,7 @@ def agent_router(spec: AgentSpec) -> Router:
         "/runs/{run_id}/cancel",
         response={200: RunStatusOut, **ERRORS},
         summary="Stop a run, from any process",
+        operation_id=f"{spec.slug}_cancel",
     )
     async def cancel(
         request: HttpRequest,
@@ -166,7 +188,10 @@ def agent_router(spec: AgentSpec) -> Router:
         return run_out(await cancel_run(run_id, owner.key, spec.slug, mode, by=owner.key))
 
     @router.get(
-        "/sessions", response={200: SessionListOut, **ERRORS}, summary="The caller's conversations"
+        "/sessions",
+        response={200: SessionListOut, **ERRORS},
+        summary="The caller's conversations",
+        operation_id=f"{spec.slug}_sessions",
     )
     async def sessions(
         request: HttpRequest,
@@ -187,6 +212,7 @@ def agent_router(spec: AgentSpec) -> Router:
         "/session/{session_id}",
         response={200: SessionOut, **ERRORS},
         summary="The stored items of a conversation, oldest first",
+        operation_id=f"{spec.slug}_get_session",
     )
     async def get_session(
         request: HttpRequest,
@@ -203,6 +229,7 @@ def agent_router(spec: AgentSpec) -> Router:
         "/session/{session_id}",
         response={200: MessageOut, **ERRORS},
         summary="Delete a conversation and all its items",
+        operation_id=f"{spec.slug}_clear_session",
     )
     async def clear_session(request: HttpRequest, session_id: str = SessionIdPath) -> MessageOut:
         session = await _idle_session(await caller(request), spec, session_id)
@@ -213,6 +240,7 @@ def agent_router(spec: AgentSpec) -> Router:
         "/session/{session_id}/rewind",
         response={200: RewindOut, **ERRORS},
         summary="Remove the last user turn and its answer (to regenerate it)",
+        operation_id=f"{spec.slug}_rewind",
     )
     async def rewind(request: HttpRequest, session_id: str = SessionIdPath) -> RewindOut:
         session = await _idle_session(await caller(request), spec, session_id)
@@ -221,7 +249,12 @@ def agent_router(spec: AgentSpec) -> Router:
             raise NotFound("This session has no user turn to rewind")
         return RewindOut(input=removed.get("content"), success=True)
 
-    @router.get("/info", response=InfoOut, summary=f"Describe the {spec.slug} agent")
+    @router.get(
+        "/info",
+        response=InfoOut,
+        summary=f"Describe the {spec.slug} agent",
+        operation_id=f"{spec.slug}_info",
+    )
     async def info(request: HttpRequest) -> InfoOut:
         return InfoOut(**agent_info(spec))
 

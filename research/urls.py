@@ -15,6 +15,7 @@ from ninja import Query, Router, Status
 
 from agentsite.errors import AgentSiteError, BadRequest
 from agentsite.events import WireEvent
+from agentsite.http import SSE_EVENT_SCHEMA
 from agentsite.owners import Owner, check_json_content_type, owner_for_request
 from agentsite.schemas import ErrorOut
 from agentsite.sse import sse_response
@@ -42,7 +43,7 @@ SSE_OPENAPI = {
             "description": "Server-Sent Events, one `data: <json>` line each: `research_progress` "
             "(stage planning, planned, search_started, search_finished, writing), then `report` "
             "and `stream_complete`, or a last `error`. The report id is in `X-Report-Id`.",
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA}},
         }
     },
 }

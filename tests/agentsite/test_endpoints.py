@@ -221,3 +221,92 @@ async def test_rewind_with_nothing_to_rewind_is_404(client):
     response = await client.post("/chat/session/empty/rewind", content_type="application/json")
     assert response.status_code == 404
     assert response.json()["success"] is False
+
+
+# --- the database goes away (the end-to-end version: tests/agentsite/test_database_outage.py) --
+
+
+def database_down(*args, **kwargs):
+    from django.db import OperationalError
+
+    raise OperationalError("connection failed: server closed the connection unexpectedly")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "patched"),
+    [
+        ("post", "/chat/run", {"input": "hi", "session_id": "db-1"}, "runs.claim_conversation"),
+        ("post", "/chat/stream", {"input": "hi", "session_id": "db-1"}, "runs.claim_conversation"),
+        ("get", "/chat/sessions", None, "http.list_conversations"),
+        ("get", "/chat/session/db-1", None, "sessions.DjangoSession.get_items"),
+    ],
+)
+async def test_database_unavailable_is_a_json_503(client, monkeypatch, method, path, body, patched):
+    """A lost database connection is a 503 the client may retry, in the error shape, not
+    Django's 500 page."""
+    module, _, name = patched.partition(".")
+    target = __import__(f"agentsite.{module}", fromlist=[module])
+    if "." in name:
+        owner, _, name = name.partition(".")
+        target = getattr(target, owner)
+    monkeypatch.setattr(target, name, database_down)
+    if method == "post":
+        response = await post(client, path, body)
+    else:
+        response = await client.get(path)
+    assert response.status_code == 503, response.content
+    assert response["Content-Type"].startswith("application/json")
+    payload = response.json()
+    assert (payload["success"], payload["error"]) == (
+        False,
+        "The database is unavailable; try again shortly",
+    )
+    if path == "/chat/run":
+        # /run errors carry all its usual keys.
+        assert set(payload) == RUN_RESPONSE_KEYS
+        assert payload["session_id"] == "db-1"
+    else:
+        assert set(payload) == {"success", "error"}
+
+
+def test_run_errors_from_a_lost_database_are_503():
+    from django.db import IntegrityError, InterfaceError, OperationalError
+
+    from agentsite.errors import translate_error
+
+    assert translate_error(OperationalError("server closed the connection")).status == 503
+    assert translate_error(InterfaceError("the connection is closed")).status == 503
+    # A query the database rejected is a bug, not an outage.
+    assert translate_error(IntegrityError("duplicate key")).status == 500
+
+
+def test_a_broken_connection_of_the_run_thread_is_dropped():
+    """Runs use asgiref's one process-wide thread, where no request ever closes connections:
+    after a database error it must drop a connection the outage broke, or every later run
+    fails with "the connection is closed" although the database is back."""
+    from asgiref.sync import SyncToAsync
+    from django.db import connections
+
+    from agentsite.errors import forget_broken_connections
+
+    run_thread = SyncToAsync.single_thread_executor
+
+    def break_connection() -> None:
+        connection = connections["default"]
+        connection.ensure_connection()
+        connection.errors_occurred = True
+        connection.is_usable = lambda: False  # as psycopg reports a connection the server cut
+
+    def state() -> object:
+        return connections["default"].connection
+
+    def mend() -> None:
+        vars(connections["default"]).pop("is_usable", None)
+
+    run_thread.submit(break_connection).result()
+    try:
+        assert run_thread.submit(state).result() is not None
+        forget_broken_connections()
+        assert run_thread.submit(state).result() is None, "the broken connection was kept"
+    finally:
+        run_thread.submit(mend).result()

@@ -284,6 +284,36 @@ async def test_stream_cut_mid_delta(client, fake_openai: FakeOpenAI):
     assert len(fake_openai.requests) == 3
 
 
+async def test_stream_cut_mid_delta_over_run(client, fake_openai: FakeOpenAI):
+    """/run drives the same streamed request: a cut stream is a 502 there too, and the
+    half-received reply is not stored as if it were the answer."""
+    before = await start_conversation(client, fake_openai, "err-cut-run")
+    fake_openai.cut_stream("This answer will never be finished.", after_deltas=2)
+
+    message = await fail_turn(client, "run", "err-cut-run")
+
+    assert "connection to the model provider failed" in message, message
+    await assert_history_survived(client, fake_openai, "err-cut-run", before)
+    assert len(fake_openai.requests) == 3
+
+
+@pytest.mark.parametrize("transport", ["run", "stream"])
+async def test_stall_before_the_first_byte(client, fake_openai: FakeOpenAI, settings, transport):
+    """A provider that accepts the request and never answers at all times out like one that
+    stalls mid-stream: 502, history intact, the next turn works."""
+    before = await start_conversation(client, fake_openai, "err-silent")
+    settings.OPENAI_TIMEOUT = 0.3
+    fake_openai.stall(5.0, after_deltas=0)
+
+    message = await fail_turn(client, transport, "err-silent")
+
+    assert "timed out" in message
+    async with asyncio.timeout(5):
+        stalled = await fake_openai.finished(1)
+    assert stalled.aborted
+    await assert_history_survived(client, fake_openai, "err-silent", before)
+
+
 @pytest.mark.parametrize("transport", ["run", "stream"])
 async def test_connection_refused(client, fake_openai: FakeOpenAI, settings, transport):
     before = await start_conversation(client, fake_openai, "err-refused")
