@@ -7,7 +7,7 @@ PORT ?= 8000
 # PostgreSQL pass of the suite; the test runner creates and drops its own test_* database.
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/test
 
-.PHONY: install migrate run test test-sqlite test-postgres lint format clean
+.PHONY: install migrate run test test-sqlite test-postgres fuzz lint format clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,20 @@ test-sqlite: install
 test-postgres: install
 	bash scripts/services.sh postgres redis
 	DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest $(ALL_BUT_E2E)
+
+# A longer, randomized schemathesis run against /openapi.json (`make test` runs a bounded,
+# derandomized one), on SQLite. FUZZ_EXAMPLES=2000 make fuzz for more.
+FUZZ_EXAMPLES ?= 500
+fuzz: install
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/agentsite/test_schema_fuzz.py
+
+# Benchmarks (tests/bench): throughput vs the SDK alone, time to first event, 1,000 slow
+# streams, session-store latency, a py-spy profile of daphne. Needs PostgreSQL; prints a table
+# and writes bench-results.json. `.venv/bin/python -m tests.bench --quick` is a smoke run.
+bench: install
+	bash scripts/services.sh postgres
+	$(BIN)/python -m pip install --quiet py-spy
+	$(BIN)/python -m tests.bench
 
 lint: install
 	$(BIN)/ruff check .
