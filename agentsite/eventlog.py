@@ -2,7 +2,7 @@
 
 Each run's wire events are numbered from 1 and appended in batches by the process that runs
 it. With ``REDIS_URL`` the log is a Redis stream (entry id ``<seq>-0``, blocking reads); without
-it, ``RunEvent`` rows in the database (polled). Followers in the running process never read the
+it, ``RunEventBatch`` rows in the database (polled). Followers in the running process never read the
 log: they get events from memory (``agentsite.hub``).
 """
 
@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from django.conf import settings
 
-from agentsite.models import RunEvent
+from agentsite.models import RunEventBatch
 
 Event = dict[str, Any]
 Numbered = tuple[int, Event]
@@ -40,15 +40,30 @@ class EventLog(Protocol):
 
 class DatabaseEventLog:
     async def append(self, run_id: uuid.UUID, events: list[Numbered]) -> None:
+        if not events:
+            return
         # Idempotent: a batch retried after a lost connection may have been written already.
-        await RunEvent.objects.abulk_create(
-            (RunEvent(run_id=run_id, seq=seq, data=json.dumps(event)) for seq, event in events),
+        await RunEventBatch.objects.abulk_create(
+            [
+                RunEventBatch(
+                    run_id=run_id,
+                    first_seq=events[0][0],
+                    last_seq=events[-1][0],
+                    data=json.dumps([event for _, event in events]),
+                )
+            ],
             ignore_conflicts=True,
         )
 
     async def read(self, run_id: uuid.UUID, after: int) -> list[Numbered]:
-        rows = RunEvent.objects.filter(run_id=run_id, seq__gt=after).order_by("seq")
-        return [(seq, json.loads(data)) async for seq, data in rows.values_list("seq", "data")]
+        rows = RunEventBatch.objects.filter(run_id=run_id, last_seq__gt=after).order_by("last_seq")
+        found: list[Numbered] = []
+        async for first_seq, data in rows.values_list("first_seq", "data"):
+            for seq, event in enumerate(json.loads(data), start=first_seq):
+                if seq > after:
+                    found.append((seq, event))
+                    after = seq
+        return found
 
     async def wait(self, run_id: uuid.UUID, after: int, seconds: float) -> list[Numbered]:
         loop = asyncio.get_running_loop()
@@ -86,13 +101,17 @@ class RedisEventLog:
         return f"agentsite:run:{run_id}:events"
 
     async def append(self, run_id: uuid.UUID, events: list[Numbered]) -> None:
-        # MULTI/EXEC: all of the batch or none of it, so a failed batch can simply be retried.
-        async with self.redis.pipeline(transaction=True) as pipe:
+        async with self.redis.pipeline(transaction=False) as pipe:
             for seq, event in events:
                 pipe.xadd(self._key(run_id), {"e": json.dumps(event)}, id=f"{seq}-0")
             # Followers of a run whose process dies must not wait on a log that lives forever.
             pipe.expire(self._key(run_id), settings.RUN_EVENTS_TTL_SECONDS)
-            await pipe.execute()
+            results = await pipe.execute(raise_on_error=False)
+        # Idempotent: an entry already there (a batch retried after a lost connection) is
+        # refused by Redis as "equal or smaller than the target stream top item"; that is fine.
+        for result in results:
+            if isinstance(result, Exception) and "equal or smaller" not in str(result):
+                raise result
 
     async def read(self, run_id: uuid.UUID, after: int) -> list[Numbered]:
         entries = await self.redis.xrange(self._key(run_id), min=f"({after}-0")

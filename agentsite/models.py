@@ -137,22 +137,29 @@ class Run(models.Model):
         return f"{self.agent} run {self.id} ({self.status})"
 
 
-class RunEvent(models.Model):
-    """One wire event of a run, kept so a client can resume the stream from any process.
+class RunEventBatch(models.Model):
+    """Consecutive wire events of a run (``first_seq``..``last_seq``) as one JSON array, kept so
+    a client can resume the stream from any process.
 
+    One row per write of the run driver (every FLUSH_SECONDS or FLUSH_BATCH events), not one
+    per event: a fast stream of deltas costs a row or two. A batch retried after a failed write
+    may overlap an earlier one (it only ever grows at the end), so readers skip seqs they have.
     Used when no Redis is configured; with ``REDIS_URL`` the log is a Redis stream instead.
     """
 
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="events")
-    seq = models.PositiveIntegerField()
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="event_batches")
+    first_seq = models.PositiveIntegerField()
+    last_seq = models.PositiveIntegerField()
     data = models.TextField()
 
     class Meta:
-        ordering = ["run", "seq"]
-        constraints = [models.UniqueConstraint(fields=["run", "seq"], name="unique_run_event")]
+        ordering = ["run", "last_seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "last_seq"], name="unique_run_event_batch")
+        ]
 
     def __str__(self) -> str:
-        return f"{self.run_id}:{self.seq}"
+        return f"{self.run_id}:{self.first_seq}-{self.last_seq}"
 
 
 class ApiKey(models.Model):

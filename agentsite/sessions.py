@@ -20,7 +20,7 @@ from agents.memory.session_settings import (
 from agents.run_context import RunContextWrapper
 from asgiref.sync import sync_to_async
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Subquery
 from django.utils import timezone
 
 from agentsite.models import ANONYMOUS_OWNER, Conversation, ConversationItem
@@ -59,10 +59,10 @@ class DjangoSession:
     ) -> list[TResponseInputItem]:
         self._check_owner(wrapper)
         effective = resolve_session_limit(limit, self.session_settings)
+        # ``conversation_id = (SELECT id ...)`` rather than a join: PostgreSQL then walks the
+        # (conversation, position) index backwards for the newest N instead of sorting them all.
         items = ConversationItem.objects.filter(
-            conversation__owner_key=self.owner,
-            conversation__agent=self.agent,
-            conversation__session_id=self.session_id,
+            conversation=Subquery(self._conversations().values("pk")[:1])
         )
         if effective is None or effective < 0:
             # SQLite's LIMIT treats a negative bound as "no limit"; SQLiteSession inherits that.

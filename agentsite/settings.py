@@ -41,6 +41,9 @@ INSTALLED_APPS = [
     "research",
 ]
 
+# Session, common, auth and messages middleware in their inline form (the same classes with no
+# thread hop per hook under ASGI: agentsite/inline_middleware.py). Security, CSRF and
+# X-Frame-Options stay Django's own: `check --deploy` looks for them by dotted path.
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Async-native static files (a sync middleware here would push every request, SSE
@@ -48,11 +51,11 @@ MIDDLEWARE = [
     "servestatic.middleware.ServeStaticMiddleware",
     "agentsite.cors.CorsMiddleware",
     "agentsite.middleware.RequestSizeLimitMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
+    "agentsite.inline_middleware.InlineSessionMiddleware",
+    "agentsite.inline_middleware.InlineCommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "agentsite.inline_middleware.InlineAuthenticationMiddleware",
+    "agentsite.inline_middleware.InlineMessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "agentsite.middleware.JsonErrorMiddleware",
 ]

@@ -52,7 +52,7 @@ def fresh_event_log_cache() -> Iterator[None]:
     ]
 )
 async def subject(request: pytest.FixtureRequest) -> AsyncIterator[LogUnderTest]:
-    """Each implementation with a run to log: a Run row for the database (RunEvent's FK)."""
+    """Each implementation with a run to log: a Run row for the database (the batches' FK)."""
     if request.param == "database":
         run = await Run.objects.acreate(agent="chat")
         yield LogUnderTest(DatabaseEventLog(), run.id)
@@ -82,6 +82,20 @@ async def test_append_batches_and_read_after_n(subject: LogUnderTest):
     assert await log.read(run_id, 3) == numbered(4, 5)
     assert await log.read(run_id, 5) == []
     assert await log.read(run_id, 99) == []
+
+
+async def test_a_retried_batch_is_neither_lost_nor_duplicated(subject: LogUnderTest):
+    """The run driver retries a batch whose write failed, with the events that came since
+    appended: the write may in fact have landed, so appends must be idempotent."""
+    log, run_id = subject.log, subject.run_id
+    await log.append(run_id, numbered(1, 3))
+    await log.append(run_id, numbered(1, 3))
+    await log.append(run_id, numbered(1, 5))
+    await log.append(run_id, numbered(6, 7))
+
+    assert await log.read(run_id, 0) == numbered(1, 7)
+    assert await log.read(run_id, 2) == numbered(3, 7)
+    assert await log.read(run_id, 4) == numbered(5, 7)
 
 
 async def test_read_of_an_unknown_run_is_empty(subject: LogUnderTest):
