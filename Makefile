@@ -7,7 +7,7 @@ PORT ?= 8000
 # PostgreSQL pass of the suite; the test runner creates and drops its own test_* database.
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/test
 
-.PHONY: install migrate run test test-sqlite test-postgres fuzz lint format clean
+.PHONY: install migrate run test test-sqlite test-postgres fuzz bench lint format clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +29,9 @@ run: migrate
 # PostgreSQL + Redis whatever the pass, so they run once, in the PostgreSQL pass.
 ALL := -m "slow or not slow"
 ALL_BUT_MULTIPROCESS := -m "(slow or not slow) and not multiprocess"
-# The browser tests (e2e: headless /usr/bin/chromium) run once, in the SQLite pass.
-ALL_BUT_E2E := -m "(slow or not slow) and not e2e"
+# The browser tests (e2e: headless /usr/bin/chromium) and the benchmark harness's smoke run
+# (which makes its own SQLite and PostgreSQL databases) run once, in the SQLite pass.
+ALL_BUT_E2E := -m "(slow or not slow) and not e2e and not bench"
 
 test: install test-sqlite test-postgres
 
@@ -53,7 +54,6 @@ fuzz: install
 # and writes bench-results.json. `.venv/bin/python -m tests.bench --quick` is a smoke run.
 bench: install
 	bash scripts/services.sh postgres
-	$(BIN)/python -m pip install --quiet py-spy
 	$(BIN)/python -m tests.bench
 
 lint: install

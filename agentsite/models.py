@@ -56,7 +56,12 @@ class ConversationItem(models.Model):
     must give back what it was given.
     """
 
-    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="items")
+    # No index of its own: the unique (conversation, position) index serves lookups by
+    # conversation, and with a second index PostgreSQL may pick that one and sort a long
+    # conversation instead of reading its newest items straight off the composite index.
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="items", db_index=False
+    )
     position = models.BigIntegerField()
     data = models.TextField()
     role = models.CharField(max_length=32, blank=True)

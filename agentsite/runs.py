@@ -108,6 +108,7 @@ async def _start_run(request: RunRequest) -> LiveRun:
             agent=request.spec.slug,
             owner=request.owner,
             session_settings=request.spec.session_settings(),
+            conversation_id=run.conversation_id,
         )
     try:
         await run.asave(force_insert=True)

@@ -19,8 +19,8 @@ from agents.memory.session_settings import (
 )
 from agents.run_context import RunContextWrapper
 from asgiref.sync import sync_to_async
-from django.db import transaction
-from django.db.models import F, Subquery
+from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from agentsite.models import ANONYMOUS_OWNER, Conversation, ConversationItem
@@ -42,10 +42,15 @@ class DjangoSession:
         agent: str,
         owner: str = ANONYMOUS_OWNER,
         session_settings: SessionSettings | dict[str, Any] | None = None,
+        conversation_id: int | None = None,
     ) -> None:
         self.session_id = session_id
         self.agent = agent
         self.owner = owner
+        # The conversation row's pk, once known (a run passes the one it claimed): reads and
+        # writes then go straight to it. A conversation cannot be deleted while a run holds
+        # it, and clear_session forgets the pk.
+        self._conversation_id = conversation_id
         self.session_settings = (
             coerce_session_settings(session_settings)
             if session_settings is not None
@@ -59,22 +64,9 @@ class DjangoSession:
     ) -> list[TResponseInputItem]:
         self._check_owner(wrapper)
         effective = resolve_session_limit(limit, self.session_settings)
-        # ``conversation_id = (SELECT id ...)`` rather than a join: PostgreSQL then walks the
-        # (conversation, position) index backwards for the newest N instead of sorting them all.
-        items = ConversationItem.objects.filter(
-            conversation=Subquery(self._conversations().values("pk")[:1])
-        )
-        if effective is None or effective < 0:
-            # SQLite's LIMIT treats a negative bound as "no limit"; SQLiteSession inherits that.
-            rows = [
-                data async for data in items.order_by("position").values_list("data", flat=True)
-            ]
-        elif effective == 0:
+        if effective == 0:
             return []
-        else:
-            newest = items.order_by("-position").values_list("data", flat=True)[:effective]
-            rows = [data async for data in newest]
-            rows.reverse()
+        rows = await sync_to_async(self._read_items)(effective)
         return [json.loads(data) for data in rows]
 
     async def add_items(
@@ -95,6 +87,7 @@ class DjangoSession:
 
     async def clear_session(self, *, wrapper: RunContextWrapper[Any] | None = None) -> None:
         self._check_owner(wrapper)
+        self._conversation_id = None
         await self._conversations().adelete()
 
     # --- helpers beyond the protocol ------------------------------------------------------
@@ -131,13 +124,54 @@ class DjangoSession:
                 f"run context owner {owner!r} may not use a session of {self.owner!r}"
             )
 
+    def _read_items(self, limit: int | None) -> list[str]:
+        """The items' JSON, oldest first: all of them, or the newest ``limit`` (one thread hop
+        for the conversation lookup and the read)."""
+        if self._conversation_id is None:
+            self._conversation_id = self._conversations().values_list("pk", flat=True).first()
+            if self._conversation_id is None:
+                return []
+        # Plain SQL: this runs before every model call, and building the equivalent queryset
+        # costs more than the query. Served by the (conversation, position) unique index.
+        table = ConversationItem._meta.db_table
+        with connection.cursor() as cursor:
+            if limit is None or limit < 0:
+                # SQLite's LIMIT treats a negative bound as "no limit"; SQLiteSession inherits it.
+                cursor.execute(
+                    f"SELECT data FROM {table} WHERE conversation_id = %s ORDER BY position",
+                    [self._conversation_id],
+                )
+                return [data for (data,) in cursor.fetchall()]
+            cursor.execute(
+                f"SELECT data FROM {table} WHERE conversation_id = %s"
+                " ORDER BY position DESC LIMIT %s",
+                [self._conversation_id, limit],
+            )
+            return [data for (data,) in reversed(cursor.fetchall())]
+
+    def _locked_conversation(self) -> Conversation:
+        """The conversation row, locked for this transaction; created if new."""
+        fields = ("pk", "created_at", "next_position", "title")
+        if self._conversation_id is not None:
+            found = (
+                Conversation.objects.select_for_update()
+                .filter(pk=self._conversation_id)
+                .only(*fields)
+                .first()
+            )
+            if found is not None:
+                return found
+        conversation, _ = Conversation.objects.select_for_update().get_or_create(
+            owner_key=self.owner, agent=self.agent, session_id=self.session_id
+        )
+        self._conversation_id = conversation.pk
+        return conversation
+
     def _add_items_in_transaction(
         self, items: list[TResponseInputItem], encoded: list[str], interrupted: bool = False
     ) -> None:
         with transaction.atomic():
-            conversation, _ = Conversation.objects.select_for_update().get_or_create(
-                owner_key=self.owner, agent=self.agent, session_id=self.session_id
-            )
+            conversation = self._locked_conversation()
             # Taken under the row lock, so updated_at never goes backwards between writers.
             now = max(timezone.now(), conversation.created_at)
             start = conversation.next_position
