@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
-from agents import ModelSettings, RunConfig, Runner
+from agents import ModelProvider, ModelSettings, RunConfig, Runner
 from agents.usage import Usage
 from django.conf import settings
 from django.utils import timezone
@@ -85,14 +85,7 @@ class RunDriver:
                 context=self.context,
                 session=self.session,
                 max_turns=settings.MAX_TURNS,
-                run_config=RunConfig(
-                    model=self.run.model,
-                    model_provider=get_model_provider(),
-                    # The SDK asks Chat Completions servers for stream usage only when they are
-                    # api.openai.com; compatible servers (vLLM, Ollama, LiteLLM) report it too.
-                    model_settings=ModelSettings(include_usage=True),
-                    workflow_name=f"agentsite:{self.run.agent}",
-                ),
+                run_config=run_config(self.run.model, self.run.agent, get_model_provider()),
             )
             self.live.on_cancel(result.cancel)
             try:
@@ -294,6 +287,21 @@ def _keep_retrying(run: Run, steps: list[Callable[[], Awaitable[None]]]) -> None
     task = asyncio.get_running_loop().create_task(retry(), context=contextvars.Context())
     _retrying.add(task)
     task.add_done_callback(_retrying.discard)
+
+
+@functools.lru_cache(maxsize=64)
+def run_config(model: str, agent: str, provider: ModelProvider) -> RunConfig:
+    """The run configuration of an agent's runs, built once: the SDK resolves type hints each
+    time a RunConfig is made (a few % of a short streamed run's CPU), and runs never change it.
+    Keyed by the provider too, which is rebuilt when the provider settings change."""
+    return RunConfig(
+        model=model,
+        model_provider=provider,
+        # The SDK asks Chat Completions servers for stream usage only when they are
+        # api.openai.com; compatible servers (vLLM, Ollama, LiteLLM) report it too.
+        model_settings=ModelSettings(include_usage=True),
+        workflow_name=f"agentsite:{agent}",
+    )
 
 
 def _log_outcome(run: Run, status: str, usage: Usage, latency_ms: int) -> None:

@@ -26,6 +26,8 @@ from django.utils import timezone
 from agentsite.models import ANONYMOUS_OWNER, Conversation, ConversationItem
 
 TITLE_LENGTH = 80
+# What add_items reads from the locked conversation row.
+LOCKED_FIELDS = ("pk", "created_at", "next_position", "item_count", "title")
 
 
 class SessionOwnerMismatch(PermissionError):
@@ -151,14 +153,9 @@ class DjangoSession:
 
     def _locked_conversation(self) -> Conversation:
         """The conversation row, locked for this transaction; created if new."""
-        fields = ("pk", "created_at", "next_position", "title")
         if self._conversation_id is not None:
-            found = (
-                Conversation.objects.select_for_update()
-                .filter(pk=self._conversation_id)
-                .only(*fields)
-                .first()
-            )
+            rows = Conversation.objects.select_for_update().filter(pk=self._conversation_id)
+            found = next(iter(rows.only(*LOCKED_FIELDS)[:1]), None)
             if found is not None:
                 return found
         conversation, _ = Conversation.objects.select_for_update().get_or_create(
@@ -187,9 +184,10 @@ class DjangoSession:
                 )
                 for offset, (item, data) in enumerate(zip(items, encoded, strict=True))
             )
+            # Plain values, not F() expressions: the row is locked, and they compile faster.
             changes: dict[str, Any] = {
                 "next_position": start + len(items),
-                "item_count": F("item_count") + len(items),
+                "item_count": conversation.item_count + len(items),
                 "updated_at": now,
             }
             if not conversation.title:
