@@ -214,6 +214,33 @@ async def test_conversation_counters_follow_add_pop_and_clear():
     assert (fresh.item_count, fresh.next_position, fresh.title) == (1, 1, "A fresh start")
 
 
+async def test_a_large_add_is_stored_whole_and_in_order():
+    """One add of more items than one INSERT statement carries (they are chunked)."""
+    session = chat_session("large")
+    items = [user(f"message {index}") for index in range(1_234)]
+
+    await session.add_items(items)
+
+    assert await session.get_items() == items
+    assert await session.get_items(limit=3) == items[-3:]
+    assert await positions(session) == list(range(1_234))
+    counted = await assert_counters_match_rows(session)
+    assert (counted.item_count, counted.next_position) == (1_234, 1_234)
+
+
+async def test_a_conversation_deleted_elsewhere_is_recreated_on_the_next_add():
+    """A session that knows its conversation's pk must not write to a row that is gone."""
+    session = chat_session("recreated")
+    await session.add_items([user("first")])
+    await Conversation.objects.filter(session_id="recreated").adelete()
+
+    await session.add_items([user("second")])
+
+    assert await session.get_items() == [user("second")]
+    counted = await assert_counters_match_rows(session)
+    assert (counted.item_count, counted.title) == (1, "second")
+
+
 async def test_pop_on_empty_does_not_create_a_conversation():
     session = chat_session("ghost")
     assert await session.pop_item() is None
