@@ -9,7 +9,6 @@ conversation back. It runs detached from any connection, so a client may leave a
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import functools
 import logging
@@ -64,15 +63,14 @@ class RunDriver:
         self.context = context
         self.session = session
         self._pending: list[Numbered] = []
-        self._flush_now = asyncio.Event()
+        self._background: set[asyncio.Future[None]] = set()
         self._started = time.monotonic()
         self._first_event_ms: int | None = None
         self._last_write: asyncio.Future[None] | None = None
 
     async def execute(self) -> None:
         helpers = [
-            asyncio.create_task(self._flush_periodically()),
-            asyncio.create_task(self._renew_leases()),
+            asyncio.create_task(self._housekeeping()),
             asyncio.create_task(listen_for_cancel(self.live)),
         ]
         usage = Usage()
@@ -144,7 +142,9 @@ class RunDriver:
         seq = self.live.publish(event)
         self._pending.append((seq, event))
         if len(self._pending) >= FLUSH_BATCH:
-            self._flush_now.set()
+            flushing = asyncio.ensure_future(self._flush_logged())
+            self._background.add(flushing)
+            flushing.add_done_callback(self._background.discard)
 
     def _cancelled_event(self, final_output: Any, partial: str, usage: Usage) -> WireEvent:
         return {
@@ -186,28 +186,35 @@ class RunDriver:
         self._last_write = asyncio.ensure_future(write())
         return asyncio.shield(self._last_write)
 
-    async def _flush_periodically(self) -> None:
+    async def _flush_logged(self) -> None:
+        try:
+            await self._flush()
+        except Exception:
+            logger.exception("could not write events of run %s", self.run.id)
+
+    async def _housekeeping(self) -> None:
+        """Write pending events every FLUSH_SECONDS (sooner when FLUSH_BATCH are waiting, see
+        ``_emit``) and renew the leases every third of RUN_LEASE_SECONDS: one task with a plain
+        sleep, since a short run ticks only a few times."""
+        loop = asyncio.get_running_loop()
+        renew_every = max(settings.RUN_LEASE_SECONDS / 3, 0.5)
+        renew_at = loop.time() + renew_every
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._flush_now.wait(), FLUSH_SECONDS)
-            self._flush_now.clear()
-            try:
-                await self._flush()
-            except Exception:
-                logger.exception("could not write events of run %s", self.run.id)
+            await asyncio.sleep(FLUSH_SECONDS)
+            await self._flush_logged()
+            if loop.time() >= renew_at:
+                renew_at = loop.time() + renew_every
+                await self._renew_leases()
 
     async def _renew_leases(self) -> None:
-        interval = max(settings.RUN_LEASE_SECONDS / 3, 0.5)
-        while True:
-            await asyncio.sleep(interval)
-            until = timezone.now() + timedelta(seconds=settings.RUN_LEASE_SECONDS)
-            try:
-                await Run.objects.filter(pk=self.run.pk).aupdate(lease_until=until)
-                if self.run.conversation_id is not None:
-                    await renew_lease(self.run.id)
-            except Exception as exc:  # the database is away; try again next time
-                logger.warning("could not renew the leases of run %s: %s", self.run.id, exc)
-                forget_broken_connections()
+        until = timezone.now() + timedelta(seconds=settings.RUN_LEASE_SECONDS)
+        try:
+            await Run.objects.filter(pk=self.run.pk).aupdate(lease_until=until)
+            if self.run.conversation_id is not None:
+                await renew_lease(self.run.id)
+        except Exception as exc:  # the database is away; try again next time
+            logger.warning("could not renew the leases of run %s: %s", self.run.id, exc)
+            forget_broken_connections()
 
     async def _finish(
         self, status: str, error: str, usage: Usage, terminal: WireEvent | None

@@ -73,7 +73,8 @@ def sse_response(
             yield f"retry: {settings.SSE_RETRY_MS}\n\n".encode()
             while True:
                 try:
-                    item = await asyncio.wait_for(queue.get(), settings.SSE_HEARTBEAT_SECONDS)
+                    async with asyncio.timeout(settings.SSE_HEARTBEAT_SECONDS):
+                        item = await queue.get()
                 except TimeoutError:
                     yield HEARTBEAT
                     continue
