@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from agents.usage import Usage
+from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -23,7 +26,13 @@ WAIT_POLL_SECONDS = 0.1
 
 
 async def claim_conversation(
-    owner: str, agent: str, session_id: str, token: uuid.UUID, *, wait: bool = False
+    owner: str,
+    agent: str,
+    session_id: str,
+    token: uuid.UUID,
+    *,
+    wait: bool = False,
+    then: Callable[[int], None] | None = None,
 ) -> int:
     """Give the conversation's run lease to ``token`` (a run id); returns the conversation's pk.
 
@@ -31,35 +40,49 @@ async def claim_conversation(
     ``ConversationBusy`` — or, with ``wait``, poll until it is free (MULTITASK_WAIT_SECONDS).
     Taking over an expired lease means the process that held it died (a kill -9, a crash):
     its run is marked interrupted in the ledger then, rather than left "running" forever.
+
+    ``then(pk)`` runs in the transaction of a successful claim: the run's ledger row is written
+    with it, in one trip to the database thread, and a failed write gives the claim back.
     """
-    conversation, _ = await Conversation.objects.aget_or_create(
-        owner_key=owner, agent=agent, session_id=session_id
-    )
-    # A conversation that was free when read (the usual case) cannot hide a dead run.
-    maybe_held = conversation.active_run is not None
     loop = asyncio.get_running_loop()
     deadline = loop.time() + settings.MULTITASK_WAIT_SECONDS
     while True:
-        now = timezone.now()
-        taken = await Conversation.objects.filter(
-            Q(active_run__isnull=True) | Q(run_lease_until__lt=now), pk=conversation.pk
-        ).aupdate(active_run=token, run_lease_until=_lease_end(now))
-        if taken:
-            if maybe_held:
-                await _interrupt_dead_runs(conversation.pk, token, now)
-            return conversation.pk
-        maybe_held = True
+        pk = await _try_claim_in_thread(owner, agent, session_id, token, then)
+        if pk is not None:
+            return pk
         if not wait or loop.time() >= deadline:
             raise ConversationBusy()
         await asyncio.sleep(WAIT_POLL_SECONDS)
 
 
-async def _interrupt_dead_runs(conversation_pk: int, token: uuid.UUID, now: datetime) -> None:
-    await (
-        Run.objects.filter(conversation_id=conversation_pk, lease_until__lt=now)
-        .exclude(pk=token)
-        .ainterrupt()
-    )
+def _try_claim(
+    owner: str,
+    agent: str,
+    session_id: str,
+    token: uuid.UUID,
+    then: Callable[[int], None] | None,
+) -> int | None:
+    with transaction.atomic():
+        conversation, _ = Conversation.objects.get_or_create(
+            owner_key=owner, agent=agent, session_id=session_id
+        )
+        now = timezone.now()
+        taken = Conversation.objects.filter(
+            Q(active_run__isnull=True) | Q(run_lease_until__lt=now), pk=conversation.pk
+        ).update(active_run=token, run_lease_until=_lease_end(now))
+        if not taken:
+            return None
+        # Held when read (but expired, or the update would have failed): a dead process's run.
+        if conversation.active_run is not None:
+            Run.objects.filter(conversation_id=conversation.pk, lease_until__lt=now).exclude(
+                pk=token
+            ).interrupt()
+        if then is not None:
+            then(conversation.pk)
+        return conversation.pk
+
+
+_try_claim_in_thread = sync_to_async(_try_claim)
 
 
 async def renew_lease(token: uuid.UUID) -> bool:

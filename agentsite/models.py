@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -92,13 +93,16 @@ class RunStatus(models.TextChoices):
 
 
 class RunQuerySet(models.QuerySet["Run"]):
-    async def ainterrupt(self) -> int:
+    def interrupt(self) -> int:
         """Mark these runs interrupted if they are still "running": their process died."""
-        return await self.filter(status=RunStatus.RUNNING).aupdate(
+        return self.filter(status=RunStatus.RUNNING).update(
             status=RunStatus.INTERRUPTED,
             error="The server running this run stopped before it finished",
             finished_at=timezone.now(),
         )
+
+    async def ainterrupt(self) -> int:
+        return await sync_to_async(self.interrupt)()
 
 
 class Run(models.Model):

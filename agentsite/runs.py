@@ -20,7 +20,7 @@ from agents.items import TResponseInputItem
 from django.conf import settings
 from django.utils import timezone
 
-from agentsite.conversations import claim_conversation, release_conversation
+from agentsite.conversations import claim_conversation
 from agentsite.driver import RunDriver
 from agentsite.errors import AgentSiteError, NotFound
 from agentsite.eventlog import Numbered, get_event_log
@@ -96,12 +96,19 @@ async def _start_run(request: RunRequest) -> LiveRun:
     )
     session = None
     if session_id:
-        run.conversation_id = await claim_conversation(
+
+        def record(conversation_id: int) -> None:
+            run.conversation_id = conversation_id
+            run.save(force_insert=True)
+
+        # The ledger row is written in the claim's transaction: claimed and recorded, or neither.
+        await claim_conversation(
             request.owner,
             request.spec.slug,
             session_id,
             run.id,
             wait=request.multitask == "enqueue",
+            then=record,
         )
         session = DjangoSession(
             session_id,
@@ -110,12 +117,8 @@ async def _start_run(request: RunRequest) -> LiveRun:
             session_settings=request.spec.session_settings(),
             conversation_id=run.conversation_id,
         )
-    try:
+    else:
         await run.asave(force_insert=True)
-    except BaseException:
-        if session_id:
-            await asyncio.shield(release_conversation(run.id))
-        raise
     live = LiveRun(run.id, session_id)
     driver = RunDriver(
         run=run,
