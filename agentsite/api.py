@@ -6,13 +6,18 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.db import InterfaceError, OperationalError, connection
+from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI, Status
 from ninja.errors import HttpError, ValidationError
 from ninja.openapi.docs import Redoc
 
-from agentsite.errors import AgentSiteError, DatabaseUnavailable, forget_broken_connections
+from agentsite.errors import (
+    DATABASE_UNAVAILABLE,
+    AgentSiteError,
+    DatabaseUnavailable,
+    forget_broken_connections,
+)
 from agentsite.providers import is_offline, provider_name
 from agentsite.registry import all_specs
 from agentsite.schemas import HealthOut
@@ -81,8 +86,6 @@ def on_domain_error(request: HttpRequest, exc: AgentSiteError) -> HttpResponse:
     return error_response(request, exc.status, exc.message)
 
 
-@api.exception_handler(OperationalError)
-@api.exception_handler(InterfaceError)
 def on_database_error(request: HttpRequest, exc: Exception) -> HttpResponse:
     """The database is down or dropped the connection: a 503 the client can retry, not a 500
     page (a query the database rejected is still a bug, and still a 500)."""
@@ -90,6 +93,10 @@ def on_database_error(request: HttpRequest, exc: Exception) -> HttpResponse:
     forget_broken_connections()
     error = DatabaseUnavailable()
     return error_response(request, error.status, error.message)
+
+
+for database_error in DATABASE_UNAVAILABLE:
+    api.add_exception_handler(database_error, on_database_error)
 
 
 @api.exception_handler(ValidationError)

@@ -8,7 +8,11 @@ from __future__ import annotations
 import contextlib
 import logging
 
+from django.db import InterfaceError, OperationalError
+
 logger = logging.getLogger(__name__)
+# A lost or refused database connection (not a query the database rejected): a 503.
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (OperationalError, InterfaceError)
 
 
 class AgentSiteError(Exception):
@@ -83,7 +87,7 @@ def translate_error(exc: BaseException) -> AgentSiteError:
 
     if isinstance(exc, AgentSiteError):
         return exc
-    if is_database_unavailable(exc):
+    if isinstance(exc, DATABASE_UNAVAILABLE):
         logger.warning("database unavailable during a run: %s", exc)
         forget_broken_connections()
         return DatabaseUnavailable()
@@ -99,13 +103,6 @@ def translate_error(exc: BaseException) -> AgentSiteError:
         return AgentRunError(f"The agent run failed: {type(exc).__name__}: {exc}")
     logger.error("agent run failed unexpectedly", exc_info=exc)
     return AgentSiteError("Internal error while running the agent")
-
-
-def is_database_unavailable(exc: BaseException) -> bool:
-    """A lost or refused database connection (not a query the database rejected)."""
-    from django.db import InterfaceError, OperationalError
-
-    return isinstance(exc, OperationalError | InterfaceError)
 
 
 def forget_broken_connections() -> None:

@@ -15,12 +15,18 @@ from agents import Agent
 from agents.handoffs import Handoff
 from agents.tool import FunctionTool
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, connection
+from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from ninja import Header, Path, Query, Router, Status
 
 from agentsite.conversations import is_running, list_conversations
-from agentsite.errors import AgentSiteError, ConversationBusy, NotFound, translate_error
+from agentsite.errors import (
+    DATABASE_UNAVAILABLE,
+    AgentSiteError,
+    ConversationBusy,
+    NotFound,
+    translate_error,
+)
 from agentsite.models import Run
 from agentsite.owners import Owner, check_json_content_type, owner_for_request
 from agentsite.providers import is_offline, model_name_for, provider_name
@@ -108,7 +114,7 @@ def agent_router(spec: AgentSpec) -> Router:
         session_id = body.session_id if settings.ENABLE_SESSIONS else None
         try:
             done = await run_to_completion(run_request(owner, body, "cancel"))
-        except (AgentSiteError, OperationalError, InterfaceError) as exc:
+        except (AgentSiteError, *DATABASE_UNAVAILABLE) as exc:
             # The database may go away under the run: still /run's usual body, with a 503.
             error = translate_error(exc)
             failed = RunOut(success=False, error=error.message, session_id=session_id)
