@@ -187,10 +187,7 @@ class RunDriver:
         return asyncio.shield(self._last_write)
 
     async def _flush_logged(self) -> None:
-        try:
-            await self._flush()
-        except Exception:
-            logger.exception("could not write events of run %s", self.run.id)
+        await _attempt(self._flush, f"could not write events of run {self.run.id}")
 
     async def _housekeeping(self) -> None:
         """Write pending events every FLUSH_SECONDS (sooner when FLUSH_BATCH are waiting, see
@@ -204,17 +201,15 @@ class RunDriver:
             await self._flush_logged()
             if loop.time() >= renew_at:
                 renew_at = loop.time() + renew_every
-                await self._renew_leases()
+                # The database may be away; the next tick tries again.
+                failure = f"could not renew the leases of run {self.run.id}"
+                await _attempt(self._renew_leases, failure)
 
     async def _renew_leases(self) -> None:
         until = timezone.now() + timedelta(seconds=settings.RUN_LEASE_SECONDS)
-        try:
-            await Run.objects.filter(pk=self.run.pk).aupdate(lease_until=until)
-            if self.run.conversation_id is not None:
-                await renew_lease(self.run.id)
-        except Exception as exc:  # the database is away; try again next time
-            logger.warning("could not renew the leases of run %s: %s", self.run.id, exc)
-            forget_broken_connections()
+        await Run.objects.filter(pk=self.run.pk).aupdate(lease_until=until)
+        if self.run.conversation_id is not None:
+            await renew_lease(self.run.id)
 
     async def _finish(
         self, status: str, error: str, usage: Usage, terminal: WireEvent | None
@@ -229,17 +224,15 @@ class RunDriver:
         steps: list[Callable[[], Awaitable[None]]] = []
         if self.run.conversation_id is not None:
             steps.append(functools.partial(release_conversation, self.run.id, usage))
-        # Ledger last, after the last event is in the log: followers elsewhere stop reading the
-        # log once the run is no longer "running".
-        steps.append(self._flush)
-        steps.append(functools.partial(self._record, status, error, usage, latency_ms))
         try:
-            if self.run.conversation_id is not None and await _attempt(steps[0]):
-                steps.pop(0)
+            await _advance(steps)
             if terminal is not None:
                 self._emit(terminal)
-            while steps and await _attempt(steps[0]):
-                steps.pop(0)
+            # Ledger last, after the last event is in the log: followers elsewhere stop reading
+            # the log once the run is no longer "running".
+            record = functools.partial(self._record, status, error, usage, latency_ms)
+            steps += [self._flush, record]
+            await _advance(steps)
         finally:
             self.live.finish()
         if steps:
@@ -261,14 +254,22 @@ class RunDriver:
         await get_event_log().expire(self.run.id)
 
 
-async def _attempt(step: Callable[[], Awaitable[None]]) -> bool:
+async def _attempt(step: Callable[[], Awaitable[None]], failure: str) -> bool:
+    """Run a database write that can wait for a later try; False (logged) if it failed."""
     try:
         await step()
     except Exception as exc:
-        logger.warning("could not record the end of a run (will retry): %s", exc)
+        logger.warning("%s: %s", failure, exc)
         forget_broken_connections()
         return False
     return True
+
+
+async def _advance(steps: list[Callable[[], Awaitable[None]]]) -> None:
+    """Run the steps in order, removing each that succeeds; stop at the first that fails, so
+    the rest keep their order for the next try."""
+    while steps and await _attempt(steps[0], "could not record the end of a run (will retry)"):
+        steps.pop(0)
 
 
 _retrying: set[asyncio.Task[None]] = set()
@@ -286,8 +287,7 @@ def _keep_retrying(run: Run, steps: list[Callable[[], Awaitable[None]]]) -> None
         while steps and loop.time() < deadline:
             await asyncio.sleep(delay)
             delay = min(delay * 2, RETRY_MAX_SECONDS)
-            while steps and await _attempt(steps[0]):
-                steps.pop(0)
+            await _advance(steps)
         if steps:
             logger.error("gave up recording the end of run %s", run.id)
 
