@@ -80,6 +80,18 @@ QUICK = Sizes(
 )
 
 
+def run_module(module: str, *arguments: str) -> subprocess.CompletedProcess[str]:
+    """``python -m module arguments`` from the repository root; its JSON on stdout."""
+    return subprocess.run(
+        [sys.executable, "-m", module, *arguments],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+
+
 def baseline(
     base_url: str,
     sizes: Sizes,
@@ -89,27 +101,18 @@ def baseline(
 ) -> dict[str, Any]:
     """The SDK-only run, in its own process (see tests/bench/baseline.py for why)."""
     database = directory / f"baseline-{time.monotonic_ns()}.sqlite3"
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tests.bench.baseline",
-            "--base-url",
-            base_url,
-            "--total",
-            str(total or sizes.streams),
-            "--concurrency",
-            str(concurrency or sizes.concurrency),
-            "--database",
-            str(database),
-            "--warmup",
-            str(sizes.warmup),
-        ],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
+    completed = run_module(
+        "tests.bench.baseline",
+        "--base-url",
+        base_url,
+        "--total",
+        str(total or sizes.streams),
+        "--concurrency",
+        str(concurrency or sizes.concurrency),
+        "--database",
+        str(database),
+        "--warmup",
+        str(sizes.warmup),
     )
     if completed.returncode != 0:
         raise RuntimeError(f"baseline failed:\n{completed.stderr[-3000:]}")
@@ -329,25 +332,16 @@ def bench_session_store(report: Report, sizes: Sizes, directory: Path) -> None:
     for kind in DATABASES:
         (directory / f"store-{kind}").mkdir(parents=True, exist_ok=True)
         with fresh_database_url(kind, directory / f"store-{kind}") as url:
-            completed = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "tests.bench.session_store",
-                    "--database-url",
-                    url,
-                    "--items",
-                    str(sizes.session_items),
-                    "--repetitions",
-                    str(sizes.session_repetitions),
-                    "--sqlite-session-file",
-                    str(directory / f"store-{kind}" / "sdk-session.sqlite3"),
-                ],
-                cwd=REPO_ROOT,
-                capture_output=True,
-                text=True,
-                timeout=900,
-                check=False,
+            completed = run_module(
+                "tests.bench.session_store",
+                "--database-url",
+                url,
+                "--items",
+                str(sizes.session_items),
+                "--repetitions",
+                str(sizes.session_repetitions),
+                "--sqlite-session-file",
+                str(directory / f"store-{kind}" / "sdk-session.sqlite3"),
             )
         if completed.returncode != 0:
             report.failures.append(f"session_store {kind}: {completed.stderr[-3000:]}")

@@ -8,16 +8,12 @@ tests do (``python -m daphne … agentsite.asgi:application``, output in a log f
 from __future__ import annotations
 
 import contextlib
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
 from tests.support.server import (
-    PYTHON,
-    REPO_ROOT,
     ServerProcess,
-    free_port,
     fresh_postgresql_database,
     migrate,
     server_environment,
@@ -61,43 +57,6 @@ def bench_environment(
     )
 
 
-class BenchServerProcess(ServerProcess):
-    """tests.support's daphne process, optionally with a larger TCP listen backlog.
-
-    daphne's ``-b/-p`` listen through Twisted's default backlog of 50 pending connections; a
-    burst of 1,000 connects while the event loop is busy overflows it (the kernel drops SYNs /
-    final ACKs and those clients eventually see a reset). ``backlog`` switches to daphne's
-    ``-e tcp:port=…:interface=…:backlog=N`` endpoint, as a deployment could, to show the
-    difference; ``None`` starts daphne exactly as the tests (and `make run`-style deployments)
-    do.
-    """
-
-    def __init__(
-        self, name: str, env: dict[str, str], log_path: Path, backlog: int | None = None
-    ) -> None:
-        super().__init__(name, env, log_path)
-        self.backlog = backlog
-
-    def start(self, timeout: float = 60) -> ServerProcess:
-        if self.backlog is None:
-            return super().start(timeout)
-        self.port = free_port()
-        endpoint = f"tcp:port={self.port}:interface=127.0.0.1:backlog={self.backlog}"
-        with self.log_path.open("ab") as log:
-            log.write(f"--- {self.name}: daphne on {endpoint}\n".encode())
-            log.flush()
-            self.process = subprocess.Popen(
-                [PYTHON, "-m", "daphne", "-e", endpoint, "agentsite.asgi:application"],
-                cwd=REPO_ROOT,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self._wait_healthy(timeout)
-        return self
-
-
 def listen_overflows() -> int:
     """The kernel's count of SYNs dropped because a listen queue was full (all sockets)."""
     lines = Path("/proc/net/netstat").read_text().splitlines()
@@ -119,7 +78,7 @@ def running_stack(
     """daphne on a fresh ``kind`` database; killed at exit whatever happens."""
     directory.mkdir(parents=True, exist_ok=True)
     with fresh_database_url(kind, directory) as database_url:
-        server = BenchServerProcess(
+        server = ServerProcess(
             f"daphne-{kind}",
             bench_environment(database_url, upstream_base_url, **overrides),
             directory / f"daphne-{kind}.log",

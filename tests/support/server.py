@@ -186,12 +186,20 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """One daphne process serving ``agentsite.asgi:application`` on 127.0.0.1."""
+    """One daphne process serving ``agentsite.asgi:application`` on 127.0.0.1.
 
-    def __init__(self, name: str, env: dict[str, str], log_path: Path) -> None:
+    ``backlog`` listens through daphne's ``-e tcp:…:backlog=N`` endpoint instead of ``-b/-p``,
+    whose listen queue is Twisted's default of 50 pending connections (the README's production
+    command sets one; the benchmarks compare both).
+    """
+
+    def __init__(
+        self, name: str, env: dict[str, str], log_path: Path, backlog: int | None = None
+    ) -> None:
         self.name = name
         self.env = env
         self.log_path = log_path
+        self.backlog = backlog
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -210,20 +218,15 @@ class ServerProcess:
     def start(self, timeout: float = START_TIMEOUT) -> ServerProcess:
         """Start daphne on a free port and wait until ``/health`` answers 200."""
         self.port = free_port()
+        if self.backlog is None:
+            listen = ["-b", "127.0.0.1", "-p", str(self.port)]
+        else:
+            listen = ["-e", f"tcp:port={self.port}:interface=127.0.0.1:backlog={self.backlog}"]
         with self.log_path.open("ab") as log:
-            log.write(f"--- {self.name}: daphne on port {self.port}\n".encode())
+            log.write(f"--- {self.name}: daphne {' '.join(listen)}\n".encode())
             log.flush()
             self.process = subprocess.Popen(
-                [
-                    PYTHON,
-                    "-m",
-                    "daphne",
-                    "-b",
-                    "127.0.0.1",
-                    "-p",
-                    str(self.port),
-                    "agentsite.asgi:application",
-                ],
+                [PYTHON, "-m", "daphne", *listen, "agentsite.asgi:application"],
                 cwd=REPO_ROOT,
                 env=self.env,
                 stdout=log,
