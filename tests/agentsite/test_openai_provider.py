@@ -298,23 +298,6 @@ async def test_stream_cut_mid_delta_over_run(client, fake_openai: FakeOpenAI):
 
 
 @pytest.mark.parametrize("transport", ["run", "stream"])
-async def test_stall_before_the_first_byte(client, fake_openai: FakeOpenAI, settings, transport):
-    """A provider that accepts the request and never answers at all times out like one that
-    stalls mid-stream: 502, history intact, the next turn works."""
-    before = await start_conversation(client, fake_openai, "err-silent")
-    settings.OPENAI_TIMEOUT = 0.3
-    fake_openai.stall(5.0, after_deltas=0)
-
-    message = await fail_turn(client, transport, "err-silent")
-
-    assert "timed out" in message
-    async with asyncio.timeout(5):
-        stalled = await fake_openai.finished(1)
-    assert stalled.aborted
-    await assert_history_survived(client, fake_openai, "err-silent", before)
-
-
-@pytest.mark.parametrize("transport", ["run", "stream"])
 async def test_connection_refused(client, fake_openai: FakeOpenAI, settings, transport):
     before = await start_conversation(client, fake_openai, "err-refused")
     settings.OPENAI_BASE_URL = f"http://127.0.0.1:{closed_port()}/v1"
@@ -327,11 +310,16 @@ async def test_connection_refused(client, fake_openai: FakeOpenAI, settings, tra
     assert len(fake_openai.requests) == 2, "the refused turn never reached the server"
 
 
+@pytest.mark.parametrize("after_deltas", [0, 1], ids=["before-first-byte", "mid-stream"])
 @pytest.mark.parametrize("transport", ["run", "stream"])
-async def test_stall_past_timeout(client, fake_openai: FakeOpenAI, settings, transport):
+async def test_stall_past_timeout(
+    client, fake_openai: FakeOpenAI, settings, transport, after_deltas: int
+):
+    """A provider that stalls, mid-stream or before it answers at all, times out: 502,
+    history intact, the next turn works."""
     before = await start_conversation(client, fake_openai, "err-stall")
     settings.OPENAI_TIMEOUT = 0.3
-    fake_openai.stall(5.0, after_deltas=1)
+    fake_openai.stall(5.0, after_deltas=after_deltas)
 
     message = await fail_turn(client, transport, "err-stall")
 
