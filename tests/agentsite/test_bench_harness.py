@@ -36,8 +36,9 @@ def test_quick_bench_run_completes_every_stream_with_positive_figures(tmp_path: 
     assert payload["failures"] == []
     rows = {(row["benchmark"], row["figure"]): row["value"] for row in payload["rows"]}
 
-    # Every stream ended with stream_complete (the client counts a stream as completed only then).
-    for database in ("sqlite", "postgresql"):
+    # Every stream ended with stream_complete (the client counts a stream as completed only then),
+    # through agentsite on both databases and through the bare ASGI floor app.
+    for database in ("floor", "sqlite", "postgresql"):
         details = payload["details"][f"throughput {database}"]
         sizes = payload["details"]["sizes"]
         assert details["completed"] == sizes["streams"]

@@ -92,6 +92,27 @@ def running_stack(
                 server.kill()
 
 
+@contextlib.contextmanager
+def running_floor(directory: Path, upstream_base_url: str) -> Iterator[ServerProcess]:
+    """The bare ASGI app of tests/bench/floor.py under the same daphne command."""
+    directory.mkdir(parents=True, exist_ok=True)
+    env = server_environment(
+        "sqlite:///unused",
+        OPENAI_API_KEY="sk-bench",
+        BENCH_UPSTREAM=upstream_base_url,
+        BENCH_SESSION_FILE=str(directory / "floor-session.sqlite3"),
+    )
+    server = ServerProcess(
+        "floor", env, directory / "floor.log", application="tests.bench.floor:application"
+    )
+    try:
+        server.start(timeout=60)
+        yield server
+    finally:
+        if server.process is not None and server.running:
+            server.kill()
+
+
 def peak_rss_bytes(pid: int) -> int:
     """VmHWM (peak resident set size) of a live process, from /proc."""
     return _status_kib(pid, "VmHWM") * 1024

@@ -194,9 +194,15 @@ class ServerProcess:
     """
 
     def __init__(
-        self, name: str, env: dict[str, str], log_path: Path, backlog: int | None = None
+        self,
+        name: str,
+        env: dict[str, str],
+        log_path: Path,
+        backlog: int | None = None,
+        application: str = "agentsite.asgi:application",
     ) -> None:
         self.name = name
+        self.application = application
         self.env = env
         self.log_path = log_path
         self.backlog = backlog
@@ -226,7 +232,7 @@ class ServerProcess:
             log.write(f"--- {self.name}: daphne {' '.join(listen)}\n".encode())
             log.flush()
             self.process = subprocess.Popen(
-                [PYTHON, "-m", "daphne", *listen, "agentsite.asgi:application"],
+                [PYTHON, "-m", "daphne", *listen, self.application],
                 cwd=REPO_ROOT,
                 env=self.env,
                 stdout=log,
