@@ -15,8 +15,8 @@ from typing import Any
 from agents.usage import Usage
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F, Q
+from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from agentsite.errors import ConversationBusy
@@ -62,24 +62,94 @@ def _try_claim(
     token: uuid.UUID,
     then: Callable[[int], None] | None,
 ) -> int | None:
-    with transaction.atomic():
-        conversation, _ = Conversation.objects.get_or_create(
-            owner_key=owner, agent=agent, session_id=session_id
-        )
-        now = timezone.now()
-        taken = Conversation.objects.filter(
-            Q(active_run__isnull=True) | Q(run_lease_until__lt=now), pk=conversation.pk
-        ).update(active_run=token, run_lease_until=_lease_end(now))
-        if not taken:
-            return None
-        # Held when read (but expired, or the update would have failed): a dead process's run.
-        if conversation.active_run is not None:
-            Run.objects.filter(conversation_id=conversation.pk, lease_until__lt=now).exclude(
-                pk=token
-            ).interrupt()
+    """Plain SQL (this runs once per turn, and the ORM's query compilation cost more than the
+    statements): read the conversation's lease with its row locked (SQLite: the IMMEDIATE
+    transaction holds the write lock), then take it; a new conversation is inserted already
+    claimed."""
+    now = timezone.now()
+    lease = _lease_end(now)
+    with transaction.atomic(), connection.cursor() as cursor:
+        found = _lease_state(cursor, owner, agent, session_id, now)
+        if found is None:
+            pk = _insert_claimed(cursor, owner, agent, session_id, token, lease, now)
+            if pk is None:  # created meanwhile by a concurrent first turn, which holds it
+                found = _lease_state(cursor, owner, agent, session_id, now)
+        if found is not None:
+            pk, free, held = found
+            if not free:
+                return None
+            cursor.execute(
+                f"UPDATE {CONVERSATIONS} SET active_run = %s, run_lease_until = %s WHERE id = %s",
+                [_db_value("active_run", token), _db_value("run_lease_until", lease), pk],
+            )
+            # Held but expired (free, or we would have stopped): a dead process's run.
+            if held:
+                Run.objects.filter(conversation_id=pk, lease_until__lt=now).exclude(
+                    pk=token
+                ).interrupt()
+        assert pk is not None
         if then is not None:
-            then(conversation.pk)
-        return conversation.pk
+            then(pk)
+        return pk
+
+
+CONVERSATIONS = Conversation._meta.db_table
+
+
+def _db_value(field: str, value: Any) -> Any:
+    """``value`` as the database driver wants it for ``Conversation.<field>``."""
+    return Conversation._meta.get_field(field).get_db_prep_save(value, connection)
+
+
+def _lease_state(
+    cursor: Any, owner: str, agent: str, session_id: str, now: datetime
+) -> tuple[int, bool, bool] | None:
+    """``(pk, free, held)`` of the conversation, its row locked; None if there is none yet."""
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    cursor.execute(
+        f"SELECT id, active_run IS NULL OR run_lease_until < %s, active_run IS NOT NULL"
+        f" FROM {CONVERSATIONS} WHERE owner_key = %s AND agent = %s AND session_id = %s{lock}",
+        [_db_value("run_lease_until", now), owner, agent, session_id],
+    )
+    row = cursor.fetchone()
+    return None if row is None else (row[0], bool(row[1]), bool(row[2]))
+
+
+def _insert_claimed(
+    cursor: Any,
+    owner: str,
+    agent: str,
+    session_id: str,
+    token: uuid.UUID,
+    lease: datetime,
+    now: datetime,
+) -> int | None:
+    """Insert the conversation held by ``token``; its pk, or None if it exists already. Every
+    column comes from the model (defaults included), as ``Model.save`` would write it."""
+    conversation = Conversation(
+        owner_key=owner,
+        agent=agent,
+        session_id=session_id,
+        active_run=token,
+        run_lease_until=lease,
+        created_at=now,
+        updated_at=now,
+    )
+    fields = [field for field in Conversation._meta.concrete_fields if not field.primary_key]
+    values = [
+        field.get_db_prep_save(getattr(conversation, field.attname), connection) for field in fields
+    ]
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    returning = " RETURNING id" if connection.features.can_return_columns_from_insert else ""
+    cursor.execute(
+        f"INSERT INTO {CONVERSATIONS} ({columns}) VALUES ({', '.join(['%s'] * len(fields))})"
+        f" ON CONFLICT DO NOTHING{returning}",
+        values,
+    )
+    if returning:
+        row = cursor.fetchone()
+        return None if row is None else row[0]
+    return cursor.lastrowid if cursor.rowcount == 1 else None
 
 
 _try_claim_in_thread = sync_to_async(_try_claim)

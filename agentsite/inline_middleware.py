@@ -22,9 +22,11 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.middleware import AuthenticationMiddleware
 from django.contrib.messages.middleware import MessageMiddleware
+from django.contrib.messages.storage import default_storage
 from django.contrib.sessions.middleware import SessionMiddleware
 from django.http import HttpRequest, HttpResponseBase
 from django.middleware.common import CommonMiddleware
+from django.utils.functional import SimpleLazyObject, empty
 
 
 class InlineHooks:
@@ -70,8 +72,28 @@ class InlineSessionMiddleware(InlineHooks, SessionMiddleware):
 
 
 class InlineMessageMiddleware(InlineHooks, MessageMiddleware):
-    """Storing messages may write to the session: only then does the response hop."""
+    """Messages storage made lazily: building it signs nothing yet but costs a cookie signer
+    (settings lookups, a backend import) on every request, and API requests never use it.
+    Storing messages may write to the session: only then does the response hop."""
+
+    def process_request(self, request: HttpRequest) -> None:
+        request._messages = SimpleLazyObject(lambda: default_storage(request))  # type: ignore[attr-defined]
+
+    def process_response(
+        self, request: HttpRequest, response: HttpResponseBase
+    ) -> HttpResponseBase:
+        if _messages_storage(request) is None:
+            return response  # never read nor added to: nothing to store
+        return super().process_response(request, response)
 
     def response_needs_thread(self, request: HttpRequest) -> bool:
-        storage = getattr(request, "_messages", None)
+        storage = _messages_storage(request)
         return storage is not None and (storage.used or storage.added_new)
+
+
+def _messages_storage(request: HttpRequest) -> Any:
+    """The request's messages storage if something has used it, else None."""
+    storage = getattr(request, "_messages", None)
+    if isinstance(storage, SimpleLazyObject) and storage._wrapped is empty:
+        return None
+    return storage

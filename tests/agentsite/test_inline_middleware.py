@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.contrib.messages.storage.fallback import FallbackStorage
 from django.contrib.sessions.models import Session
 
 from agentsite import inline_middleware
@@ -32,6 +33,27 @@ async def test_an_api_request_makes_no_thread_hop(async_client, thread_hops):
 
     assert response.status_code == 200
     assert thread_hops == []
+
+
+async def test_an_api_request_does_not_build_the_messages_storage(async_client, monkeypatch):
+    """Building it costs a cookie signer per request; only pages that use messages pay."""
+    built: list[object] = []
+    real = FallbackStorage.__init__
+
+    def counting(self: FallbackStorage, request: Any, *args: Any, **kwargs: Any) -> None:
+        built.append(request.path)
+        real(self, request, *args, **kwargs)
+
+    monkeypatch.setattr(FallbackStorage, "__init__", counting)
+    response = await async_client.post(
+        "/chat/run", {"input": "hi"}, content_type="application/json"
+    )
+    assert response.status_code == 200
+    assert built == []
+
+    page = await async_client.get("/admin/login/")  # its template reads the messages
+    assert page.status_code == 200
+    assert built == ["/admin/login/"]
 
 
 async def test_a_page_that_saves_the_session_still_saves_it(async_client, thread_hops):
