@@ -16,11 +16,11 @@ from agents.usage import Usage
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from agentsite.errors import ConversationBusy
 from agentsite.models import Conversation, Run
+from agentsite.sql import db_value, insert_row
 
 WAIT_POLL_SECONDS = 0.1
 
@@ -80,7 +80,11 @@ def _try_claim(
                 return None
             cursor.execute(
                 f"UPDATE {CONVERSATIONS} SET active_run = %s, run_lease_until = %s WHERE id = %s",
-                [_db_value("active_run", token), _db_value("run_lease_until", lease), pk],
+                [
+                    db_value(Conversation, "active_run", token),
+                    db_value(Conversation, "run_lease_until", lease),
+                    pk,
+                ],
             )
             # Held but expired (free, or we would have stopped): a dead process's run.
             if held:
@@ -96,11 +100,6 @@ def _try_claim(
 CONVERSATIONS = Conversation._meta.db_table
 
 
-def _db_value(field: str, value: Any) -> Any:
-    """``value`` as the database driver wants it for ``Conversation.<field>``."""
-    return Conversation._meta.get_field(field).get_db_prep_save(value, connection)
-
-
 def _lease_state(
     cursor: Any, owner: str, agent: str, session_id: str, now: datetime
 ) -> tuple[int, bool, bool] | None:
@@ -109,7 +108,7 @@ def _lease_state(
     cursor.execute(
         f"SELECT id, active_run IS NULL OR run_lease_until < %s, active_run IS NOT NULL"
         f" FROM {CONVERSATIONS} WHERE owner_key = %s AND agent = %s AND session_id = %s{lock}",
-        [_db_value("run_lease_until", now), owner, agent, session_id],
+        [db_value(Conversation, "run_lease_until", now), owner, agent, session_id],
     )
     row = cursor.fetchone()
     return None if row is None else (row[0], bool(row[1]), bool(row[2]))
@@ -124,8 +123,7 @@ def _insert_claimed(
     lease: datetime,
     now: datetime,
 ) -> int | None:
-    """Insert the conversation held by ``token``; its pk, or None if it exists already. Every
-    column comes from the model (defaults included), as ``Model.save`` would write it."""
+    """Insert the conversation held by ``token``; its pk, or None if it exists already."""
     conversation = Conversation(
         owner_key=owner,
         agent=agent,
@@ -135,21 +133,7 @@ def _insert_claimed(
         created_at=now,
         updated_at=now,
     )
-    fields = [field for field in Conversation._meta.concrete_fields if not field.primary_key]
-    values = [
-        field.get_db_prep_save(getattr(conversation, field.attname), connection) for field in fields
-    ]
-    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
-    returning = " RETURNING id" if connection.features.can_return_columns_from_insert else ""
-    cursor.execute(
-        f"INSERT INTO {CONVERSATIONS} ({columns}) VALUES ({', '.join(['%s'] * len(fields))})"
-        f" ON CONFLICT DO NOTHING{returning}",
-        values,
-    )
-    if returning:
-        row = cursor.fetchone()
-        return None if row is None else row[0]
-    return cursor.lastrowid if cursor.rowcount == 1 else None
+    return insert_row(cursor, conversation, ignore_conflicts=True)
 
 
 _try_claim_in_thread = sync_to_async(_try_claim)
@@ -162,17 +146,25 @@ async def renew_lease(token: uuid.UUID) -> bool:
     return bool(renewed)
 
 
-async def release_conversation(token: uuid.UUID, usage: Usage | None = None) -> None:
-    """Give the lease back and add the run's token usage to the conversation's totals."""
-    changes: dict[str, object] = {"active_run": None, "run_lease_until": None}
-    if usage is not None:
-        changes.update(
-            requests=F("requests") + usage.requests,
-            input_tokens=F("input_tokens") + usage.input_tokens,
-            output_tokens=F("output_tokens") + usage.output_tokens,
-            total_tokens=F("total_tokens") + usage.total_tokens,
+def release_now(token: uuid.UUID, usage: Usage | None = None) -> None:
+    """Give the lease back and add the run's token usage to the conversation's totals (on the
+    database thread, in the caller's transaction if any)."""
+    counts = [0, 0, 0, 0] if usage is None else _usage_counts(usage)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {CONVERSATIONS} SET active_run = NULL, run_lease_until = NULL,"
+            " requests = requests + %s, input_tokens = input_tokens + %s,"
+            " output_tokens = output_tokens + %s, total_tokens = total_tokens + %s"
+            " WHERE active_run = %s",
+            [*counts, db_value(Conversation, "active_run", token)],
         )
-    await Conversation.objects.filter(active_run=token).aupdate(**changes)
+
+
+release_conversation = sync_to_async(release_now)
+
+
+def _usage_counts(usage: Usage) -> list[int]:
+    return [usage.requests, usage.input_tokens, usage.output_tokens, usage.total_tokens]
 
 
 async def is_running(owner: str, agent: str, session_id: str) -> bool:

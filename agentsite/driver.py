@@ -13,18 +13,21 @@ import contextvars
 import functools
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
 from agents import ModelProvider, ModelSettings, RunConfig, Runner
 from agents.usage import Usage
+from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import connection, transaction
 from django.utils import timezone
 
-from agentsite.conversations import release_conversation, renew_lease
+from agentsite.conversations import release_conversation, release_now, renew_lease
 from agentsite.errors import forget_broken_connections, translate_error
-from agentsite.eventlog import Numbered, get_event_log
+from agentsite.eventlog import DatabaseEventLog, Numbered, get_event_log
 from agentsite.events import (
     EventEncoder,
     WireEvent,
@@ -37,6 +40,7 @@ from agentsite.hub import LiveRun, listen_for_cancel
 from agentsite.models import Run, RunStatus
 from agentsite.providers import get_model_provider
 from agentsite.sessions import DjangoSession
+from agentsite.sql import update_row
 
 logger = logging.getLogger(__name__)
 FLUSH_SECONDS = 0.1
@@ -214,44 +218,102 @@ class RunDriver:
     async def _finish(
         self, status: str, error: str, usage: Usage, terminal: WireEvent | None
     ) -> None:
-        """Record the outcome and give the conversation back *before* sending the last event:
-        a client that starts its next turn on ``stream_complete`` must find the session free.
+        """Record the outcome and give the conversation back *before* anyone sees the last
+        event: a client that starts its next turn on ``stream_complete`` must find the session
+        free, and followers elsewhere stop reading the log once the run is no longer "running",
+        so the last event must be in the log by then.
+
+        With the log in the database that is one transaction — the last events, the release,
+        the ledger — and the last event goes out to this process's followers once it commits.
+        With Redis: release, last event, flush, ledger, in that order.
 
         With the database unavailable the last event still goes out (from memory), and the
         bookkeeping that failed is retried in the background until the database is back.
         """
-        latency_ms = int((time.monotonic() - self._started) * 1000)
+        if self._first_event_ms is None:
+            self._first_event_ms = int((time.monotonic() - self._started) * 1000)
+        outcome = self._outcome(status, error, usage, with_terminal=terminal is not None)
+        release = self.run.conversation_id is not None
         steps: list[Callable[[], Awaitable[None]]] = []
-        if self.run.conversation_id is not None:
-            steps.append(functools.partial(release_conversation, self.run.id, usage))
         try:
-            await _advance(steps)
-            if terminal is not None:
-                self._emit(terminal)
-            # Ledger last, after the last event is in the log: followers elsewhere stop reading
-            # the log once the run is no longer "running".
-            record = functools.partial(self._record, status, error, usage, latency_ms)
-            steps += [self._flush, record]
-            await _advance(steps)
+            if get_event_log().transactional:
+                if terminal is not None:
+                    self._pending.append((len(self.live.events) + 1, terminal))
+                steps.append(
+                    functools.partial(self._end_in_one_transaction, release, usage, outcome)
+                )
+                try:
+                    await _advance(steps)
+                finally:
+                    if terminal is not None:
+                        self.live.publish(terminal)
+            else:
+                if release:
+                    steps.append(functools.partial(release_conversation, self.run.id, usage))
+                await _advance(steps)
+                if terminal is not None:
+                    self._emit(terminal)
+                steps += [self._flush, functools.partial(self._record, outcome)]
+                await _advance(steps)
         finally:
             self.live.finish()
         if steps:
             _keep_retrying(self.run, steps)
-        _log_outcome(self.run, status, usage, latency_ms)
+        _log_outcome(self.run, status, usage, int(outcome["latency_ms"]))
 
-    async def _record(self, status: str, error: str, usage: Usage, latency_ms: int) -> None:
-        await Run.objects.filter(pk=self.run.pk).aupdate(
-            status=status,
-            error=error,
-            cancelled_by=self.live.cancelled_by if status == RunStatus.CANCELLED else "",
-            event_count=len(self.live.events),
-            first_event_ms=self._first_event_ms,
-            latency_ms=latency_ms,
-            finished_at=timezone.now(),
-            lease_until=None,
+    def _outcome(
+        self, status: str, error: str, usage: Usage, with_terminal: bool
+    ) -> dict[str, Any]:
+        """The ledger columns of the run's end (the last event counted, sent or not yet)."""
+        return {
+            "status": status,
+            "error": error,
+            "cancelled_by": self.live.cancelled_by if status == RunStatus.CANCELLED else "",
+            "event_count": len(self.live.events) + with_terminal,
+            "first_event_ms": self._first_event_ms,
+            "latency_ms": int((time.monotonic() - self._started) * 1000),
+            "finished_at": timezone.now(),
+            "lease_until": None,
             **usage_columns(usage),
-        )
+        }
+
+    async def _end_in_one_transaction(
+        self, release: bool, usage: Usage, outcome: dict[str, Any]
+    ) -> None:
+        """The pending events, the release and the ledger row, committed together, after every
+        earlier event write (a follower must not find the last batch before an earlier one)."""
+        if self._last_write is not None:
+            await asyncio.gather(self._last_write, return_exceptions=True)
+        batch, self._pending = self._pending, []
+        try:
+            await _end_run_in_thread(self.run.id, batch, usage if release else None, outcome)
+        except BaseException:
+            self._pending[:0] = batch
+            raise
+
+    async def _record(self, outcome: dict[str, Any]) -> None:
+        await _record_in_thread(self.run.id, outcome)
         await get_event_log().expire(self.run.id)
+
+
+def _record_now(run_id: uuid.UUID, outcome: dict[str, Any]) -> None:
+    with connection.cursor() as cursor:
+        update_row(cursor, Run, run_id, outcome)
+
+
+def _end_run_now(
+    run_id: uuid.UUID, batch: list[Numbered], release: Usage | None, outcome: dict[str, Any]
+) -> None:
+    """``release`` is the run's usage when it holds a conversation, else None."""
+    with transaction.atomic():
+        DatabaseEventLog.append_now(run_id, batch)
+        if release is not None:
+            release_now(run_id, release)
+        _record_now(run_id, outcome)
+
+
+_record_in_thread = sync_to_async(_record_now)
+_end_run_in_thread = sync_to_async(_end_run_now)
 
 
 async def _attempt(step: Callable[[], Awaitable[None]], failure: str) -> bool:

@@ -15,9 +15,12 @@ import weakref
 from functools import cache
 from typing import Any, Protocol
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import connection
 
 from agentsite.models import RunEventBatch
+from agentsite.sql import insert_row
 
 Event = dict[str, Any]
 Numbered = tuple[int, Event]
@@ -25,6 +28,8 @@ POLL_SECONDS = 0.2
 
 
 class EventLog(Protocol):
+    transactional: bool
+
     async def append(self, run_id: uuid.UUID, events: list[Numbered]) -> None: ...
 
     async def read(self, run_id: uuid.UUID, after: int) -> list[Numbered]: ...
@@ -39,21 +44,26 @@ class EventLog(Protocol):
 
 
 class DatabaseEventLog:
+    # Its writes can join the run's end-of-run transaction (see agentsite.driver).
+    transactional = True
+
     async def append(self, run_id: uuid.UUID, events: list[Numbered]) -> None:
+        await _append_in_thread(run_id, events)
+
+    @staticmethod
+    def append_now(run_id: uuid.UUID, events: list[Numbered]) -> None:
+        """The batch as one row, on the database thread (in the caller's transaction if any).
+        Idempotent: a batch retried after a lost connection may have been written already."""
         if not events:
             return
-        # Idempotent: a batch retried after a lost connection may have been written already.
-        await RunEventBatch.objects.abulk_create(
-            [
-                RunEventBatch(
-                    run_id=run_id,
-                    first_seq=events[0][0],
-                    last_seq=events[-1][0],
-                    data=json.dumps([event for _, event in events]),
-                )
-            ],
-            ignore_conflicts=True,
+        batch = RunEventBatch(
+            run_id=run_id,
+            first_seq=events[0][0],
+            last_seq=events[-1][0],
+            data=json.dumps([event for _, event in events]),
         )
+        with connection.cursor() as cursor:
+            insert_row(cursor, batch, ignore_conflicts=True)
 
     async def read(self, run_id: uuid.UUID, after: int) -> list[Numbered]:
         rows = RunEventBatch.objects.filter(run_id=run_id, last_seq__gt=after).order_by("last_seq")
@@ -78,7 +88,12 @@ class DatabaseEventLog:
         """Database events live as long as their Run row (deleted with it)."""
 
 
+_append_in_thread = sync_to_async(DatabaseEventLog.append_now)
+
+
 class RedisEventLog:
+    transactional = False
+
     def __init__(self, url: str) -> None:
         self.url = url
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = (

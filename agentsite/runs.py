@@ -17,7 +17,9 @@ from datetime import timedelta
 from typing import Any, Literal
 
 from agents.items import TResponseInputItem
+from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 
 from agentsite.conversations import claim_conversation
@@ -30,6 +32,7 @@ from agentsite.models import Run, RunStatus
 from agentsite.providers import model_name_for
 from agentsite.registry import AgentSpec
 from agentsite.sessions import DjangoSession
+from agentsite.sql import insert_row
 
 AgentInput = str | list[TResponseInputItem]
 OnDisconnect = Literal["cancel", "continue"]
@@ -99,7 +102,7 @@ async def _start_run(request: RunRequest) -> LiveRun:
 
         def record(conversation_id: int) -> None:
             run.conversation_id = conversation_id
-            run.save(force_insert=True)
+            _insert_run(run)
 
         # The ledger row is written in the claim's transaction: claimed and recorded, or neither.
         await claim_conversation(
@@ -118,7 +121,7 @@ async def _start_run(request: RunRequest) -> LiveRun:
             conversation_id=run.conversation_id,
         )
     else:
-        await run.asave(force_insert=True)
+        await sync_to_async(_insert_run)(run)
     live = LiveRun(run.id, session_id)
     driver = RunDriver(
         run=run,
@@ -135,6 +138,12 @@ async def _start_run(request: RunRequest) -> LiveRun:
         driver.execute(), context=contextvars.Context()
     )
     return live
+
+
+def _insert_run(run: Run) -> None:
+    """The ledger row, in plain SQL (agentsite.sql): once per run."""
+    with connection.cursor() as cursor:
+        insert_row(cursor, run)
 
 
 async def run_to_completion(request: RunRequest) -> dict[str, Any]:
