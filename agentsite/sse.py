@@ -30,8 +30,12 @@ HEARTBEAT = b": keep-alive\n\n"
 _DONE = object()
 
 
+# One encoder for every event: json.dumps with non-default options builds a new one per call.
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def encode_sse(event: dict[str, Any], event_id: str | None = None) -> bytes:
-    data = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+    data = _JSON.encode(event)
     prefix = f"id: {event_id}\n" if event_id is not None else ""
     return f"{prefix}data: {data}\n\n".encode()
 
