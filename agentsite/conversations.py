@@ -13,11 +13,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from agents.usage import Usage
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from agentsite.dbthread import in_database_thread
 from agentsite.errors import ConversationBusy
 from agentsite.models import Conversation, Run
 from agentsite.sql import db_value, insert_row
@@ -136,7 +136,7 @@ def _insert_claimed(
     return insert_row(cursor, conversation, ignore_conflicts=True)
 
 
-_try_claim_in_thread = sync_to_async(_try_claim)
+_try_claim_in_thread = in_database_thread(_try_claim)
 
 
 async def renew_lease(token: uuid.UUID) -> bool:
@@ -160,7 +160,7 @@ def release_now(token: uuid.UUID, usage: Usage | None = None) -> None:
         )
 
 
-release_conversation = sync_to_async(release_now)
+release_conversation = in_database_thread(release_now)
 
 
 def _usage_counts(usage: Usage) -> list[int]:

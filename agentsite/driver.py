@@ -20,12 +20,12 @@ from typing import Any
 
 from agents import ModelProvider, ModelSettings, RunConfig, Runner
 from agents.usage import Usage
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
 from agentsite.conversations import release_conversation, release_now, renew_lease
+from agentsite.dbthread import in_database_thread
 from agentsite.errors import forget_broken_connections, translate_error
 from agentsite.eventlog import DatabaseEventLog, Numbered, get_event_log
 from agentsite.events import (
@@ -312,8 +312,8 @@ def _end_run_now(
         _record_now(run_id, outcome)
 
 
-_record_in_thread = sync_to_async(_record_now)
-_end_run_in_thread = sync_to_async(_end_run_now)
+_record_in_thread = in_database_thread(_record_now)
+_end_run_in_thread = in_database_thread(_end_run_now)
 
 
 async def _attempt(step: Callable[[], Awaitable[None]], failure: str) -> bool:

@@ -15,10 +15,10 @@ import weakref
 from functools import cache
 from typing import Any, Protocol
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connection
 
+from agentsite.dbthread import in_database_thread
 from agentsite.models import RunEventBatch
 from agentsite.sql import insert_row
 
@@ -88,7 +88,7 @@ class DatabaseEventLog:
         """Database events live as long as their Run row (deleted with it)."""
 
 
-_append_in_thread = sync_to_async(DatabaseEventLog.append_now)
+_append_in_thread = in_database_thread(DatabaseEventLog.append_now)
 
 
 class RedisEventLog:

@@ -17,12 +17,12 @@ from datetime import timedelta
 from typing import Any, Literal
 
 from agents.items import TResponseInputItem
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
 from agentsite.conversations import claim_conversation
+from agentsite.dbthread import in_database_thread
 from agentsite.driver import RunDriver
 from agentsite.errors import AgentSiteError, NotFound
 from agentsite.eventlog import Numbered, get_event_log
@@ -121,7 +121,7 @@ async def _start_run(request: RunRequest) -> LiveRun:
             conversation_id=run.conversation_id,
         )
     else:
-        await sync_to_async(_insert_run)(run)
+        await _insert_run_in_thread(run)
     live = LiveRun(run.id, session_id)
     driver = RunDriver(
         run=run,
@@ -144,6 +144,9 @@ def _insert_run(run: Run) -> None:
     """The ledger row, in plain SQL (agentsite.sql): once per run."""
     with connection.cursor() as cursor:
         insert_row(cursor, run)
+
+
+_insert_run_in_thread = in_database_thread(_insert_run)
 
 
 async def run_to_completion(request: RunRequest) -> dict[str, Any]:

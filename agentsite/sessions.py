@@ -1,9 +1,10 @@
 """``DjangoSession``: the Agents SDK ``Session`` protocol over the Django ORM.
 
 Semantics follow the SDK's ``SQLiteSession`` item for item (tests/agentsite/test_session_contract.py
-runs the same cases against both). Reads use the async ORM; each mutation is one transaction in
-one ``sync_to_async`` function, because Django transactions are synchronous. A mutation that
-started finishes even if the awaiting task is cancelled: the thread completes its transaction.
+runs the same cases against both). The history read and each mutation are one function on the
+database thread (one transaction for a mutation), because Django transactions are synchronous.
+A mutation that started finishes even if the awaiting task is cancelled: the thread completes
+its transaction.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from agentsite.dbthread import in_database_thread
 from agentsite.models import ANONYMOUS_OWNER, Conversation, ConversationItem
 
 TITLE_LENGTH = 80
@@ -221,11 +223,10 @@ class DjangoSession:
             return last.data
 
 
-# The two calls of every turn (read the history, store the new items), wrapped for the event
-# loop once rather than per call: building a sync_to_async wrapper is a measurable part of a
-# sub-millisecond read.
-_read_items_in_thread = sync_to_async(DjangoSession._read_items)
-_add_items_in_thread = sync_to_async(DjangoSession._add_items_in_transaction)
+# The two calls of every turn (read the history, store the new items), on the database thread
+# without asgiref's per-call context handling (agentsite.dbthread).
+_read_items_in_thread = in_database_thread(DjangoSession._read_items)
+_add_items_in_thread = in_database_thread(DjangoSession._add_items_in_transaction)
 
 
 def _append_rows(

@@ -21,7 +21,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -51,16 +51,9 @@ def conversation_items(count: int, start: int = 0) -> list[dict[str, Any]]:
     return items
 
 
-async def timed(call: Callable[[], Awaitable[Any]], repetitions: int) -> dict[str, float]:
-    """p50 / mean / p99 of ``repetitions`` awaited calls, in microseconds (after 5 warm-ups)."""
-    for _ in range(5):
-        await call()
-    samples = []
-    for _ in range(repetitions):
-        started = time.perf_counter()
-        await call()
-        samples.append((time.perf_counter() - started) * 1e6)
-    samples.sort()
+def summary(samples: list[float]) -> dict[str, float]:
+    """p50 / mean / p99 of samples in microseconds."""
+    samples = sorted(samples)
     return {
         "p50_us": statistics.median(samples),
         "mean_us": statistics.fmean(samples),
@@ -73,26 +66,30 @@ async def fill(session: Any, total: int, batch: int = 500) -> None:
         await session.add_items(conversation_items(min(batch, total - start), start))
 
 
-async def measure(
-    session: Any,
-    items: int,
-    repetitions: int,
-    after_fill: Callable[[], Awaitable[None]] | None = None,
-) -> dict[str, Any]:
-    await fill(session, items)
-    if after_fill is not None:
-        await after_fill()
-    got = await session.get_items(limit=50)
-    assert len(got) == 50, f"expected the last 50 items, got {len(got)}"
-    turn = iter(range(10**9))
+async def compare(sessions: dict[str, Any], items: int, repetitions: int) -> dict[str, Any]:
+    """Each operation timed on every session in turn, repetition by repetition (the order
+    alternating), so a noisy moment of the machine falls on both stores alike; 5 warm-ups."""
+    turns = {name: iter(range(10**9)) for name in sessions}
 
-    async def add_two() -> None:
-        await session.add_items(conversation_items(2, items + 2 * next(turn)))
+    def get_last_50(name: str) -> Awaitable[Any]:
+        return sessions[name].get_items(limit=50)
 
-    return {
-        "get_items_last_50": await timed(lambda: session.get_items(limit=50), repetitions),
-        "add_items_2": await timed(add_two, repetitions),
-    }
+    def add_two(name: str) -> Awaitable[Any]:
+        return sessions[name].add_items(conversation_items(2, items + 2 * next(turns[name])))
+
+    figures: dict[str, Any] = {name: {} for name in sessions}
+    for operation, call in (("get_items_last_50", get_last_50), ("add_items_2", add_two)):
+        samples: dict[str, list[float]] = {name: [] for name in sessions}
+        names = list(sessions)
+        for repetition in range(5 + repetitions):
+            for name in names if repetition % 2 else reversed(names):
+                started = time.perf_counter()
+                await call(name)
+                if repetition >= 5:
+                    samples[name].append((time.perf_counter() - started) * 1e6)
+        for name in sessions:
+            figures[name][operation] = summary(samples[name])
+    return figures
 
 
 async def run(items: int, repetitions: int, sqlite_path: str) -> dict[str, Any]:
@@ -114,13 +111,17 @@ async def run(items: int, repetitions: int, sqlite_path: str) -> dict[str, Any]:
 
     django_session = DjangoSession("bench-session-store", agent="chat")
     await django_session.clear_session()
-    django_figures = await measure(
-        django_session, items, repetitions, after_fill=sync_to_async(analyze)
-    )
     sdk_session = SQLiteSession("bench-session-store", sqlite_path)
-    sdk_figures = await measure(sdk_session, items, repetitions)
+    sessions = {"django": django_session, "sqlite_session": sdk_session}
+    for session in sessions.values():
+        await fill(session, items)
+    await sync_to_async(analyze)()
+    for session in sessions.values():
+        got = await session.get_items(limit=50)
+        assert len(got) == 50, f"expected the last 50 items, got {len(got)}"
+    figures = await compare(sessions, items, repetitions)
     sdk_session.close()
-    return {"django": django_figures, "sqlite_session": sdk_figures}
+    return figures
 
 
 def main(argv: list[str] | None = None) -> None:
