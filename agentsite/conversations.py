@@ -20,7 +20,7 @@ from django.utils import timezone
 from agentsite.dbthread import in_database_thread
 from agentsite.errors import ConversationBusy
 from agentsite.models import Conversation, Run
-from agentsite.sql import db_value, insert_row
+from agentsite.sql import db_value, insert_row, update_row
 
 WAIT_POLL_SECONDS = 0.1
 
@@ -78,14 +78,7 @@ def _try_claim(
             pk, free, held = found
             if not free:
                 return None
-            cursor.execute(
-                f"UPDATE {CONVERSATIONS} SET active_run = %s, run_lease_until = %s WHERE id = %s",
-                [
-                    db_value(Conversation, "active_run", token),
-                    db_value(Conversation, "run_lease_until", lease),
-                    pk,
-                ],
-            )
+            update_row(cursor, Conversation, pk, {"active_run": token, "run_lease_until": lease})
             # Held but expired (free, or we would have stopped): a dead process's run.
             if held:
                 Run.objects.filter(conversation_id=pk, lease_until__lt=now).exclude(

@@ -169,20 +169,28 @@ class RunDriver:
         if self.session is not None and partial.strip():
             await self.session.add_interrupted_reply(partial)
 
-    def _flush(self) -> Awaitable[None]:
-        """Write what is pending, after every earlier write. Shielded: a cancelled caller (the
-        periodic flusher, stopped when the run ends) must not lose a batch it took. A batch
-        that could not be written goes back in front of the pending events, for the next try
-        (appends are idempotent)."""
+    def _flush(
+        self, write_with: Callable[[list[Numbered]], Awaitable[None]] | None = None
+    ) -> Awaitable[None]:
+        """Write what is pending, after every earlier write (a follower must not find a batch
+        before an earlier one). Shielded: a cancelled caller (the periodic flusher, stopped when
+        the run ends) must not lose a batch it took. A batch that could not be written goes
+        back in front of the pending events, for the next try (appends are idempotent).
+
+        ``write_with(batch)`` writes the batch instead of the event log's ``append``, and
+        runs even when nothing is pending (the end-of-run transaction)."""
         batch, self._pending = self._pending, []
         previous = self._last_write
 
         async def write() -> None:
             if previous is not None:
                 await asyncio.gather(previous, return_exceptions=True)
-            if batch:
+            if batch or write_with is not None:
                 try:
-                    await get_event_log().append(self.run.id, batch)
+                    if write_with is not None:
+                        await write_with(batch)
+                    else:
+                        await get_event_log().append(self.run.id, batch)
                 except BaseException:
                     self._pending[:0] = batch
                     raise
@@ -277,19 +285,15 @@ class RunDriver:
             **usage_columns(usage),
         }
 
-    async def _end_in_one_transaction(
+    def _end_in_one_transaction(
         self, release: bool, usage: Usage, outcome: dict[str, Any]
-    ) -> None:
-        """The pending events, the release and the ledger row, committed together, after every
-        earlier event write (a follower must not find the last batch before an earlier one)."""
-        if self._last_write is not None:
-            await asyncio.gather(self._last_write, return_exceptions=True)
-        batch, self._pending = self._pending, []
-        try:
-            await _end_run_in_thread(self.run.id, batch, usage if release else None, outcome)
-        except BaseException:
-            self._pending[:0] = batch
-            raise
+    ) -> Awaitable[None]:
+        """The pending events, the release and the ledger row, committed together."""
+        return self._flush(
+            functools.partial(
+                _end_run_in_thread, self.run.id, release=usage if release else None, outcome=outcome
+            )
+        )
 
     async def _record(self, outcome: dict[str, Any]) -> None:
         await _record_in_thread(self.run.id, outcome)

@@ -84,12 +84,8 @@ def running_stack(
             directory / f"daphne-{kind}.log",
             backlog,
         )
-        try:
-            server.start(timeout=60)
+        with _serving(server):
             yield server
-        finally:
-            if server.process is not None and server.running:
-                server.kill()
 
 
 @contextlib.contextmanager
@@ -105,9 +101,16 @@ def running_floor(directory: Path, upstream_base_url: str) -> Iterator[ServerPro
     server = ServerProcess(
         "floor", env, directory / "floor.log", application="tests.bench.floor:application"
     )
+    with _serving(server):
+        yield server
+
+
+@contextlib.contextmanager
+def _serving(server: ServerProcess) -> Iterator[None]:
+    """``server`` started (waiting for /health), killed at exit whatever happens."""
     try:
         server.start(timeout=60)
-        yield server
+        yield
     finally:
         if server.process is not None and server.running:
             server.kill()
