@@ -7,7 +7,6 @@ the offline model slowed down a little so that streaming can be watched. Screens
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.server import PYTHON, REPO_ROOT, ServerPool, fresh_database, server_environment
+from tests.support.server import REPO_ROOT, ServerPool, fresh_database, run_manage
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -34,15 +33,7 @@ WORD_DELAY = "0.04"
 
 def manage(database_url: str, *args: str) -> str:
     """Run a management command against the server's database, as an operator would."""
-    completed = subprocess.run(
-        [PYTHON, "manage.py", *args],
-        cwd=REPO_ROOT,
-        env=server_environment(database_url),
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    completed = run_manage(database_url, *args)
     assert completed.returncode == 0, f"{args} failed:\n{completed.stdout}\n{completed.stderr}"
     return completed.stdout
 

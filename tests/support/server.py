@@ -67,17 +67,24 @@ def server_environment(database_url: str, **overrides: str) -> dict[str, str]:
     return env
 
 
-def migrate(database_url: str) -> None:
-    """``manage.py migrate`` in a subprocess, as a deployment would run it."""
-    completed = subprocess.run(
-        [PYTHON, "manage.py", "migrate", "--noinput"],
+def run_manage(
+    database_url: str, *args: str, timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
+    """``manage.py <args>`` in a subprocess against ``database_url``, as an operator runs it."""
+    return subprocess.run(
+        [PYTHON, "manage.py", *args],
         cwd=REPO_ROOT,
         env=server_environment(database_url),
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         check=False,
     )
+
+
+def migrate(database_url: str) -> None:
+    """``manage.py migrate`` in a subprocess, as a deployment would run it."""
+    completed = run_manage(database_url, "migrate", "--noinput", timeout=120)
     if completed.returncode != 0:
         raise RuntimeError(
             f"migrate failed ({completed.returncode}):\n{completed.stdout}\n{completed.stderr}"
