@@ -130,8 +130,6 @@ class RunDriver:
         partial = ""
         async for event in result.stream_events():
             wire = encoder.encode(event)
-            if wire is None:
-                continue
             kind = wire.get("event_type") or wire.get("name")
             if kind in ("response.created", "message_output_created"):
                 partial = ""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from pathlib import PurePath
 from typing import Any, Literal
 
 from agents import Agent
@@ -27,6 +28,7 @@ from agentsite.errors import (
     NotFound,
     translate_error,
 )
+from agentsite.events import instructions_text
 from agentsite.models import Run
 from agentsite.owners import Owner, check_json_content_type, owner_for_request
 from agentsite.providers import is_offline, model_name_for, provider_name
@@ -306,9 +308,10 @@ def agent_info(spec: AgentSpec) -> dict[str, Any]:
     agent = spec.agent
     base = f"/{spec.slug}"
     return {
-        "name": spec.slug,
+        "name": agent.name,
         "agent_name": agent.name,
-        "instructions": agent.instructions if isinstance(agent.instructions, str) else None,
+        "slug": spec.slug,
+        "instructions": instructions_text(agent),
         "model": model_name_for(spec.slug),
         "tools_count": len(agent.tools),
         "handoffs_count": len(agent.handoffs),
@@ -319,11 +322,21 @@ def agent_info(spec: AgentSpec) -> dict[str, Any]:
             "clear_session": f"{base}/session/{{session_id}}",
             "info": f"{base}/info",
             "sessions": f"{base}/sessions",
+            "rewind": f"{base}/session/{{session_id}}/rewind",
+            "run_status": f"{base}/runs/{{run_id}}",
             "resume": f"{base}/runs/{{run_id}}/stream",
             "cancel": f"{base}/runs/{{run_id}}/cancel",
             "websocket": f"/ws/{spec.slug}/",
         },
         "session_config": {
+            "sessions_enabled": settings.ENABLE_SESSIONS,
+            "db_path": database_label(),
+            "env_variables": {
+                "ENABLE_SESSIONS": str(settings.ENABLE_SESSIONS).lower(),
+                "SESSION_HISTORY_LIMITS": ",".join(
+                    f"{slug}={limit}" for slug, limit in settings.SESSION_HISTORY_LIMITS.items()
+                ),
+            },
             "enabled": settings.ENABLE_SESSIONS,
             "backend": "django",
             "database": connection.vendor,
@@ -339,3 +352,13 @@ def agent_info(spec: AgentSpec) -> dict[str, Any]:
             if isinstance(target, Handoff | Agent)
         ],
     }
+
+
+def database_label() -> str:
+    """Where conversations are stored, as the FastAPI app's ``db_path`` told it, without
+    revealing the server's file system or credentials: the SQLite file's name, or the
+    database's name on its server."""
+    name = str(connection.settings_dict["NAME"])
+    if connection.vendor == "sqlite":
+        return PurePath(name).name
+    return f"{connection.vendor}:{name}"

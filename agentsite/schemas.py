@@ -146,17 +146,34 @@ class EndpointsOut(Schema):
     get_session: str
     clear_session: str
     info: str
+    sessions: str
+    rewind: str
+    run_status: str
+    resume: str
+    cancel: str
+    websocket: str
+
+
+class SessionConfigOut(Schema):
+    sessions_enabled: bool
+    db_path: str = Field(description="The SQLite file's name, or the database's name")
+    env_variables: dict[str, str]
+    enabled: bool
+    backend: str
+    database: str
+    session_id_pattern: str
 
 
 class InfoOut(Schema):
-    name: str
+    name: str = Field(description="The agent's display name")
     agent_name: str
+    slug: str = Field(description="The path the agent is mounted at")
     instructions: str | None
     model: str
     tools_count: int
     handoffs_count: int
     endpoints: EndpointsOut
-    session_config: dict[str, Any]
+    session_config: SessionConfigOut
     provider: str
     offline: bool
     description: str = ""

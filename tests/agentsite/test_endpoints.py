@@ -106,8 +106,10 @@ async def test_info(client):
         "endpoints",
         "session_config",
     } <= set(body)
-    assert body["name"] == "assistant"
+    # The FastAPI app passed ``agent.name``: the display name, not the mount path.
+    assert body["name"] == "Assistant"
     assert body["agent_name"] == "Assistant"
+    assert body["slug"] == "assistant"
     assert body["tools_count"] == 2 and body["handoffs_count"] == 1
     assert body["endpoints"] == {
         "run": "/assistant/run",
@@ -115,10 +117,35 @@ async def test_info(client):
         "get_session": "/assistant/session/{session_id}",
         "clear_session": "/assistant/session/{session_id}",
         "info": "/assistant/info",
+        "sessions": "/assistant/sessions",
+        "rewind": "/assistant/session/{session_id}/rewind",
+        "run_status": "/assistant/runs/{run_id}",
+        "resume": "/assistant/runs/{run_id}/stream",
+        "cancel": "/assistant/runs/{run_id}/cancel",
+        "websocket": "/ws/assistant/",
     }
-    assert body["session_config"]["enabled"] is True
+    config = body["session_config"]
+    assert config["sessions_enabled"] is True and config["enabled"] is True
+    assert config["db_path"] and "/" not in config["db_path"]
+    assert config["env_variables"]["ENABLE_SESSIONS"] == "true"
     assert body["offline"] is True and body["model"] == "offline"
     assert body["handoffs"] == ["Math Specialist"]
+
+
+async def test_info_endpoints_all_exist(client):
+    """Every HTTP endpoint /info names is a real route of the API."""
+    body = (await client.get("/chat/info")).json()
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    http = {name: path for name, path in body["endpoints"].items() if name != "websocket"}
+    assert set(http.values()) <= set(paths), set(http.values()) - set(paths)
+
+
+async def test_info_dynamic_instructions(client, monkeypatch):
+    from agentsite.registry import get_spec
+
+    agent = get_spec("chat").agent
+    monkeypatch.setattr(agent, "instructions", lambda context, agent: "per-run text")
+    assert (await client.get("/chat/info")).json()["instructions"] == "Dynamic instructions"
 
 
 async def test_info_names_configured_model_when_online(client, settings):
