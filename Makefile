@@ -7,7 +7,7 @@ PORT ?= 8000
 # PostgreSQL pass of the suite; the test runner creates and drops its own test_* database.
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/test
 
-.PHONY: install migrate run test test-sqlite test-postgres fuzz bench lint format clean
+.PHONY: install js-clients migrate run test test-sqlite test-postgres fuzz bench lint format clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,14 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 install: $(BIN)/.installed
+
+# Real JavaScript client libraries the suite drives under Node (tests/js), from the lockfile.
+JS_CLIENTS := tests/js
+$(JS_CLIENTS)/node_modules/.installed: $(JS_CLIENTS)/package-lock.json
+	cd $(JS_CLIENTS) && npm ci --no-audit --no-fund
+	touch $@
+
+js-clients: $(JS_CLIENTS)/node_modules/.installed
 
 migrate: install
 	$(BIN)/python manage.py migrate --noinput
@@ -35,11 +43,11 @@ ALL_BUT_E2E := -m "(slow or not slow) and not e2e and not bench"
 
 test: install test-sqlite test-postgres
 
-test-sqlite: install
+test-sqlite: install js-clients
 	bash scripts/services.sh redis chromium
 	$(BIN)/pytest $(ALL_BUT_MULTIPROCESS)
 
-test-postgres: install
+test-postgres: install js-clients
 	bash scripts/services.sh postgres redis
 	DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest $(ALL_BUT_E2E)
 
@@ -65,4 +73,4 @@ format: install
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) db.sqlite3 test-db.sqlite3* .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) $(JS_CLIENTS)/node_modules db.sqlite3 test-db.sqlite3* .pytest_cache .ruff_cache *.egg-info

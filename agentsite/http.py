@@ -39,6 +39,7 @@ from agentsite.runs import (
     cancel_run,
     follow_run,
     get_run,
+    has_ended_before,
     run_to_completion,
     start_run,
 )
@@ -155,20 +156,29 @@ def agent_router(spec: AgentSpec) -> Router:
 
     @router.get(
         "/runs/{run_id}/stream",
-        response=ERRORS,
+        response={204: None, **ERRORS},
         openapi_extra=SSE_OPENAPI,
-        summary="Resume a run's event stream after Last-Event-ID (or ?after=), then follow it",
+        summary="Resume a run's event stream after Last-Event-ID (or ?after=), then follow it; "
+        "204 when the run has ended and the client has every event",
         operation_id=f"{spec.slug}_resume",
     )
     async def resume(
         request: HttpRequest,
         run_id: uuid.UUID,
-        after: int | None = Query(None, ge=0, description="Replay events after this seq"),
+        after: int | None = Query(
+            None, ge=0, description="Replay events after this seq (Last-Event-ID wins)"
+        ),
         last_event_id: str | None = Header(None, alias="Last-Event-ID"),
     ) -> HttpResponse:
         owner = await caller(request)
-        start = after if after is not None else parse_last_event_id(last_event_id, run_id)
-        await get_run(run_id, owner.key, spec.slug)
+        # The header wins: an EventSource opened at ?after=N sends the URL unchanged when it
+        # reconnects, with the id of the last event it got in Last-Event-ID.
+        start = parse_last_event_id(last_event_id, run_id) if last_event_id else (after or 0)
+        run = await get_run(run_id, owner.key, spec.slug)
+        if await has_ended_before(run, start):
+            # 204 tells an EventSource to stop reconnecting; an empty 200 would make it
+            # reconnect for ever to a run that has nothing more to say.
+            return HttpResponse(status=204)
         return sse_response(follow_run(run_id, owner.key, spec.slug, start), run_id)
 
     @router.get(

@@ -178,6 +178,14 @@ async def get_run(run_id: uuid.UUID, owner: str, agent: str) -> Run:
     return run
 
 
+async def has_ended_before(run: Run, after: int) -> bool:
+    """True when ``run`` has finished and has no event after ``after``: nothing to resume."""
+    if run.status == RunStatus.RUNNING or after < run.event_count:
+        return False
+    # The ledger's count may lag (an interrupted run never recorded one): ask the log.
+    return not await get_event_log().read(run.id, after)
+
+
 async def follow_run(
     run_id: uuid.UUID, owner: str, agent: str, after: int = 0
 ) -> AsyncIterator[Numbered]:

@@ -4,6 +4,13 @@ Each event is a single ``data: <json>`` line and a blank line, with no ``event:`
 browser's ``EventSource.onmessage`` fires for every event (the FastAPI app's clients rely on it).
 An ``id: <run_id>:<seq>`` line lets a client resume with ``Last-Event-ID``; a comment line every
 SSE_HEARTBEAT_SECONDS keeps proxies from closing a stream while the model is silent.
+
+Only an event's own blank line ever ends a block. Popular clients (httpx-sse,
+@microsoft/fetch-event-source) hand a block with no ``data:`` line — a ``retry:``-only or a
+comment-only one — to the application as an event with empty data, and a ``json.loads`` loop
+crashes on it. So the ``retry:`` line and each heartbeat comment go out as lines of their own
+(sent at once: the retry hint also flushes the headers, the heartbeat keeps the connection busy)
+and become part of the next event's block, where every parser ignores them.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ SSE_HEADERS = {
     # nginx buffers proxied responses unless told not to; SSE must reach the client per event.
     "X-Accel-Buffering": "no",
 }
-HEARTBEAT = b": keep-alive\n\n"
+HEARTBEAT = b": keep-alive\n"
 _DONE = object()
 
 
@@ -40,6 +47,9 @@ def encode_sse(event: dict[str, Any], event_id: str | None = None) -> bytes:
     return f"{prefix}data: {data}\n\n".encode()
 
 
+MAX_SEQ_DIGITS = 18
+
+
 def parse_last_event_id(value: str | None, run_id: uuid.UUID) -> int:
     """``<run_id>:<seq>`` (or a bare ``<seq>``) → seq; 0 when absent."""
     if not value:
@@ -47,7 +57,8 @@ def parse_last_event_id(value: str | None, run_id: uuid.UUID) -> int:
     run_part, _, seq_part = value.strip().rpartition(":")
     if run_part and run_part != str(run_id):
         raise BadRequest("Last-Event-ID belongs to another run")
-    if not seq_part.isdigit():
+    # ASCII digits only: str.isdigit() also accepts "²" or "١", which int() refuses or reads.
+    if not (seq_part.isascii() and seq_part.isdigit() and len(seq_part) <= MAX_SEQ_DIGITS):
         raise BadRequest("Last-Event-ID must look like '<run_id>:<seq>'")
     return int(seq_part)
 
@@ -74,7 +85,7 @@ def sse_response(
 
         pumping = asyncio.create_task(pump())
         try:
-            yield f"retry: {settings.SSE_RETRY_MS}\n\n".encode()
+            yield f"retry: {settings.SSE_RETRY_MS}\n".encode()
             while True:
                 try:
                     async with asyncio.timeout(settings.SSE_HEARTBEAT_SECONDS):

@@ -51,6 +51,7 @@ class SseStream:
     comments: list[str] = field(default_factory=list)
     finished: bool = False
     _buffer: str = ""
+    _block: list[str] = field(default_factory=list)
     _chunks: AsyncIterator[bytes] | None = None
 
     def __post_init__(self) -> None:
@@ -90,23 +91,28 @@ class SseStream:
             chunk = await asyncio.wait_for(anext(self._chunks), remaining)
         except StopAsyncIteration:
             self.finished = True
-            assert not self._buffer, f"stream ended mid-event: {self._buffer!r}"
+            assert not self._buffer and not self._block, f"stream ended mid-event: {self._buffer!r}"
             return
         self._buffer += chunk.decode()
-        while "\n\n" in self._buffer:
-            block, self._buffer = self._buffer.split("\n\n", 1)
-            self._parse(block)
+        # Line by line, as EventSource does: a comment counts when it arrives, even though
+        # only the next event's blank line ends its block.
+        while "\n" in self._buffer:
+            line, self._buffer = self._buffer.split("\n", 1)
+            if line:
+                self._block.append(line)
+                if line.startswith(":"):
+                    self.comments.append(line)
+            elif self._block:
+                block, self._block = self._block, []
+                self._parse(block)
 
-    def _parse(self, block: str) -> None:
-        lines = block.split("\n")
-        assert not any(line.startswith("event:") for line in lines), block
+    def _parse(self, lines: list[str]) -> None:
+        assert not any(line.startswith("event:") for line in lines), lines
         ids = [line.removeprefix("id: ") for line in lines if line.startswith("id: ")]
         data = [line.removeprefix("data: ") for line in lines if line.startswith("data: ")]
-        self.comments += [line for line in lines if line.startswith(":")]
-        if not data:
-            assert all(line.startswith((":", "retry:")) for line in lines), block
-            return
-        assert len(data) == 1 and len(ids) == 1, f"one id and one data line per event: {block!r}"
+        # Every block a client sees as an event carries data: no retry- or comment-only block.
+        assert len(data) == 1 and len(ids) == 1, f"one id and one data line per event: {lines!r}"
+        assert all(line.startswith((":", "retry:", "id: ", "data: ")) for line in lines), lines
         run_part, _, seq = ids[0].rpartition(":")
         assert run_part == self.run_id, f"id {ids[0]!r} does not name run {self.run_id}"
         self.events.append((int(seq), json.loads(data[0])))
@@ -238,8 +244,29 @@ async def test_resume_of_everything_and_of_nothing(client):
 
     everything = await resume(client, "chat", stream.run_id, after=0)
     assert await everything.read_to_end() == events
-    nothing = await resume(client, "chat", stream.run_id, header=f"{stream.run_id}:{len(events)}")
-    assert await nothing.read_to_end() == []
+    # Nothing left of a finished run: 204, which stops an EventSource from reconnecting for
+    # ever (an empty 200 stream made it come back every `retry` milliseconds).
+    for query, headers in (
+        (f"?after={len(events)}", {}),
+        ("", {"Last-Event-ID": f"{stream.run_id}:{len(events)}"}),
+        ("?after=1000", {}),
+    ):
+        nothing = await client.get(f"/chat/runs/{stream.run_id}/stream{query}", headers=headers)
+        assert nothing.status_code == 204, (query, headers)
+        assert nothing.content == b""
+    last = await resume(client, "chat", stream.run_id, after=len(events) - 1)
+    assert await last.read_to_end() == events[-1:]
+
+
+@pytest.mark.parametrize("seq", ["²", "1³", "1" * 40, "-1", "1.5", " "])
+async def test_resume_refuses_odd_last_event_ids(client, seq):
+    stream = await start_stream(client, "/chat/stream", {"input": "Hi"})
+    await stream.read_to_end()
+    response = await client.get(
+        f"/chat/runs/{stream.run_id}/stream", headers={"Last-Event-ID": f"{stream.run_id}:{seq}"}
+    )
+    assert response.status_code == 400, response.content
+    assert response.json()["success"] is False
 
 
 async def test_resume_while_running_follows_live(client, slow_offline_model):

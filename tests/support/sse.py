@@ -15,11 +15,11 @@ def parse_sse(raw: bytes) -> list[dict[str, Any]]:
         if not block:
             continue
         lines = block.split("\n")
-        data_lines = [line for line in lines if line.startswith("data: ")]
         assert not any(line.startswith("event:") for line in lines), "no `event:` lines allowed"
-        if not data_lines:  # comment / heartbeat / retry-only block
-            assert all(line.startswith((":", "retry:", "id:")) for line in lines), block
-            continue
-        assert len(data_lines) == 1, f"one data line per event: {block!r}"
+        # Clients such as httpx-sse hand a block without data to the application as an empty
+        # event: every block must carry one event's data; retry and comments ride along.
+        data_lines = [line for line in lines if line.startswith("data: ")]
+        assert len(data_lines) == 1, f"one data line per block: {block!r}"
+        assert all(line.startswith((":", "retry:", "id: ", "data: ")) for line in lines), block
         events.append(json.loads(data_lines[0].removeprefix("data: ")))
     return events
