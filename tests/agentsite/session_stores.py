@@ -1,5 +1,5 @@
 """The two stores the ports of the SDK's session tests run against, and what a test may do to
-each one's storage.
+each one's storage. The ``store`` fixture that picks one is in session_store_fixture.py.
 
 ``SQLiteSession`` is the control: the SDK's tests were written for it. Each ``Store`` opens
 sessions of its kind and knows how to do, in that store's own tables, what the SDK's tests do
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -164,21 +164,3 @@ class DjangoStore:
         finally:
             pause.release.set()
             await in_database_thread(lambda: connection.execute_wrappers.remove(hold_first_write))()
-
-
-def stores() -> list[Any]:
-    return [
-        "sqlite",
-        pytest.param("django", marks=pytest.mark.django_db(transaction=True)),
-    ]
-
-
-@pytest.fixture(params=stores())
-def store(request, tmp_path, monkeypatch) -> Iterator[Store]:
-    """One store; every session a test opens in it shares one database."""
-    if request.param == "django":
-        yield DjangoStore()
-        return
-    sqlite = SQLiteStore(tmp_path / "sessions.db", monkeypatch)
-    yield sqlite
-    sqlite.close()

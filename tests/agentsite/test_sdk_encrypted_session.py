@@ -24,9 +24,9 @@ from cryptography.fernet import Fernet, InvalidToken
 
 from agentsite.encrypted_sessions import EncryptedDjangoSession
 from agentsite.sessions import DjangoSession
-from tests.agentsite.session_stores import Store, store
+from tests.agentsite.session_stores import Store
 
-__all__ = ["store"]
+pytest_plugins = ["tests.agentsite.session_store_fixture"]
 
 Wrap = Callable[..., EncryptedSession]
 

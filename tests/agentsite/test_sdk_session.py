@@ -20,9 +20,9 @@ from agents import Agent, RunConfig, Runner, SessionSettings, TResponseInputItem
 from agents.testing import ScriptedModel, assistant_message
 
 from tests.agentsite.sdk_runner import RUNNER_METHODS, run_agent
-from tests.agentsite.session_stores import WAIT_SECONDS, Store, store
+from tests.agentsite.session_stores import WAIT_SECONDS, Store
 
-__all__ = ["store"]
+pytest_plugins = ["tests.agentsite.session_store_fixture"]
 
 
 # --- through the Runner ----------------------------------------------------------------------

@@ -13,9 +13,9 @@ from agents.memory import SessionSettings
 from agents.testing import ScriptedModel, assistant_message
 
 from tests.agentsite.sdk_runner import RUNNER_METHODS, run_agent
-from tests.agentsite.session_stores import Store, store
+from tests.agentsite.session_stores import Store
 
-__all__ = ["store"]
+pytest_plugins = ["tests.agentsite.session_store_fixture"]
 
 
 @pytest.mark.parametrize("runner_method", RUNNER_METHODS)

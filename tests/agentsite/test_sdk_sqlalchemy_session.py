@@ -20,9 +20,9 @@ from typing import Any, cast
 from agents import Agent, Runner, TResponseInputItem
 from agents.testing import ScriptedModel, assistant_message
 
-from tests.agentsite.session_stores import Store, store
+from tests.agentsite.session_stores import Store
 
-__all__ = ["store"]
+pytest_plugins = ["tests.agentsite.session_store_fixture"]
 
 
 def message_item(item_id: str, text_value: str) -> TResponseInputItem:
