@@ -251,7 +251,7 @@ def agent_router(spec: AgentSpec) -> Router:
     )
     async def clear_session(request: HttpRequest, session_id: str = SessionIdPath) -> MessageOut:
         session = await _idle_session(await caller(request), spec, session_id)
-        await session.clear_session()
+        await session.delete_conversation()
         return MessageOut(message=f"Session {session_id} cleared successfully", success=True)
 
     @router.post(

@@ -1,16 +1,24 @@
 """``DjangoSession``: the Agents SDK ``Session`` protocol over the Django ORM.
 
 Semantics follow the SDK's ``SQLiteSession`` item for item (tests/agentsite/test_session_contract.py
-runs the same cases against both). The history read and each mutation are one function on the
-database thread (one transaction for a mutation), because Django transactions are synchronous.
-A mutation that started finishes even if the awaiting task is cancelled: the thread completes
-its transaction.
+and the ports of the SDK's own session tests, tests/agentsite/test_sdk_*.py, run the same cases
+against both). The history read and each mutation are one function on the database thread (one
+transaction for a mutation), because Django transactions are synchronous. A mutation that started
+finishes even if the awaiting task is cancelled, and the task sees its cancellation only once the
+transaction has ended (``_settled``).
+
+Deliberate differences from ``SQLiteSession`` (README, "Session semantics"): ``clear_session``
+empties the history but keeps the conversation row (title, created time, token totals, linked
+runs), because the SDK's compaction wrapper rewrites history as clear + add;
+``delete_conversation`` removes the row too.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, TypeVar
 
 from agents.items import TResponseInputItem
 from agents.memory.session_settings import (
@@ -34,6 +42,8 @@ ITEM_ROW = "(%s, %s, %s, %s, %s, %s, %s)"
 # Rows per INSERT: 7 parameters each, well under SQLite's 32,766 and PostgreSQL's 65,535.
 INSERT_CHUNK = 500
 
+T = TypeVar("T")
+
 
 class SessionOwnerMismatch(PermissionError):
     """A run context names a different owner than the session it is writing to."""
@@ -56,7 +66,7 @@ class DjangoSession:
         self.owner = owner
         # The conversation row's pk, once known (a run passes the one it claimed): reads and
         # writes then go straight to it. A conversation cannot be deleted while a run holds
-        # it, and clear_session forgets the pk.
+        # it, and delete_conversation forgets the pk.
         self._conversation_id = conversation_id
         self.session_settings = (
             coerce_session_settings(session_settings)
@@ -69,12 +79,25 @@ class DjangoSession:
     async def get_items(
         self, limit: int | None = None, *, wrapper: RunContextWrapper[Any] | None = None
     ) -> list[TResponseInputItem]:
+        """The history, oldest first: all of it, or the newest ``limit`` items.
+
+        A stored row that is not valid JSON is skipped and does not count toward the limit: the
+        window grows until it holds ``limit`` readable items or the whole history, as in
+        ``SQLiteSession``. A negative limit means no limit (SQLite's ``LIMIT -1``).
+        """
         self._check_owner(wrapper)
         effective = resolve_session_limit(limit, self.session_settings)
         if effective == 0:
             return []
-        rows = await _read_items_in_thread(self, effective)
-        return [json.loads(data) for data in rows]
+        if effective is None or effective < 0:
+            return _decode_readable(await _read_items_in_thread(self, None))
+        window = effective
+        while True:
+            rows = await _read_items_in_thread(self, window)
+            items = _decode_readable(rows)
+            if len(items) >= effective or len(rows) < window:
+                return items[-effective:]
+            window *= 2
 
     async def add_items(
         self, items: list[TResponseInputItem], *, wrapper: RunContextWrapper[Any] | None = None
@@ -83,21 +106,50 @@ class DjangoSession:
         if not items:
             return
         encoded = [_encode(item) for item in items]
-        await _add_items_in_thread(self, items, encoded)
+        await _settled(_add_items_in_thread(self, items, encoded))
 
     async def pop_item(
         self, *, wrapper: RunContextWrapper[Any] | None = None
     ) -> TResponseInputItem | None:
-        self._check_owner(wrapper)
-        data = await sync_to_async(self._pop_item_in_transaction)()
-        return None if data is None else json.loads(data)
+        """Remove and return the newest item; rows that are not valid JSON on the way are
+        dropped (as ``SQLiteSession`` does), so the newest readable item comes back."""
+        return await self.pop_item_with_validation(None, wrapper=wrapper)
 
     async def clear_session(self, *, wrapper: RunContextWrapper[Any] | None = None) -> None:
+        """Delete every item of the conversation, keeping the conversation itself.
+
+        The row keeps its id, title, created time, token totals and linked runs: the SDK's
+        ``OpenAIResponsesCompactionSession`` replaces history by clear + add, and that must
+        not turn one conversation into a new, untitled one. Positions carry on from where they
+        were, so they stay unique and in order. ``delete_conversation`` removes the row too.
+        """
         self._check_owner(wrapper)
-        self._conversation_id = None
-        await self._conversations().adelete()
+        await _settled(sync_to_async(self._clear_in_transaction)())
 
     # --- helpers beyond the protocol ------------------------------------------------------
+
+    async def pop_item_with_validation(
+        self,
+        validate: Callable[[TResponseInputItem], object] | None,
+        *,
+        wrapper: RunContextWrapper[Any] | None = None,
+    ) -> TResponseInputItem | None:
+        """``pop_item`` that removes the newest readable item only if ``validate(item)`` returns.
+
+        ``validate`` runs on the database thread inside the transaction that holds the
+        conversation's row lock. If it raises, nothing is removed (the item keeps its position)
+        and the exception propagates: this is how ``agentsite.encrypted_sessions`` refuses to
+        pop an item that the key in hand cannot authenticate, like the SDK's
+        ``SQLiteSession._pop_item_with_validation``.
+        """
+        self._check_owner(wrapper)
+        return await _settled(sync_to_async(self._pop_item_in_transaction)(validate))
+
+    async def delete_conversation(self) -> None:
+        """Delete the conversation: its row, its items, and the runs' link to it (the runs'
+        ledger entries stay, unlinked). What ``DELETE /{agent}/session/{id}`` does."""
+        self._conversation_id = None
+        await _settled(self._conversations().adelete())
 
     async def add_interrupted_reply(self, text: str) -> None:
         """Store the part of an assistant reply a client saw before its run was stopped.
@@ -106,12 +158,12 @@ class DjangoSession:
         ``interrupted`` for the admin and the UI.
         """
         item: TResponseInputItem = {"role": "assistant", "content": text}  # type: ignore[typeddict-item]
-        await _add_items_in_thread(self, [item], [_encode(item)], True)
+        await _settled(_add_items_in_thread(self, [item], [_encode(item)], True))
 
     async def rewind_last_turn(self) -> TResponseInputItem | None:
         """Remove the last user message and everything after it (the answer to regenerate);
         return that user message, or None when there is none."""
-        data = await sync_to_async(self._rewind_in_transaction)()
+        data = await _settled(sync_to_async(self._rewind_in_transaction)())
         return None if data is None else json.loads(data)
 
     async def get_conversation(self) -> Conversation | None:
@@ -208,25 +260,103 @@ class DjangoSession:
             )
             return last_user.data
 
-    def _pop_item_in_transaction(self) -> str | None:
+    def _pop_item_in_transaction(
+        self, validate: Callable[[TResponseInputItem], object] | None
+    ) -> TResponseInputItem | None:
+        """Peek at the newest row, then delete it: unreadable rows are dropped on the way,
+        and a readable one only once ``validate`` accepted it. A rejection still commits the
+        unreadable rows dropped before it, as ``SQLiteSession`` does, and is then raised."""
+        rejection: Exception | None = None
+        popped: TResponseInputItem | None = None
         with transaction.atomic():
-            conversation = self._conversations().select_for_update().first()
-            if conversation is None:
-                return None
-            last = conversation.items.order_by("-position").first()
-            if last is None:
-                return None
-            last.delete()
-            Conversation.objects.filter(pk=conversation.pk).update(
-                item_count=F("item_count") - 1, updated_at=timezone.now()
+            conversation_id = (
+                self._conversations().select_for_update().values_list("pk", flat=True).first()
             )
-            return last.data
+            if conversation_id is None:
+                return None
+            items = ConversationItem.objects.filter(conversation_id=conversation_id)
+            removed = 0
+            while (
+                newest := items.order_by("-position").values_list("pk", "data").first()
+            ) is not None:
+                pk, data = newest
+                try:
+                    item = json.loads(data)
+                except (json.JSONDecodeError, TypeError):
+                    items.filter(pk=pk).delete()
+                    removed += 1
+                    continue
+                if validate is not None:
+                    try:
+                        validate(item)
+                    except Exception as error:
+                        rejection = error
+                        break
+                items.filter(pk=pk).delete()
+                removed += 1
+                popped = item
+                break
+            if removed:
+                Conversation.objects.filter(pk=conversation_id).update(
+                    item_count=F("item_count") - removed, updated_at=timezone.now()
+                )
+        if rejection is not None:
+            raise rejection
+        return popped
+
+    def _clear_in_transaction(self) -> None:
+        with transaction.atomic():
+            conversation_id = (
+                self._conversations().select_for_update().values_list("pk", flat=True).first()
+            )
+            if conversation_id is None:
+                return
+            self._conversation_id = conversation_id
+            ConversationItem.objects.filter(conversation_id=conversation_id).delete()
+            Conversation.objects.filter(pk=conversation_id).update(
+                item_count=0, updated_at=timezone.now()
+            )
 
 
 # The two calls of every turn (read the history, store the new items), on the database thread
 # without asgiref's per-call context handling (agentsite.dbthread).
 _read_items_in_thread = in_database_thread(DjangoSession._read_items)
 _add_items_in_thread = in_database_thread(DjangoSession._add_items_in_transaction)
+
+
+async def _settled(work: Awaitable[T]) -> T:
+    """Await a database write to its end, even through cancellation, then re-raise that.
+
+    Work handed to the database thread cannot be stopped; a caller that returned at once on
+    cancellation would not know whether its write happened (and might repeat it, or read
+    before it lands). Like ``SQLiteSession``, the cancelled caller waits until the transaction
+    has committed or rolled back as a whole, however often it is cancelled meanwhile, and only
+    then sees ``CancelledError`` (the write's own error, if any, gives way to it).
+    """
+    task = asyncio.ensure_future(work)
+    cancellation: asyncio.CancelledError | None = None
+    while not task.done():
+        try:
+            await asyncio.wait({task})
+        except asyncio.CancelledError as error:
+            cancellation = cancellation or error
+    if cancellation is not None:
+        if not task.cancelled():
+            task.exception()  # retrieved, so asyncio does not report it as lost
+        raise cancellation
+    return task.result()
+
+
+def _decode_readable(rows: Iterable[str]) -> list[TResponseInputItem]:
+    """The items of these JSON rows, skipping any that is not valid JSON (written by some
+    other hand: this module only stores ``json.dumps`` output), as ``SQLiteSession`` does."""
+    items: list[TResponseInputItem] = []
+    for data in rows:
+        try:
+            items.append(json.loads(data))
+        except (json.JSONDecodeError, TypeError):
+            continue
+    return items
 
 
 def _append_rows(

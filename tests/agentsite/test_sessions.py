@@ -206,12 +206,23 @@ async def test_conversation_counters_follow_add_pop_and_clear():
     assert (refilled.item_count, refilled.next_position) == (1, 6)
 
     await session.clear_session()
-    assert await session.get_conversation() is None
+    cleared = await assert_counters_match_rows(session)
+    assert (cleared.pk, cleared.item_count, cleared.next_position) == (first.pk, 0, 6)
     assert await ConversationItem.objects.acount() == 0
 
-    await session.add_items([user("A fresh start")])
+    await session.add_items([user("A fresh start"), user("and more")])
+    assert await positions(session) == [6, 7]
     fresh = await assert_counters_match_rows(session)
-    assert (fresh.item_count, fresh.next_position, fresh.title) == (1, 1, "A fresh start")
+    assert (fresh.item_count, fresh.next_position, fresh.title) == (2, 8, "Hello there, Ada")
+    assert await session.get_items() == [user("A fresh start"), user("and more")]
+    assert await session.get_items(limit=1) == [user("and more")]
+
+    await session.delete_conversation()
+    assert await session.get_conversation() is None
+    await session.add_items([user("A new conversation")])
+    new = await assert_counters_match_rows(session)
+    assert (new.item_count, new.next_position, new.title) == (1, 1, "A new conversation")
+    assert new.pk != first.pk
 
 
 async def test_a_large_add_is_stored_whole_and_in_order():
@@ -395,7 +406,11 @@ async def test_same_session_id_under_two_owners_or_agents_is_two_conversations()
     assert await theirs.get_items() == []
     assert await anonymous.get_items() == []
     assert await research.get_items() == [user("user:1/research")]
+    # Cleared, not deleted: the anonymous conversation is still there, empty.
+    assert await Conversation.objects.acount() == 4
+    await anonymous.delete_conversation()
     assert await Conversation.objects.acount() == 3
+    assert await mine.get_items() == [user("user:1/chat"), user("more")]
 
 
 # --- through the SDK's Runner ----------------------------------------------------------------
