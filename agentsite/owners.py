@@ -4,8 +4,10 @@ Every conversation belongs to one owner key, and services only ever look things 
 caller's key, so another owner's ids simply do not exist for it (a 404, never a 403). In order:
 
 1. ``Authorization: Bearer <key>`` → ``key:<pk>``. A key that is presented but unknown or
-   revoked is a 401: silently falling back to the anonymous namespace would hand a client with
-   a mistyped key everybody's anonymous conversations.
+   revoked is a 401, and so is an ``Authorization`` header of another scheme (``Token <key>``)
+   or none: silently falling back to the anonymous namespace would hand a client with a
+   mistyped key or header everybody's anonymous conversations. HTTP Basic alone is let
+   through, as the header of a Basic-auth proxy in front of the site.
 2. A logged-in Django user → ``user:<pk>``.
 3. ``REQUIRE_API_KEY`` → 401 for everyone else.
 4. A browser that a web-UI page marked (``mark_browser``) → ``browser:<id>``, so two anonymous
@@ -34,6 +36,8 @@ from agentsite.models import ANONYMOUS_OWNER
 
 # Session entry that makes a browser its own owner; its value is the browser's random id.
 BROWSER_SESSION_KEY = "agentsite_browser_id"
+# Authorization schemes that belong to a proxy in front of the site, not to the API.
+PROXY_SCHEMES = frozenset({"basic"})
 # WebSocket query parameter carrying an API key for clients that cannot set handshake headers.
 API_KEY_QUERY_PARAM = "api_key"
 
@@ -56,7 +60,7 @@ ANONYMOUS = Owner(ANONYMOUS_OWNER, via_cookie=False)
 
 async def owner_for_request(request: HttpRequest) -> Owner:
     """The owner of an HTTP request; raises ``Unauthorized`` for a bad key or a required one."""
-    token = bearer_token(request.headers.get("Authorization", ""))
+    token = bearer_token(request.headers.get("Authorization"))
     if token is not None:
         return await _key_owner(token)
     auser = getattr(request, "auser", None)
@@ -128,14 +132,24 @@ def check_json_content_type(request: HttpRequest, owner: Owner) -> None:
         raise UnsupportedMediaType()
 
 
-def bearer_token(header: str) -> str | None:
-    """The token of an ``Authorization: Bearer <token>`` header; None for no header or another
-    scheme (a Basic-auth proxy in front of the site must not turn every request into a 401).
-    An empty token is returned as "" so that it is refused, not ignored."""
-    scheme, _, token = header.strip().partition(" ")
-    if scheme.lower() != "bearer":
+def bearer_token(header: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header; None when there is no header.
+
+    HTTP Basic also gives None: a Basic-auth proxy in front of the site forwards its own header
+    with every request, and that must not turn every request into a 401. Any other header (a
+    ``Token <key>`` scheme, a bare key, an empty value) raises ``Unauthorized``: the client
+    meant to authenticate, and guessing would put it in the anonymous namespace. An empty
+    bearer token is returned as "" so that it is refused, not ignored.
+    """
+    if header is None:
         return None
-    return token.strip()
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() == "bearer":
+        return token.strip()
+    if scheme.lower() in PROXY_SCHEMES:
+        return None
+    # The header's text is not echoed: a bare key sent without a scheme would be the "scheme".
+    raise Unauthorized("Unsupported Authorization header: send 'Authorization: Bearer <key>'")
 
 
 async def _key_owner(token: str) -> Owner:

@@ -4,6 +4,8 @@ from django.urls import include, path
 from agentsite.api import api, redoc
 from agentsite.views import index, research_page
 
+handler400 = "agentsite.middleware.bad_request"
+
 urlpatterns = [
     path("", index, name="index"),
     path("ui/research/", research_page, name="research-page"),
