@@ -10,15 +10,14 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from agentsite.origins import AllowedHostsMiddleware  # noqa: E402
 from agentsite.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-        ),
+        # The Origin is checked per caller, once the owner is known (agentsite.origins).
+        "websocket": AllowedHostsMiddleware(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -28,11 +28,13 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.http import HttpRequest
 
 from agentsite.apikeys import authenticate_api_key
 from agentsite.errors import Unauthorized, UnsupportedMediaType
 from agentsite.models import ANONYMOUS_OWNER
+from agentsite.origins import check_socket_origin
 
 # Session entry that makes a browser its own owner; its value is the browser's random id.
 BROWSER_SESSION_KEY = "agentsite_browser_id"
@@ -78,11 +80,34 @@ async def owner_for_scope(scope: dict[str, Any]) -> Owner:
     The key may come from the handshake's ``Authorization`` header or, because browsers'
     ``WebSocket`` cannot set headers, from ``?api_key=<key>``. Prefer the header: a query string
     ends up in proxy and server access logs, so a key sent that way should be treated as exposed
-    to whoever reads those logs.
+    to whoever reads those logs. A key is accepted from any page; a caller without one only from
+    the origins ``check_socket_origin`` allows (a ``Forbidden`` error otherwise), since no CORS
+    stops a foreign page from reading a socket.
     """
     token = _scope_token(scope)
     if token is not None:
         return await _key_owner(token)
+    owner = await _cookie_or_anonymous_owner(scope)
+    check_socket_origin(scope, owner.via_cookie)
+    return owner
+
+
+async def reauthenticate_scope(scope: dict[str, Any]) -> None:
+    """Raise ``Unauthorized`` when the credential a socket was opened with no longer holds: its
+    API key revoked, or its user deactivated, since the handshake. Sockets live for hours, so
+    their frames are checked again, not only the handshake."""
+    token = _scope_token(scope)
+    if token is not None:
+        await _key_owner(token)
+        return
+    user = scope.get("user")
+    if user is not None and user.is_authenticated:
+        active = await get_user_model().objects.filter(pk=user.pk, is_active=True).aexists()
+        if not active:
+            raise Unauthorized("This account is no longer active")
+
+
+async def _cookie_or_anonymous_owner(scope: dict[str, Any]) -> Owner:
     user = scope.get("user")
     if user is not None and user.is_authenticated:
         return Owner(f"user:{user.pk}", via_cookie=True)
