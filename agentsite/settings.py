@@ -17,9 +17,11 @@ if (BASE_DIR / ".env").exists():
     environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)
-SECRET_KEY = env.str(
-    "SECRET_KEY", default="django-insecure-agentsite-development-key-change-me-in-production"
-)
+# The key of a fresh clone. It is public, so the ASGI application (every server: daphne,
+# uvicorn, runserver) refuses to load with it while DEBUG is off; `make run` turns DEBUG on.
+# Management commands and the test suite still work with it.
+DEVELOPMENT_SECRET_KEY = "django-insecure-agentsite-development-key-change-me-in-production"
+SECRET_KEY = env.str("SECRET_KEY", default=DEVELOPMENT_SECRET_KEY)
 # Django's test runner adds "testserver" (its client's host) itself; it is no default here.
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
