@@ -28,8 +28,10 @@ js-clients: $(JS_CLIENTS)/node_modules/.installed
 migrate: install
 	$(BIN)/python manage.py migrate --noinput
 
+# The development server, with DEBUG on unless DEBUG is set in the environment: with DEBUG off
+# the site refuses to serve with the development SECRET_KEY (README "Production").
 run: migrate
-	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 # The whole suite (fast tests and the slow ones that start server processes) on SQLite, then
 # again on PostgreSQL. Plain `.venv/bin/pytest` runs only the fast tests. Redis is needed by

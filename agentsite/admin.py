@@ -194,7 +194,8 @@ class ConversationItemAdmin(admin.ModelAdmin):
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
-    """Issue keys (the plaintext is shown once, in the success message), list them, revoke them.
+    """Issue keys (the plaintext is shown once, on the page answering the add form), list
+    them, revoke them.
 
     A key is immutable once issued: its owner namespace is ``key:<pk>``, so re-pointing it at
     another user or renaming it into another client's identity would silently move
@@ -227,18 +228,27 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: ApiKey, form: ModelForm, change: bool) -> None:
         if change:
             return
-        raw = assign_secret(obj)
+        # Held on the instance only until response_add renders it: nowhere else to keep it.
+        obj.issued_secret = assign_secret(obj)  # type: ignore[attr-defined]
         super().save_model(request, obj, form, change)
-        self.message_user(
-            request,
-            format_html(
-                "API key “{}” created: <code>{}</code> — copy it now, it is not stored and "
-                "cannot be shown again.",
-                obj.name,
-                raw,
-            ),
-            messages.SUCCESS,
-        )
+
+    def response_add(
+        self, request: HttpRequest, obj: ApiKey, post_url_continue: str | None = None
+    ) -> HttpResponse:
+        """Show the new key on the page that answers the add form, instead of the usual
+        redirect with a success message: messages travel in a signed, not encrypted, cookie
+        (or the session), so the plaintext would be stored in the browser and could be read
+        back from it. ``no-store`` keeps the page out of caches."""
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "API key created",
+            "opts": self.model._meta,
+            "key": obj,
+            "secret": obj.issued_secret,  # type: ignore[attr-defined]
+        }
+        response = TemplateResponse(request, "admin/agentsite/apikey/issued.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
 
     @admin.action(description="Revoke selected keys", permissions=("change",))
     def revoke_selected(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:

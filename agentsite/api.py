@@ -42,6 +42,18 @@ api.add_router("/research", "research.urls.research_router")
 
 @api.get("/health", response={200: HealthOut, 503: HealthOut}, tags=["site"])
 async def health(request: HttpRequest) -> Status[HealthOut]:
+    status, body = await check_health()
+    return Status(status, body)
+
+
+@api.api_operation(["HEAD"], "/health", include_in_schema=False)
+async def health_head(request: HttpRequest) -> HttpResponse:
+    """Load balancers and uptime probes often ask with HEAD: GET's status, no body."""
+    status, _ = await check_health()
+    return HttpResponse(status=status, content_type="application/json")
+
+
+async def check_health() -> tuple[int, HealthOut]:
     database = "ok"
     try:
         await _ping_database()
@@ -55,7 +67,7 @@ async def health(request: HttpRequest) -> Status[HealthOut]:
         offline=is_offline(),
         agents=[spec.slug for spec in all_specs()],
     )
-    return Status(200 if database == "ok" else 503, body)
+    return (200 if database == "ok" else 503), body
 
 
 async def _ping_database() -> None:

@@ -1,24 +1,43 @@
-"""ASGI entry point: HTTP through Django, WebSockets through Channels' URL router."""
+"""ASGI entry point: HTTP through Django, WebSockets through Channels' URL router.
+
+Every server loads the site through this module, so this is where it refuses to serve with the
+public development ``SECRET_KEY`` unless ``DEBUG`` is on: anyone could forge that key's session
+cookies (an admin login), password-reset links and signed values.
+"""
 
 import os
 
+from django.conf import settings
 from django.core.asgi import get_asgi_application
+from django.core.exceptions import ImproperlyConfigured
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "agentsite.settings")
 # Django must be set up before anything imports models (consumers, routing).
 django_asgi_app = get_asgi_application()
 
+
+def refuse_development_secret_key() -> None:
+    if settings.SECRET_KEY == settings.DEVELOPMENT_SECRET_KEY and not settings.DEBUG:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is the public development key and DEBUG is off: refusing to serve. "
+            "Set SECRET_KEY to a long random value (python3 -c 'import secrets; "
+            "print(secrets.token_urlsafe(50))'), or DEBUG=true on a development machine "
+            "(`make run` does)."
+        )
+
+
+refuse_development_secret_key()
+
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from agentsite.origins import AllowedHostsMiddleware  # noqa: E402
 from agentsite.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-        ),
+        # The Origin is checked per caller, once the owner is known (agentsite.origins).
+        "websocket": AllowedHostsMiddleware(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -19,11 +19,14 @@ socket streams one run at a time. When the socket closes, the run it started is 
 if its ``on_disconnect`` policy (default ``WS_ON_DISCONNECT``) says so; otherwise it goes on and
 can be resumed.
 
-Authentication is checked once, at the handshake (``owner_for_scope``: API key header or
-``?api_key=``, logged-in user, marked browser). A refused caller gets the connection accepted
-and then closed with code 4401 after an ``error`` event: a handshake refused before ``accept``
-reaches browsers only as an anonymous failure (HTTP 403, close code 1006), which a client cannot
-tell from a network error. A ``ws/…`` path no agent is mounted at is refused at the handshake
+Authentication is checked at the handshake (``owner_for_scope``: API key header or
+``?api_key=``, logged-in user, marked browser; a caller without a key only from the origins
+``agentsite.origins`` allows), and the credential again before every ``run``, ``cancel`` and
+``resume`` frame, so a key revoked while its socket is open stops working there too. A refused
+caller gets the connection accepted and then closed after an ``error`` event, with code 4401
+(unauthorised) or 4403 (origin not allowed): a handshake refused before ``accept`` reaches
+browsers only as an anonymous failure (HTTP 403, close code 1006), which a client cannot tell
+from a network error. A ``ws/…`` path no agent is mounted at is refused at the handshake
 (close code 4404 in ASGI; HTTP 403 on the wire).
 """
 
@@ -44,19 +47,23 @@ from django.urls import URLPattern, re_path
 from pydantic import BaseModel, Field
 from pydantic import ValidationError as PydanticValidationError
 
-from agentsite.errors import AgentSiteError, BadRequest, Unauthorized, translate_error
+from agentsite.errors import AgentSiteError, BadRequest, Forbidden, Unauthorized, translate_error
 from agentsite.eventlog import Numbered
 from agentsite.events import error_event
 from agentsite.hub import TERMINAL_TYPES, LiveRun
 from agentsite.models import Run
-from agentsite.owners import Owner, owner_for_scope
+from agentsite.owners import Owner, owner_for_scope, reauthenticate_scope
 from agentsite.registry import AgentSpec, register
 from agentsite.runs import RunRequest, cancel_run, follow_run, get_run, start_run
 from agentsite.schemas import SESSION_ID_PATTERN, RunBody
 
 # Application close codes (4000–4999 are free for applications, RFC 6455 §7.4.2).
 CLOSE_UNAUTHORIZED = 4401
+CLOSE_FORBIDDEN = 4403
 CLOSE_NO_ROUTE = 4404
+REFUSAL_CLOSE_CODES = {401: CLOSE_UNAUTHORIZED, 403: CLOSE_FORBIDDEN}
+# Frames that act for the caller: its credential is checked again before each one.
+REAUTHENTICATED_FRAMES = ("run", "cancel", "resume")
 FRAME_TYPES = ("run", "cancel", "resume", "ping")
 FrameModel = TypeVar("FrameModel", bound=BaseModel)
 
@@ -120,10 +127,9 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         try:
             owner = await owner_for_scope(self.scope)
-        except Unauthorized as error:
+        except (Unauthorized, Forbidden) as error:
             await self.accept()
-            await self.send_json(error_event(error.message, None, status=error.status))
-            await self.close(code=CLOSE_UNAUTHORIZED)
+            await refuse(self, error)
             return
         self.owner = owner
         await self.accept()
@@ -147,6 +153,8 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
         frame: dict[str, Any] = {}
         try:
             frame = decode_frame(text_data)
+            if frame.get("type") in REAUTHENTICATED_FRAMES:
+                await reauthenticate_scope(self.scope)
             handler = self.handlers.get(frame.get("type"))  # type: ignore[arg-type]
             if handler is None:
                 raise BadRequest(
@@ -154,6 +162,9 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
                     + ", ".join(FRAME_TYPES)
                 )
             await handler(frame)
+        except Unauthorized as error:
+            self.owner = None
+            await refuse(self, error)
         except Exception as exc:
             await self.send_error(exc, session_id_of(frame))
 
@@ -309,6 +320,12 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
     async def send_error(self, exc: BaseException, session_id: str | None) -> None:
         error = translate_error(exc)
         await self.send_json(error_event(error.message, session_id, status=error.status))
+
+
+async def refuse(consumer: AsyncJsonWebsocketConsumer, error: AgentSiteError) -> None:
+    """Tell a refused caller why (an ``error`` event), then close with 4401 or 4403."""
+    await consumer.send_json(error_event(error.message, None, status=error.status))
+    await consumer.close(code=REFUSAL_CLOSE_CODES[error.status])
 
 
 def settle_orphan_start(stop: bool, starting: asyncio.Future[LiveRun]) -> None:

@@ -36,6 +36,13 @@ class Unauthorized(AgentSiteError):
     message = "A valid API key is required: send 'Authorization: Bearer <key>'"
 
 
+class Forbidden(AgentSiteError):
+    """Credentials that may not be used from where the request came (a WebSocket's Origin)."""
+
+    status = 403
+    message = "Forbidden"
+
+
 class NotFound(AgentSiteError):
     status = 404
     message = "Not found"

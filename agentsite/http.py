@@ -91,8 +91,7 @@ def agent_router(spec: AgentSpec) -> Router:
 
     async def caller(request: HttpRequest) -> Owner:
         owner = await owner_for_request(request)
-        if request.method == "POST" and request.body:
-            check_json_content_type(request, owner)
+        check_json_content_type(request, owner)
         return owner
 
     def run_request(owner: Owner, body: RunBody, on_disconnect: str) -> RunRequest:
@@ -269,11 +268,14 @@ def agent_router(spec: AgentSpec) -> Router:
 
     @router.get(
         "/info",
-        response=InfoOut,
+        response={200: InfoOut, **ERRORS},
         summary=f"Describe the {spec.slug} agent",
         operation_id=f"{spec.slug}_info",
     )
     async def info(request: HttpRequest) -> InfoOut:
+        # Behind REQUIRE_API_KEY like every other agent route: the instructions are the
+        # operator's prompt, not public metadata.
+        await caller(request)
         return InfoOut(**agent_info(spec))
 
     return router

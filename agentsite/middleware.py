@@ -6,8 +6,10 @@ from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 
 from django.conf import settings
+from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.decorators import sync_and_async_middleware
+from django.views import defaults
 
 HTML_PREFIXES = ("/admin/", "/static/", "/accounts/")
 
@@ -18,6 +20,18 @@ def is_api_path(path: str) -> bool:
 
 def json_error(status: int, message: str) -> JsonResponse:
     return JsonResponse({"success": False, "error": message}, status=status)
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """``handler400``: what Django answers for a ``SuspiciousOperation`` raised outside a view,
+    above all ``DisallowedHost`` from the common middleware, which runs before
+    ``JsonErrorMiddleware`` could convert anything. API paths get the JSON error shape; pages
+    keep Django's. The rejected Host is not echoed back (Django's log line names it)."""
+    if not is_api_path(request.path):
+        return defaults.bad_request(request, exception)
+    if isinstance(exception, DisallowedHost):
+        return json_error(400, "Bad request: this site does not serve that Host")
+    return json_error(400, "Bad request")
 
 
 @sync_and_async_middleware

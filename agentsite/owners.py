@@ -4,8 +4,10 @@ Every conversation belongs to one owner key, and services only ever look things 
 caller's key, so another owner's ids simply do not exist for it (a 404, never a 403). In order:
 
 1. ``Authorization: Bearer <key>`` → ``key:<pk>``. A key that is presented but unknown or
-   revoked is a 401: silently falling back to the anonymous namespace would hand a client with
-   a mistyped key everybody's anonymous conversations.
+   revoked is a 401, and so is an ``Authorization`` header of another scheme (``Token <key>``)
+   or none: silently falling back to the anonymous namespace would hand a client with a
+   mistyped key or header everybody's anonymous conversations. HTTP Basic alone is let
+   through, as the header of a Basic-auth proxy in front of the site.
 2. A logged-in Django user → ``user:<pk>``.
 3. ``REQUIRE_API_KEY`` → 401 for everyone else.
 4. A browser that a web-UI page marked (``mark_browser``) → ``browser:<id>``, so two anonymous
@@ -26,14 +28,18 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.http import HttpRequest
 
 from agentsite.apikeys import authenticate_api_key
 from agentsite.errors import Unauthorized, UnsupportedMediaType
 from agentsite.models import ANONYMOUS_OWNER
+from agentsite.origins import check_socket_origin
 
 # Session entry that makes a browser its own owner; its value is the browser's random id.
 BROWSER_SESSION_KEY = "agentsite_browser_id"
+# Authorization schemes that belong to a proxy in front of the site, not to the API.
+PROXY_SCHEMES = frozenset({"basic"})
 # WebSocket query parameter carrying an API key for clients that cannot set handshake headers.
 API_KEY_QUERY_PARAM = "api_key"
 
@@ -56,7 +62,7 @@ ANONYMOUS = Owner(ANONYMOUS_OWNER, via_cookie=False)
 
 async def owner_for_request(request: HttpRequest) -> Owner:
     """The owner of an HTTP request; raises ``Unauthorized`` for a bad key or a required one."""
-    token = bearer_token(request.headers.get("Authorization", ""))
+    token = bearer_token(request.headers.get("Authorization"))
     if token is not None:
         return await _key_owner(token)
     auser = getattr(request, "auser", None)
@@ -74,11 +80,34 @@ async def owner_for_scope(scope: dict[str, Any]) -> Owner:
     The key may come from the handshake's ``Authorization`` header or, because browsers'
     ``WebSocket`` cannot set headers, from ``?api_key=<key>``. Prefer the header: a query string
     ends up in proxy and server access logs, so a key sent that way should be treated as exposed
-    to whoever reads those logs.
+    to whoever reads those logs. A key is accepted from any page; a caller without one only from
+    the origins ``check_socket_origin`` allows (a ``Forbidden`` error otherwise), since no CORS
+    stops a foreign page from reading a socket.
     """
     token = _scope_token(scope)
     if token is not None:
         return await _key_owner(token)
+    owner = await _cookie_or_anonymous_owner(scope)
+    check_socket_origin(scope, owner.via_cookie)
+    return owner
+
+
+async def reauthenticate_scope(scope: dict[str, Any]) -> None:
+    """Raise ``Unauthorized`` when the credential a socket was opened with no longer holds: its
+    API key revoked, or its user deactivated, since the handshake. Sockets live for hours, so
+    their frames are checked again, not only the handshake."""
+    token = _scope_token(scope)
+    if token is not None:
+        await _key_owner(token)
+        return
+    user = scope.get("user")
+    if user is not None and user.is_authenticated:
+        active = await get_user_model().objects.filter(pk=user.pk, is_active=True).aexists()
+        if not active:
+            raise Unauthorized("This account is no longer active")
+
+
+async def _cookie_or_anonymous_owner(scope: dict[str, Any]) -> Owner:
     user = scope.get("user")
     if user is not None and user.is_authenticated:
         return Owner(f"user:{user.pk}", via_cookie=True)
@@ -128,14 +157,24 @@ def check_json_content_type(request: HttpRequest, owner: Owner) -> None:
         raise UnsupportedMediaType()
 
 
-def bearer_token(header: str) -> str | None:
-    """The token of an ``Authorization: Bearer <token>`` header; None for no header or another
-    scheme (a Basic-auth proxy in front of the site must not turn every request into a 401).
-    An empty token is returned as "" so that it is refused, not ignored."""
-    scheme, _, token = header.strip().partition(" ")
-    if scheme.lower() != "bearer":
+def bearer_token(header: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header; None when there is no header.
+
+    HTTP Basic also gives None: a Basic-auth proxy in front of the site forwards its own header
+    with every request, and that must not turn every request into a 401. Any other header (a
+    ``Token <key>`` scheme, a bare key, an empty value) raises ``Unauthorized``: the client
+    meant to authenticate, and guessing would put it in the anonymous namespace. An empty
+    bearer token is returned as "" so that it is refused, not ignored.
+    """
+    if header is None:
         return None
-    return token.strip()
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() == "bearer":
+        return token.strip()
+    if scheme.lower() in PROXY_SCHEMES:
+        return None
+    # The header's text is not echoed: a bare key sent without a scheme would be the "scheme".
+    raise Unauthorized("Unsupported Authorization header: send 'Authorization: Bearer <key>'")
 
 
 async def _key_owner(token: str) -> Owner:

@@ -6,6 +6,7 @@ layer and the offline model. Nothing else in the code reads ``os.environ``.
 
 import os
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -17,10 +18,13 @@ if (BASE_DIR / ".env").exists():
     environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)
-SECRET_KEY = env.str(
-    "SECRET_KEY", default="django-insecure-agentsite-development-key-change-me-in-production"
-)
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+# The key of a fresh clone. It is public, so the ASGI application (every server: daphne,
+# uvicorn, runserver) refuses to load with it while DEBUG is off; `make run` turns DEBUG on.
+# Management commands and the test suite still work with it.
+DEVELOPMENT_SECRET_KEY = "django-insecure-agentsite-development-key-change-me-in-production"
+SECRET_KEY = env.str("SECRET_KEY", default=DEVELOPMENT_SECRET_KEY)
+# Django's test runner adds "testserver" (its client's host) itself; it is no default here.
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -36,6 +40,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "ninja",
+    "axes",
     "agentsite",
     "chat",
     "research",
@@ -58,6 +63,8 @@ MIDDLEWARE = [
     "agentsite.inline_middleware.InlineMessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "agentsite.middleware.JsonErrorMiddleware",
+    # Turns django-axes' lockout into its 429 page (async-capable; last, as axes asks).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "agentsite.urls"
@@ -106,6 +113,28 @@ if REDIS_URL:
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# Login throttling (django-axes): a username from one IP address is locked out after
+# LOGIN_FAILURE_LIMIT wrong passwords, for LOGIN_COOLOFF_MINUTES, on the admin and the site's login
+# alike; the right password does not get through a lockout. Locking by username *and* address
+# keeps a guesser from locking a user out from everywhere. `manage.py axes_reset` unlocks.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+
+# --- Email. Unset: nothing is mailed (console backend) and the password-reset pages do not
+# exist, since the reset link could not be delivered (agentsite.views.when_email_configured).
+EMAIL_URL = env.str("EMAIL_URL", default="")
+if EMAIL_URL:
+    globals().update(environ.Env.email_url_config(EMAIL_URL))
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="webmaster@localhost")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -236,5 +265,7 @@ LOGGING = {
     "loggers": {
         "httpx": {"level": "WARNING"},
         "openai.agents": {"level": "WARNING"},
+        # Lockouts and repeated failures are warnings; its per-attempt chatter is not needed.
+        "axes": {"level": "WARNING"},
     },
 }

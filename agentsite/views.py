@@ -6,7 +6,11 @@ scripts, so even markup that slipped past the Markdown renderer's escaping could
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+from collections.abc import Callable
+from functools import wraps
+
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
 from agentsite.owners import amark_browser
@@ -52,3 +56,17 @@ async def index(request: HttpRequest) -> HttpResponse:
 
 async def research_page(request: HttpRequest) -> HttpResponse:
     return await page(request, "agentsite/research.html", {"page": "research"})
+
+
+def when_email_configured(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """A password-reset page that exists only with ``EMAIL_URL`` set: without a way to mail the
+    link the form is useless, and Django's default SMTP backend would log a traceback for every
+    attempt (a cheap way to flood the logs)."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        if not settings.EMAIL_URL:
+            raise Http404("Password reset is off: no email is configured (EMAIL_URL)")
+        return view(request, *args, **kwargs)
+
+    return wrapped

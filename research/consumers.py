@@ -10,8 +10,9 @@ A thin adapter over ``ResearchManager``. Frames the client sends:
 
 Anything else is answered with an ``error`` event carrying ``status`` (400 bad frame, 409 a run
 already streaming, 422 bad query) and the socket stays open. One socket runs one research at a
-time; closing the socket cancels it. Authentication is checked at the handshake as for the agent
-sockets: a refused caller gets an ``error`` event, then close code 4401.
+time; closing the socket cancels it. Authentication is checked as for the agent sockets, at the
+handshake and again before each ``run`` and ``cancel`` frame: a refused caller gets an ``error``
+event, then close code 4401 (or 4403 for an origin that may not use the socket).
 """
 
 from __future__ import annotations
@@ -23,13 +24,11 @@ from typing import Any
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from agentsite.consumers import decode_frame
-from agentsite.errors import AgentSiteError, BadRequest, Unauthorized, translate_error
+from agentsite.consumers import decode_frame, refuse
+from agentsite.errors import AgentSiteError, BadRequest, Forbidden, Unauthorized, translate_error
 from agentsite.events import error_event
-from agentsite.owners import Owner, owner_for_scope
+from agentsite.owners import Owner, owner_for_scope, reauthenticate_scope
 from research.manager import CANCELLED, ResearchManager
-
-CLOSE_UNAUTHORIZED = 4401
 
 
 class SocketBusy(AgentSiteError):
@@ -48,9 +47,8 @@ class ResearchConsumer(AsyncJsonWebsocketConsumer):
         await self.accept()
         try:
             self.owner = await owner_for_scope(self.scope)
-        except Unauthorized as error:
-            await self.send_json(error_event(error.message, None, status=error.status))
-            await self.close(code=CLOSE_UNAUTHORIZED)
+        except (Unauthorized, Forbidden) as error:
+            await refuse(self, error)
 
     async def disconnect(self, code: int) -> None:
         await self.stop()
@@ -61,6 +59,8 @@ class ResearchConsumer(AsyncJsonWebsocketConsumer):
         try:
             frame = decode_frame(text_data)
             kind = frame.get("type")
+            if kind in ("run", "cancel"):
+                await reauthenticate_scope(self.scope)
             if kind == "run":
                 self.start(frame.get("query", frame.get("input")))
             elif kind == "cancel":
@@ -69,6 +69,9 @@ class ResearchConsumer(AsyncJsonWebsocketConsumer):
                 await self.send_json({"type": "pong"})
             else:
                 raise BadRequest(f"Unknown frame type {kind!r}; expected run, cancel or ping")
+        except Unauthorized as error:
+            self.owner = None
+            await refuse(self, error)
         except AgentSiteError as error:
             await self.send_json(error_event(error.message, None, status=error.status))
 

@@ -1,6 +1,6 @@
 """The WebSocket protocol (DESIGN.md §6) through the real ASGI application.
 
-Every test talks to ``agentsite.asgi.application`` — origin check, session/auth middleware, URL
+Every test talks to ``agentsite.asgi.application`` — host check, session/auth middleware, URL
 router, consumer — with Channels' ``WebsocketCommunicator``, as a browser would through daphne.
 """
 
@@ -30,7 +30,7 @@ from tests.support.sse import parse_sse
 pytestmark = pytest.mark.django_db(transaction=True)
 
 T = TypeVar("T")
-# AllowedHostsOriginValidator refuses a handshake without an Origin from ALLOWED_HOSTS.
+# A browser on a page the site served: its own origin, a Host in ALLOWED_HOSTS (agentsite.origins).
 BROWSER_HEADERS = [(b"origin", b"http://testserver"), (b"host", b"testserver")]
 RECEIVE_TIMEOUT = 5.0  # seconds; a timeout here also kills the application under test
 SLOW_WORD_DELAY = 0.05  # the offline model then takes ~1.5 s per reply: time to act mid-run

@@ -62,7 +62,7 @@ async def logged_in(username: str) -> tuple[str, object]:
     """Log a new user in; returns the session cookie and the user."""
     user = await get_user_model().objects.acreate(username=username)
     request = api_request()
-    await alogin(request, user)
+    await alogin(request, user, backend="django.contrib.auth.backends.ModelBackend")
     await request.session.asave()
     return request.session.session_key, user
 

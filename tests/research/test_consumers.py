@@ -12,7 +12,7 @@ from channels.testing import WebsocketCommunicator
 
 from agentsite.apikeys import generate_api_key
 from agentsite.asgi import application
-from research.consumers import CLOSE_UNAUTHORIZED
+from agentsite.consumers import CLOSE_UNAUTHORIZED
 from research.manager import CANCELLED
 from research.models import Report
 from tests.research.conftest import PLAN, ResearchScript

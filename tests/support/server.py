@@ -36,6 +36,7 @@ from urllib.parse import quote
 import httpx
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+TEST_SECRET_KEY = "agentsite-test-servers-only-" + "k" * 40
 PYTHON = sys.executable
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
@@ -55,6 +56,8 @@ def server_environment(database_url: str, **overrides: str) -> dict[str, str]:
         {
             "DATABASE_URL": database_url,
             "DJANGO_SETTINGS_MODULE": "agentsite.settings",
+            # Servers refuse the development key with DEBUG off, as in production.
+            "SECRET_KEY": TEST_SECRET_KEY,
             "MODEL_PROVIDER": "offline",
             "OPENAI_API_KEY": "",
             "OFFLINE_MODEL_DELAY": "0",
