@@ -179,6 +179,13 @@ SSE_RETRY_MS = env.int("SSE_RETRY_MS", default=3000)
 # them with the run).
 RUN_EVENTS_TTL_SECONDS = env.int("RUN_EVENTS_TTL_SECONDS", default=86_400)
 
+# --- Tools: every CPU-bound tool runs in a worker process with these limits
+# (agentsite.tool_workers). Past the time limit the worker is killed and the model is told so.
+TOOL_TIMEOUT_SECONDS = env.float("TOOL_TIMEOUT_SECONDS", default=5.0)
+TOOL_MEMORY_BYTES = env.int("TOOL_MEMORY_BYTES", default=256 * 1024 * 1024)
+# Warm worker processes kept, and tool computations that may run at once (per server process).
+TOOL_WORKERS = env.int("TOOL_WORKERS", default=2)
+
 # --- Ownership and API keys.
 # true → the JSON/SSE/WebSocket API needs an API key (or a logged-in user); false → keyless
 # clients share one anonymous namespace, as the FastAPI app did.
