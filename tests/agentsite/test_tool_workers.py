@@ -20,16 +20,21 @@ def exists(pid: int) -> bool:
     return True
 
 
+def written_pid(pid_file: Path) -> int | None:
+    text = pid_file.read_text() if pid_file.exists() else ""
+    return int(text) if text else None
+
+
 async def read_pid(pid_file: Path) -> int:
     async with asyncio.timeout(30):
-        while not pid_file.exists() or not pid_file.read_text():  # noqa: ASYNC110
+        while (pid := written_pid(pid_file)) is None:  # noqa: ASYNC110
             await asyncio.sleep(0.01)
-    return int(pid_file.read_text())
+    return pid
 
 
 async def test_result_and_errors_come_back():
     assert await run_bounded(slow_tools.add, 2, 40) == 42
-    with pytest.raises(ValueError, match="^bad input$"):
+    with pytest.raises(ValueError, match=r"^bad input$"):
         await run_bounded(slow_tools.fail, "bad input")
 
 

@@ -24,9 +24,13 @@ def exists(pid: int) -> bool:
     return True
 
 
+def written(path: Path) -> bool:
+    return path.exists() and bool(path.read_text())
+
+
 async def wait_for_file(path: Path) -> None:
     async with asyncio.timeout(30):
-        while not path.exists() or not path.read_text():  # noqa: ASYNC110
+        while not written(path):  # noqa: ASYNC110
             await asyncio.sleep(0.01)
 
 
@@ -34,7 +38,7 @@ async def wait_for_file(path: Path) -> None:
 def held_calculation(monkeypatch, tmp_path, use_scripted_model):
     """The assistant's next run calls ``calculate``, whose computation holds until
     ``tmp_path/release`` exists (slow but allowed, like a long calculation)."""
-    monkeypatch.setattr(chat.tools, "calculation_text", slow_tools.hold_in)
+    monkeypatch.setattr(chat.tools, "calculation_text", slow_tools.hold_in, raising=False)
     # The calculator before it ran in a worker, so this test can show what it fixed.
     monkeypatch.setattr(chat.tools, "evaluate_arithmetic", slow_tools.hold_in, raising=False)
     use_scripted_model(
