@@ -166,6 +166,15 @@ MAX_TURNS = env.int("MAX_TURNS", default=10)
 # mid-run (kill -9) leaves a lease that simply expires after this many seconds.
 RUN_LEASE_SECONDS = env.int("RUN_LEASE_SECONDS", default=120)
 
+# What one conversation may hold: a run on a conversation at either limit is refused (409,
+# code conversation_full) before it starts; a run admitted under them may end slightly over.
+MAX_CONVERSATION_ITEMS = env.int("MAX_CONVERSATION_ITEMS", default=10_000)
+MAX_CONVERSATION_BYTES = env.int("MAX_CONVERSATION_BYTES", default=16 * 1024 * 1024)
+# What one GET /{agent}/session/{id} returns at most: items (the default and the cap of
+# ?limit=) and bytes of stored JSON; older items are read page by page with ?before=.
+SESSION_PAGE_MAX_ITEMS = env.int("SESSION_PAGE_MAX_ITEMS", default=1000)
+SESSION_PAGE_MAX_BYTES = env.int("SESSION_PAGE_MAX_BYTES", default=1024 * 1024)
+
 # --- Real-time runs (detached, resumable, cancellable; DESIGN.md §6–§7).
 # What a run does when its SSE client goes away: "cancel" it, or "continue" (resume later).
 SSE_ON_DISCONNECT = env.str("SSE_ON_DISCONNECT", default="cancel")
@@ -230,7 +239,10 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "plain": {
+            "()": "agentsite.logs.RedactingFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        },
         "json": {"()": "agentsite.logs.JsonFormatter"},
     },
     "handlers": {

@@ -23,8 +23,8 @@ from typing import Any
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from agentsite.consumers import decode_frame
-from agentsite.errors import AgentSiteError, BadRequest, Unauthorized, translate_error
+from agentsite.consumers import decode_frame, frame_type
+from agentsite.errors import AgentSiteError, Unauthorized, translate_error
 from agentsite.events import error_event
 from agentsite.owners import Owner, owner_for_scope
 from research.manager import CANCELLED, ResearchManager
@@ -49,7 +49,9 @@ class ResearchConsumer(AsyncJsonWebsocketConsumer):
         try:
             self.owner = await owner_for_scope(self.scope)
         except Unauthorized as error:
-            await self.send_json(error_event(error.message, None, status=error.status))
+            await self.send_json(
+                error_event(error.message, None, status=error.status, code=error.code)
+            )
             await self.close(code=CLOSE_UNAUTHORIZED)
 
     async def disconnect(self, code: int) -> None:
@@ -60,17 +62,17 @@ class ResearchConsumer(AsyncJsonWebsocketConsumer):
             return  # refused at the handshake; the close is on its way
         try:
             frame = decode_frame(text_data)
-            kind = frame.get("type")
+            kind = frame_type(frame, ("run", "cancel", "ping"))
             if kind == "run":
                 self.start(frame.get("query", frame.get("input")))
             elif kind == "cancel":
                 await self.cancel()
-            elif kind == "ping":
-                await self.send_json({"type": "pong"})
             else:
-                raise BadRequest(f"Unknown frame type {kind!r}; expected run, cancel or ping")
+                await self.send_json({"type": "pong"})
         except AgentSiteError as error:
-            await self.send_json(error_event(error.message, None, status=error.status))
+            await self.send_json(
+                error_event(error.message, None, status=error.status, code=error.code)
+            )
 
     @classmethod
     async def encode_json(cls, content: Any) -> str:
@@ -92,7 +94,9 @@ class ResearchConsumer(AsyncJsonWebsocketConsumer):
                     await self.send_json({**event, "seq": seq})
         except Exception as exc:
             error = translate_error(exc)
-            await self.send_json(error_event(error.message, None, status=error.status))
+            await self.send_json(
+                error_event(error.message, None, status=error.status, code=error.code)
+            )
 
     async def cancel(self) -> None:
         if self.task is None or self.task.done() or self.manager is None:
