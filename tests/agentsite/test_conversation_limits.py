@@ -182,3 +182,23 @@ async def test_an_unknown_session_reads_as_empty(client):
         False,
         None,
     )
+
+
+def test_the_migration_counts_what_existing_conversations_store(transactional_db):
+    """Migration 0005 fills stored_bytes for the conversations that exist already."""
+    import importlib
+
+    from asgiref.sync import async_to_sync
+    from django.apps import apps
+    from django.db import connection
+
+    migration = importlib.import_module("agentsite.migrations.0005_input_conversation_bytes")
+    session = DjangoSession("old", agent="chat")
+    async_to_sync(session.add_items)(
+        [{"role": "user", "content": "café ☕ " * 10}, {"role": "assistant", "content": "ok"}]
+    )
+    expected = Conversation.objects.get(session_id="old").stored_bytes
+    Conversation.objects.update(stored_bytes=0)
+    with connection.schema_editor() as editor:
+        migration.count_stored_bytes(apps, editor)
+    assert Conversation.objects.get(session_id="old").stored_bytes == expected > 70
