@@ -113,7 +113,10 @@ _UPSTREAM_MODULES = ("openai", "httpx", "httpcore", "httpx2")
 _PROVIDER_STATUS = {
     401: ("provider_auth", "The model provider rejected the server's credentials"),
     403: ("provider_auth", "The model provider refused the server access to this model"),
-    404: ("provider_rejected", "The model provider does not know the configured model"),
+    404: (
+        "provider_rejected",
+        "The model provider does not know the configured model or endpoint (HTTP 404)",
+    ),
     429: ("provider_rate_limited", "The model provider is rate limiting this server; try again"),
 }
 

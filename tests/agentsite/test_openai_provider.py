@@ -446,3 +446,29 @@ async def test_a_stored_lone_surrogate_does_not_poison_the_conversation(
     sent = [pair for pair in fake_openai.requests[-1].transcript() if pair[0] != "system"]
     assert sent == [("user", "a\ufffdb"), ("assistant", "Noted."), ("user", "Are you there?")]
     assert (await stored(client, "chat", "poisoned"))[0] == {"role": "user", "content": "a\ud800b"}
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "says"),
+    [
+        (401, "provider_auth", "rejected the server's credentials"),
+        (403, "provider_auth", "refused the server access"),
+        (404, "provider_rejected", "does not know the configured model or endpoint"),
+        (429, "provider_rate_limited", "rate limiting"),
+        (400, "provider_rejected", "rejected the request (HTTP 400)"),
+        (503, "provider_error", "failed (HTTP 503)"),
+    ],
+)
+def test_provider_statuses_become_generic_errors_with_codes(status, code, says):
+    import httpx
+    import openai
+
+    from agentsite.errors import translate_error
+
+    request = httpx.Request("POST", "http://provider.invalid/v1/responses")
+    exc = openai.APIStatusError(
+        "secret detail sk-live-123", response=httpx.Response(status, request=request), body=None
+    )
+    error = translate_error(exc)
+    assert (error.status, error.code) == (502, code)
+    assert says in error.message and "secret" not in error.message
