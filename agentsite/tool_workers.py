@@ -81,13 +81,16 @@ async def run_bounded(
         except TimeoutError:
             await worker.kill()
             raise ToolLimitExceeded(
-                f"the calculation took too long (limit {timeout:g} s) and was stopped"
+                f"the computation took too long (limit {timeout:g} s) and was stopped"
             ) from None
         except BaseException:
             # Cancelled (the run was) or the pipe broke: the worker's state is unknown.
             worker.kill_soon()
             raise
-        pool.give_back(worker)
+        if reply is not None and reply.get("kind") not in ("MemoryError", "ResultTooLarge"):
+            pool.give_back(worker)
+        else:  # it may be in no state to serve another call
+            worker.kill_soon()
     finally:
         pool.slots.release()
     return _outcome(reply)
@@ -96,13 +99,13 @@ async def run_bounded(
 def _outcome(reply: dict[str, Any] | None) -> Any:
     if reply is None:
         raise ToolLimitExceeded(
-            "the calculation was stopped: it exceeded the worker's CPU or memory limit"
+            "the computation was stopped: it exceeded the worker's CPU or memory limit"
         )
     if "result" in reply:
         return reply["result"]
     kind, message = reply.get("kind"), str(reply.get("message", ""))
     if kind == "MemoryError":
-        raise ToolLimitExceeded("the calculation needed too much memory and was stopped")
+        raise ToolLimitExceeded("the computation needed too much memory and was stopped")
     if kind == "ResultTooLarge":
         raise ToolLimitExceeded(message)
     if kind in ("ValueError", "ArithmeticError"):
