@@ -85,9 +85,11 @@ def redoc(request: HttpRequest) -> HttpResponse:
 
 
 def error_response(
-    request: HttpRequest, status: int, message: str, detail: Any = None
+    request: HttpRequest, status: int, message: str, detail: Any = None, code: str | None = None
 ) -> HttpResponse:
     body: dict[str, Any] = {"success": False, "error": message}
+    if code is not None:
+        body["code"] = code
     if detail is not None:
         body["detail"] = detail
     return api.create_response(request, body, status=status)
@@ -95,7 +97,7 @@ def error_response(
 
 @api.exception_handler(AgentSiteError)
 def on_domain_error(request: HttpRequest, exc: AgentSiteError) -> HttpResponse:
-    return error_response(request, exc.status, exc.message)
+    return error_response(request, exc.status, exc.message, code=exc.code)
 
 
 def on_database_error(request: HttpRequest, exc: Exception) -> HttpResponse:
@@ -104,7 +106,7 @@ def on_database_error(request: HttpRequest, exc: Exception) -> HttpResponse:
     logger.warning("database unavailable: %s %s: %s", request.method, request.path, exc)
     forget_broken_connections()
     error = DatabaseUnavailable()
-    return error_response(request, error.status, error.message)
+    return error_response(request, error.status, error.message, code=error.code)
 
 
 for database_error in DATABASE_UNAVAILABLE:
@@ -114,7 +116,9 @@ for database_error in DATABASE_UNAVAILABLE:
 @api.exception_handler(ValidationError)
 def on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
     problems = "; ".join(_describe(error) for error in exc.errors)
-    return error_response(request, 422, f"Invalid request: {problems}", exc.errors)
+    return error_response(
+        request, 422, f"Invalid request: {problems}", exc.errors, code="invalid_request"
+    )
 
 
 @api.exception_handler(HttpError)

@@ -47,7 +47,14 @@ from django.urls import URLPattern, re_path
 from pydantic import BaseModel, Field
 from pydantic import ValidationError as PydanticValidationError
 
-from agentsite.errors import AgentSiteError, BadRequest, Forbidden, Unauthorized, translate_error
+from agentsite.errors import (
+    AgentSiteError,
+    BadRequest,
+    Forbidden,
+    PayloadTooLarge,
+    Unauthorized,
+    translate_error,
+)
 from agentsite.eventlog import Numbered
 from agentsite.events import error_event
 from agentsite.hub import TERMINAL_TYPES, LiveRun
@@ -153,14 +160,11 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
         frame: dict[str, Any] = {}
         try:
             frame = decode_frame(text_data)
-            if frame.get("type") in REAUTHENTICATED_FRAMES:
+            kind = frame_type(frame, FRAME_TYPES)
+            if kind in REAUTHENTICATED_FRAMES:
                 await reauthenticate_scope(self.scope)
-            handler = self.handlers.get(frame.get("type"))  # type: ignore[arg-type]
-            if handler is None:
-                raise BadRequest(
-                    f"Unknown frame type {frame.get('type')!r}; expected one of "
-                    + ", ".join(FRAME_TYPES)
-                )
+            handler = self.handlers.get(kind)
+            assert handler is not None
             await handler(frame)
         except Unauthorized as error:
             self.owner = None
@@ -319,12 +323,14 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
 
     async def send_error(self, exc: BaseException, session_id: str | None) -> None:
         error = translate_error(exc)
-        await self.send_json(error_event(error.message, session_id, status=error.status))
+        await self.send_json(
+            error_event(error.message, session_id, status=error.status, code=error.code)
+        )
 
 
 async def refuse(consumer: AsyncJsonWebsocketConsumer, error: AgentSiteError) -> None:
     """Tell a refused caller why (an ``error`` event), then close with 4401 or 4403."""
-    await consumer.send_json(error_event(error.message, None, status=error.status))
+    await consumer.send_json(error_event(error.message, None, status=error.status, code=error.code))
     await consumer.close(code=REFUSAL_CLOSE_CODES[error.status])
 
 
@@ -351,15 +357,40 @@ def no_route_path() -> URLPattern:
 
 
 def decode_frame(text: str | None) -> dict[str, Any]:
+    """The frame as a JSON object; ``BadRequest`` (or ``PayloadTooLarge``) for anything else.
+
+    A frame is a request body: MAX_REQUEST_BYTES bounds it (counted in characters, which is
+    never more than its bytes). JSON nested deeper than the interpreter's recursion limit makes
+    ``json.loads`` raise ``RecursionError``: a bad frame too.
+    """
     if text is None:
         raise BadRequest("Send frames as JSON text, not binary")
+    if len(text) > settings.MAX_REQUEST_BYTES:
+        raise PayloadTooLarge(f"Frame larger than {settings.MAX_REQUEST_BYTES} bytes")
     try:
         frame = json.loads(text)
     except ValueError:
         raise BadRequest("Malformed JSON frame") from None
+    except RecursionError:
+        raise BadRequest("JSON frame nested too deeply") from None
     if not isinstance(frame, dict):
         raise BadRequest('A frame must be a JSON object with a "type", e.g. {"type": "ping"}')
     return frame
+
+
+def frame_type(frame: dict[str, Any], known: tuple[str, ...]) -> str:
+    """The frame's ``type``, one of ``known``; ``BadRequest`` naming them otherwise (a list or
+    an object as the type included)."""
+    kind = frame.get("type")
+    if not isinstance(kind, str) or kind not in known:
+        shown = repr(kind) if isinstance(kind, str | None) else f"of JSON type {_json_type(kind)}"
+        raise BadRequest(f"Unknown frame type {shown[:80]}; expected one of {', '.join(known)}")
+    return kind
+
+
+def _json_type(value: Any) -> str:
+    names = {dict: "object", list: "array", bool: "boolean", int: "number", float: "number"}
+    return names.get(type(value), type(value).__name__)
 
 
 def validate(schema: type[FrameModel], frame: dict[str, Any]) -> FrameModel:

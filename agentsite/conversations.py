@@ -18,7 +18,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from agentsite.dbthread import in_database_thread
-from agentsite.errors import ConversationBusy
+from agentsite.errors import ConversationBusy, ConversationFull
 from agentsite.models import Conversation, Run
 from agentsite.sql import db_value, insert_row, update_row
 
@@ -33,6 +33,7 @@ async def claim_conversation(
     *,
     wait: bool = False,
     then: Callable[[int], None] | None = None,
+    adding: tuple[int, int] = (0, 0),
 ) -> int:
     """Give the conversation's run lease to ``token`` (a run id); returns the conversation's pk.
 
@@ -43,11 +44,15 @@ async def claim_conversation(
 
     ``then(pk)`` runs in the transaction of a successful claim: the run's ledger row is written
     with it, in one trip to the database thread, and a failed write gives the claim back.
+
+    ``adding`` is ``(items, bytes)`` the run's input will store: a conversation that would then
+    exceed MAX_CONVERSATION_ITEMS or MAX_CONVERSATION_BYTES is not claimed
+    (``ConversationFull``), checked under the same row lock.
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + settings.MULTITASK_WAIT_SECONDS
     while True:
-        pk = await _try_claim_in_thread(owner, agent, session_id, token, then)
+        pk = await _try_claim_in_thread(owner, agent, session_id, token, then, adding)
         if pk is not None:
             return pk
         if not wait or loop.time() >= deadline:
@@ -61,6 +66,7 @@ def _try_claim(
     session_id: str,
     token: uuid.UUID,
     then: Callable[[int], None] | None,
+    adding: tuple[int, int] = (0, 0),
 ) -> int | None:
     """Plain SQL (this runs once per turn, and the ORM's query compilation cost more than the
     statements): read the conversation's lease with its row locked (SQLite: the IMMEDIATE
@@ -71,13 +77,15 @@ def _try_claim(
     with transaction.atomic(), connection.cursor() as cursor:
         found = _lease_state(cursor, owner, agent, session_id, now)
         if found is None:
+            check_room((0, 0), adding)
             pk = _insert_claimed(cursor, owner, agent, session_id, token, lease, now)
             if pk is None:  # created meanwhile by a concurrent first turn, which holds it
                 found = _lease_state(cursor, owner, agent, session_id, now)
         if found is not None:
-            pk, free, held = found
+            pk, free, held, size = found
             if not free:
                 return None
+            check_room(size, adding)
             update_row(cursor, Conversation, pk, {"active_run": token, "run_lease_until": lease})
             # Held but expired (free, or we would have stopped): a dead process's run.
             if held:
@@ -95,16 +103,31 @@ CONVERSATIONS = Conversation._meta.db_table
 
 def _lease_state(
     cursor: Any, owner: str, agent: str, session_id: str, now: datetime
-) -> tuple[int, bool, bool] | None:
-    """``(pk, free, held)`` of the conversation, its row locked; None if there is none yet."""
+) -> tuple[int, bool, bool, tuple[int, int]] | None:
+    """``(pk, free, held, (items, bytes))`` of the conversation, its row locked; None if there
+    is none yet."""
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
     cursor.execute(
-        f"SELECT id, active_run IS NULL OR run_lease_until < %s, active_run IS NOT NULL"
+        f"SELECT id, active_run IS NULL OR run_lease_until < %s, active_run IS NOT NULL,"
+        f" item_count, stored_bytes"
         f" FROM {CONVERSATIONS} WHERE owner_key = %s AND agent = %s AND session_id = %s{lock}",
         [db_value(Conversation, "run_lease_until", now), owner, agent, session_id],
     )
     row = cursor.fetchone()
-    return None if row is None else (row[0], bool(row[1]), bool(row[2]))
+    return None if row is None else (row[0], bool(row[1]), bool(row[2]), (row[3], row[4]))
+
+
+def check_room(size: tuple[int, int], adding: tuple[int, int]) -> None:
+    """``ConversationFull`` unless a conversation of ``size`` (items, bytes) can take
+    ``adding`` more and stay within MAX_CONVERSATION_ITEMS and MAX_CONVERSATION_BYTES."""
+    (items, stored), (more_items, more_bytes) = size, adding
+    max_items, max_bytes = settings.MAX_CONVERSATION_ITEMS, settings.MAX_CONVERSATION_BYTES
+    if items + more_items > max_items or stored + more_bytes > max_bytes:
+        raise ConversationFull(
+            f"This conversation is full: it holds {items} items ({stored} bytes) and the limit "
+            f"is {max_items} items or {max_bytes} bytes; start a new conversation, or delete "
+            "or rewind this one"
+        )
 
 
 def _insert_claimed(

@@ -118,7 +118,9 @@ class RunDriver:
         except Exception as exc:
             failure = translate_error(exc)
             status, error = RunStatus.FAILED, failure.message
-            terminal = error_event(failure.message, self.live.session_id, status=failure.status)
+            terminal = error_event(
+                failure.message, self.live.session_id, status=failure.status, code=failure.code
+            )
         finally:
             for helper in helpers:
                 helper.cancel()

@@ -1,14 +1,22 @@
 """Domain errors raised by services and translated to HTTP/WS responses in one place.
 
-Each carries the HTTP status it maps to; transports read ``status`` and ``message`` only.
+Each carries the HTTP status it maps to and a stable ``code`` (``provider_auth``,
+``conversation_full``, …) that clients can branch on; transports read ``status``, ``message``
+and ``code`` only. Messages are written for the client: what went wrong and what to do, never
+an upstream's own error text (it may quote the server's credentials); details go to the log,
+secrets redacted (``agentsite.logs.redact``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import re
+from typing import Any
 
 from django.db import InterfaceError, OperationalError
+
+from agentsite.logs import redact
 
 logger = logging.getLogger(__name__)
 # A lost or refused database connection (not a query the database rejected): a 503.
@@ -18,10 +26,20 @@ DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (OperationalError, Interface
 class AgentSiteError(Exception):
     status: int = 500
     message: str = "Internal error"
+    code: str = "internal_error"
 
-    def __init__(self, message: str | None = None) -> None:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A subclass's ``code`` is its name in snake case (``NotFound`` → ``not_found``)
+        unless it sets one."""
+        super().__init_subclass__(**kwargs)
+        if "code" not in cls.__dict__:
+            cls.code = re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__).lower()
+
+    def __init__(self, message: str | None = None, *, code: str | None = None) -> None:
         super().__init__(message or self.message)
         self.message = message or self.message
+        if code is not None:
+            self.code = code
 
 
 class BadRequest(AgentSiteError):
@@ -67,6 +85,7 @@ class UpstreamError(AgentSiteError):
     """The model provider failed: refused the connection, answered an error, timed out."""
 
     status = 502
+    code = "provider_error"
     message = "The model provider failed"
 
 
@@ -81,10 +100,32 @@ class AgentRunError(AgentSiteError):
     """The run failed inside the agent loop (bad model output, too many turns, ...)."""
 
     status = 502
+    code = "agent_run_failed"
     message = "The agent run failed"
 
 
+class ConversationFull(AgentSiteError):
+    """The conversation holds MAX_CONVERSATION_ITEMS items or MAX_CONVERSATION_BYTES bytes: it
+    takes no further run. 409, not 413: the request itself is fine, the state of the resource
+    it targets refuses it, and the client resolves it (a new conversation, a rewind, a delete)
+    rather than by sending less; unlike ``conversation_busy`` waiting does not help."""
+
+    status = 409
+    message = "This conversation is full; start a new conversation or delete this one"
+
+
 _UPSTREAM_MODULES = ("openai", "httpx", "httpcore", "httpx2")
+# The model provider's HTTP status → what the client is told (the provider's own text is not:
+# it can quote the server's API key, e.g. "Incorrect API key provided: sk-…").
+_PROVIDER_STATUS = {
+    401: ("provider_auth", "The model provider rejected the server's credentials"),
+    403: ("provider_auth", "The model provider refused the server access to this model"),
+    404: (
+        "provider_rejected",
+        "The model provider does not know the configured model or endpoint (HTTP 404)",
+    ),
+    429: ("provider_rate_limited", "The model provider is rate limiting this server; try again"),
+}
 
 
 def translate_error(exc: BaseException) -> AgentSiteError:
@@ -99,17 +140,64 @@ def translate_error(exc: BaseException) -> AgentSiteError:
         forget_broken_connections()
         return DatabaseUnavailable()
     if isinstance(exc, openai.APITimeoutError):
-        return UpstreamError("The model provider timed out")
+        _log_provider_failure(exc)
+        return UpstreamError("The model provider timed out", code="provider_timeout")
     if isinstance(exc, openai.APIConnectionError):
-        return UpstreamError(f"The connection to the model provider failed: {exc}")
+        _log_provider_failure(exc)
+        return UpstreamError(
+            "The connection to the model provider failed", code="provider_unreachable"
+        )
     if isinstance(exc, openai.APIStatusError):
-        return UpstreamError(f"The model provider answered HTTP {exc.status_code}: {exc.message}")
-    if any(cls.__module__.split(".")[0] in _UPSTREAM_MODULES for cls in type(exc).__mro__[:-1]):
-        return UpstreamError(f"The model provider failed: {type(exc).__name__}: {exc}")
+        _log_provider_failure(exc)
+        code, message = _PROVIDER_STATUS.get(exc.status_code, ("", ""))
+        if not code:
+            kind = "failed" if exc.status_code >= 500 else "rejected the request"
+            code = "provider_error" if exc.status_code >= 500 else "provider_rejected"
+            message = f"The model provider {kind} (HTTP {exc.status_code})"
+        return UpstreamError(message, code=code)
+    if _raised_by_provider_client(exc):
+        _log_provider_failure(exc)
+        if isinstance(exc, ValueError):  # json.JSONDecodeError among them
+            return UpstreamError(
+                "The model provider sent a malformed response", code="provider_bad_response"
+            )
+        if type(exc).__module__.split(".")[0] in ("httpx", "httpcore"):
+            return UpstreamError(
+                "The connection to the model provider failed", code="provider_unreachable"
+            )
+        return UpstreamError()
     if isinstance(exc, AgentsException):
-        return AgentRunError(f"The agent run failed: {type(exc).__name__}: {exc}")
+        return AgentRunError(f"The agent run failed: {type(exc).__name__}: {redact(str(exc))}")
     logger.error("agent run failed unexpectedly", exc_info=exc)
     return AgentSiteError("Internal error while running the agent")
+
+
+def _raised_by_provider_client(exc: BaseException) -> bool:
+    """An exception of the HTTP client stack, or raised while it decoded the provider's answer
+    (e.g. ``json.JSONDecodeError`` from the ``openai`` client's SSE decoder: a malformed
+    event from the provider, not a bug here)."""
+    if any(cls.__module__.split(".")[0] in _UPSTREAM_MODULES for cls in type(exc).__mro__[:-1]):
+        return True
+    if not isinstance(exc, ValueError):
+        return False
+    traceback = exc.__traceback__
+    while traceback is not None:
+        module = str(traceback.tb_frame.f_globals.get("__name__", ""))
+        if module.split(".")[0] == "openai":
+            return True
+        traceback = traceback.tb_next
+    return False
+
+
+def _log_provider_failure(exc: BaseException) -> None:
+    """The provider's own words, for the operator (the client gets a generic message)."""
+    status = getattr(exc, "status_code", None)
+    logger.warning(
+        "model provider failed: %s%s: %s",
+        type(exc).__name__,
+        f" (HTTP {status})" if status else "",
+        redact(str(exc)),
+    )
 
 
 def forget_broken_connections() -> None:

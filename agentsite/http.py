@@ -119,7 +119,9 @@ def agent_router(spec: AgentSpec) -> Router:
         except (AgentSiteError, *DATABASE_UNAVAILABLE) as exc:
             # The database may go away under the run: still /run's usual body, with a 503.
             error = translate_error(exc)
-            failed = RunOut(success=False, error=error.message, session_id=session_id)
+            failed = RunOut(
+                success=False, error=error.message, code=error.code, session_id=session_id
+            )
             return Status(error.status, failed)
         outcome = RunOut(
             final_output=done["final_output"],
@@ -234,12 +236,27 @@ def agent_router(spec: AgentSpec) -> Router:
     async def get_session(
         request: HttpRequest,
         session_id: str = SessionIdPath,
-        limit: int | None = Query(None, ge=1, le=100_000, description="Only the latest N items"),
+        limit: int | None = Query(
+            None,
+            ge=1,
+            le=100_000,
+            description="Only the latest N items (at most SESSION_PAGE_MAX_ITEMS, the default)",
+        ),
+        before: int | None = Query(
+            None, ge=0, description="Items before this position: a page's next_before"
+        ),
     ) -> SessionOut:
         session = _session(await caller(request), spec, session_id)
-        messages = await session.get_items(limit)
+        page_size = min(limit or settings.SESSION_PAGE_MAX_ITEMS, settings.SESSION_PAGE_MAX_ITEMS)
+        page = await session.read_page(page_size, before)
         return SessionOut(
-            session_id=session_id, messages=messages, message_count=len(messages), success=True
+            session_id=session_id,
+            messages=page.items,
+            message_count=len(page.items),
+            success=True,
+            total=page.total,
+            has_more=page.next_before is not None,
+            next_before=page.next_before,
         )
 
     @router.delete(

@@ -9,8 +9,28 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from datetime import UTC, datetime
 from typing import Any
+
+# API keys as providers print them (OpenAI "sk-…", "sk-proj-…", partly starred in its own
+# error messages): whatever follows the prefix is dropped.
+_SECRET = re.compile(r"\bsk-[A-Za-z0-9_*.\-]*")
+REDACTED = "sk-[redacted]"
+
+
+def redact(text: str) -> str:
+    """``text`` with every API-key-like token replaced: log lines never carry a key."""
+    return _SECRET.sub(REDACTED, text) if "sk-" in text else text
+
+
+class RedactingFormatter(logging.Formatter):
+    """The plain format, with keys redacted from the message and any traceback (an upstream
+    client's exception text may quote the key it was given)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
 
 # Attributes every LogRecord has; anything else on a record came from ``extra``.
 _STANDARD = frozenset(
@@ -35,4 +55,4 @@ class JsonFormatter(logging.Formatter):
             entry["exc_info"] = self.formatException(record.exc_info)
         if record.stack_info:
             entry["stack_info"] = self.formatStack(record.stack_info)
-        return json.dumps(entry, default=str, ensure_ascii=False)
+        return redact(json.dumps(entry, default=str, ensure_ascii=False))

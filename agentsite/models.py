@@ -24,6 +24,8 @@ class Conversation(models.Model):
     owner_key = models.CharField(max_length=160, default=ANONYMOUS_OWNER)
     title = models.CharField(max_length=200, blank=True)
     item_count = models.PositiveIntegerField(default=0)
+    # UTF-8 bytes of the items' stored JSON: what MAX_CONVERSATION_BYTES bounds.
+    stored_bytes = models.PositiveBigIntegerField(default=0)
     # Next position to hand out; only ever grows, so positions are unique even after pops.
     next_position = models.PositiveBigIntegerField(default=0)
     requests = models.PositiveBigIntegerField(default=0)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -112,6 +113,7 @@ async def _start_run(request: RunRequest) -> LiveRun:
             run.id,
             wait=request.multitask == "enqueue",
             then=record,
+            adding=input_size(request.input),
         )
         session = DjangoSession(
             session_id,
@@ -119,6 +121,7 @@ async def _start_run(request: RunRequest) -> LiveRun:
             owner=request.owner,
             session_settings=request.spec.session_settings(),
             conversation_id=run.conversation_id,
+            for_model=True,
         )
     else:
         await _insert_run_in_thread(run)
@@ -138,6 +141,13 @@ async def _start_run(request: RunRequest) -> LiveRun:
         driver.execute(), context=contextvars.Context()
     )
     return live
+
+
+def input_size(value: AgentInput) -> tuple[int, int]:
+    """``(items, bytes)`` a run's input adds to its conversation, as stored (a text input is
+    stored as one user message)."""
+    items = [{"role": "user", "content": value}] if isinstance(value, str) else value
+    return len(items), sum(len(json.dumps(item, ensure_ascii=False).encode()) for item in items)
 
 
 def _insert_run(run: Run) -> None:
@@ -160,11 +170,11 @@ async def run_to_completion(request: RunRequest) -> dict[str, Any]:
         if not live.done.is_set() and request.on_disconnect == "cancel":
             live.cancel("immediate", "disconnect")
     if last.get("type") == "error":
-        error = AgentSiteError(last["message"])
+        error = AgentSiteError(last["message"], code=last.get("code"))
         error.status = last.get("status", 502)
         raise error
     if last.get("type") == "run_cancelled":
-        error = AgentSiteError("The run was cancelled")
+        error = AgentSiteError("The run was cancelled", code="run_cancelled")
         error.status = 409
         raise error
     return last
@@ -220,6 +230,7 @@ async def follow_run(
                     "The run was interrupted: the server running it stopped",
                     run.session_id or None,
                     status=503,
+                    code="run_interrupted",
                     run_id=str(run.id),
                 ),
             )

@@ -24,6 +24,50 @@ SessionId = Annotated[
 ]
 
 
+# Deeper JSON than this in a request's input or context is refused: no real input item nests
+# more than a few levels, and every later step (validation, storage, the provider's client)
+# walks it recursively.
+MAX_JSON_DEPTH = 32
+
+
+def check_json_text(value: Any, where: str) -> None:
+    """``ValueError`` naming the place, for a string (or key) anywhere in ``value`` that holds
+    a lone UTF-16 surrogate, or for nesting deeper than MAX_JSON_DEPTH.
+
+    JSON's ``\\ud800`` escapes decode to lone surrogates, which no UTF-8 encoder accepts: the
+    ``openai`` client raises on them on every later turn of a conversation that stored one.
+    Iterative, so a deep value cannot exhaust the stack here.
+    """
+    pending: list[tuple[Any, str, int]] = [(value, where, 0)]
+    while pending:
+        node, path, depth = pending.pop()
+        if isinstance(node, str):
+            _check_unicode(node, path)
+            continue
+        if not isinstance(node, dict | list):
+            continue
+        if depth >= MAX_JSON_DEPTH:
+            raise ValueError(f"{path} is nested more than {MAX_JSON_DEPTH} levels deep")
+        if isinstance(node, dict):
+            for key, child in node.items():
+                _check_unicode(str(key), f"{path} (a key)")
+                pending.append((child, f"{path}.{key}", depth + 1))
+        else:
+            pending.extend((child, f"{path}[{i}]", depth + 1) for i, child in enumerate(node))
+
+
+def _check_unicode(text: str, path: str) -> None:
+    if text.isascii():
+        return
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"{path} contains a lone surrogate (U+{ord(text[exc.start]):04X}) at character "
+            f"{exc.start}: send valid Unicode text (UTF-16 surrogates only come in pairs)"
+        ) from None
+
+
 @cache
 def _input_item_adapter() -> TypeAdapter[ResponseInputItemParam]:
     return TypeAdapter(ResponseInputItemParam)
@@ -64,6 +108,14 @@ class RunBody(Schema):
                         f"input item {index} is not a Responses API input item, "
                         'e.g. {"role": "user", "content": "Hello"}'
                     ) from None
+        check_json_text(value, "input")
+        return value
+
+    @field_validator("context")
+    @classmethod
+    def context_is_valid_text(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None:
+            check_json_text(value, "context")
         return value
 
 
@@ -78,6 +130,7 @@ class RunOut(Schema):
     final_output: Any = None
     success: bool
     error: str | None = None
+    code: str | None = Field(default=None, description="What went wrong, e.g. provider_auth")
     usage: UsageOut | None = None
     response_id: str | None = None
     session_id: str | None = None
@@ -119,15 +172,21 @@ class SessionListOut(Schema):
 class ErrorOut(Schema):
     success: bool = False
     error: str
+    code: str | None = None
     detail: Any = None
 
 
 class SessionOut(Schema):
     session_id: str
     messages: list[dict[str, Any]]
-    message_count: int
+    message_count: int = Field(description="How many items this page holds")
     success: bool
     error: str | None = None
+    total: int = Field(0, description="How many items the conversation holds")
+    has_more: bool = Field(False, description="Older items exist before this page")
+    next_before: int | None = Field(
+        None, description="Pass as ?before= to read the page before this one"
+    )
 
 
 class RewindOut(Schema):

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from agents.items import TResponseInputItem
 from agents.memory.session_settings import (
@@ -28,8 +28,10 @@ from agents.memory.session_settings import (
 )
 from agents.run_context import RunContextWrapper
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from agentsite.dbthread import in_database_thread
@@ -43,6 +45,15 @@ ITEM_ROW = "(%s, %s, %s, %s, %s, %s, %s)"
 INSERT_CHUNK = 500
 
 T = TypeVar("T")
+
+
+class HistoryPage(NamedTuple):
+    """One page of a conversation: its items oldest first, how many it holds in all, and the
+    ``before`` cursor of the page before this one (None: this page starts the history)."""
+
+    items: list[TResponseInputItem]
+    total: int
+    next_before: int | None
 
 
 class SessionOwnerMismatch(PermissionError):
@@ -60,10 +71,15 @@ class DjangoSession:
         owner: str = ANONYMOUS_OWNER,
         session_settings: SessionSettings | dict[str, Any] | None = None,
         conversation_id: int | None = None,
+        for_model: bool = False,
     ) -> None:
         self.session_id = session_id
         self.agent = agent
         self.owner = owner
+        # A run's session: the history it reads goes to the model's client, which cannot
+        # encode lone surrogates (stored before input was checked for them); they are read
+        # as U+FFFD there, and kept as stored everywhere else.
+        self.for_model = for_model
         # The conversation row's pk, once known (a run passes the one it claimed): reads and
         # writes then go straight to it. A conversation cannot be deleted while a run holds
         # it, and delete_conversation forgets the pk.
@@ -90,11 +106,11 @@ class DjangoSession:
         if effective == 0:
             return []
         if effective is None or effective < 0:
-            return _decode_readable(await _read_items_in_thread(self, None))
+            return _decode_readable(await _read_items_in_thread(self, None), self.for_model)
         window = effective
         while True:
             rows = await _read_items_in_thread(self, window)
-            items = _decode_readable(rows)
+            items = _decode_readable(rows, self.for_model)
             if len(items) >= effective or len(rows) < window:
                 return items[-effective:]
             window *= 2
@@ -168,6 +184,12 @@ class DjangoSession:
 
     async def get_conversation(self) -> Conversation | None:
         return await self._conversations().afirst()
+
+    async def read_page(self, limit: int, before: int | None = None) -> HistoryPage:
+        """The newest ``limit`` items before position ``before`` (all positions if None),
+        oldest first, cut short at SESSION_PAGE_MAX_BYTES (one item at least): one bounded
+        read however large the conversation is."""
+        return await sync_to_async(self._read_page)(limit, before)
 
     # --- internals -----------------------------------------------------------------------
 
@@ -246,6 +268,30 @@ class DjangoSession:
         )
         return cursor.fetchone()
 
+    def _read_page(self, limit: int, before: int | None) -> HistoryPage:
+        conversation = self._conversations().values("pk", "item_count").first()
+        if conversation is None:
+            return HistoryPage([], 0, None)
+        rows = ConversationItem.objects.filter(conversation_id=conversation["pk"])
+        if before is not None:
+            rows = rows.filter(position__lt=before)
+        newest = list(rows.order_by("-position").values_list("position", "data")[: limit + 1])
+        more = len(newest) > limit
+        kept: list[tuple[int, str]] = []
+        size = 0
+        for position, data in newest[:limit]:
+            size += _utf8_size(data)
+            if kept and size > settings.SESSION_PAGE_MAX_BYTES:
+                more = True
+                break
+            kept.append((position, data))
+        kept.reverse()
+        return HistoryPage(
+            _decode_readable(data for _, data in kept),
+            conversation["item_count"],
+            kept[0][0] if more and kept else None,
+        )
+
     def _rewind_in_transaction(self) -> str | None:
         with transaction.atomic():
             conversation = self._conversations().select_for_update().first()
@@ -254,9 +300,13 @@ class DjangoSession:
             last_user = conversation.items.filter(role="user").order_by("-position").first()
             if last_user is None:
                 return None
-            removed, _ = conversation.items.filter(position__gte=last_user.position).delete()
+            tail = conversation.items.filter(position__gte=last_user.position)
+            size = sum(_utf8_size(data) for data in tail.values_list("data", flat=True))
+            removed, _ = tail.delete()
             Conversation.objects.filter(pk=conversation.pk).update(
-                item_count=F("item_count") - removed, updated_at=timezone.now()
+                item_count=F("item_count") - removed,
+                stored_bytes=Greatest(F("stored_bytes") - size, 0),
+                updated_at=timezone.now(),
             )
             return last_user.data
 
@@ -275,7 +325,7 @@ class DjangoSession:
             if conversation_id is None:
                 return None
             items = ConversationItem.objects.filter(conversation_id=conversation_id)
-            removed = 0
+            removed, freed = 0, 0
             while (
                 newest := items.order_by("-position").values_list("pk", "data").first()
             ) is not None:
@@ -284,7 +334,7 @@ class DjangoSession:
                     item = json.loads(data)
                 except (json.JSONDecodeError, TypeError):
                     items.filter(pk=pk).delete()
-                    removed += 1
+                    removed, freed = removed + 1, freed + _utf8_size(str(data))
                     continue
                 if validate is not None:
                     try:
@@ -293,12 +343,14 @@ class DjangoSession:
                         rejection = error
                         break
                 items.filter(pk=pk).delete()
-                removed += 1
+                removed, freed = removed + 1, freed + _utf8_size(data)
                 popped = item
                 break
             if removed:
                 Conversation.objects.filter(pk=conversation_id).update(
-                    item_count=F("item_count") - removed, updated_at=timezone.now()
+                    item_count=F("item_count") - removed,
+                    stored_bytes=Greatest(F("stored_bytes") - freed, 0),
+                    updated_at=timezone.now(),
                 )
         if rejection is not None:
             raise rejection
@@ -314,7 +366,7 @@ class DjangoSession:
             self._conversation_id = conversation_id
             ConversationItem.objects.filter(conversation_id=conversation_id).delete()
             Conversation.objects.filter(pk=conversation_id).update(
-                item_count=0, updated_at=timezone.now()
+                item_count=0, stored_bytes=0, updated_at=timezone.now()
             )
 
 
@@ -347,13 +399,14 @@ async def _settled(work: Awaitable[T]) -> T:
     return task.result()
 
 
-def _decode_readable(rows: Iterable[str]) -> list[TResponseInputItem]:
+def _decode_readable(rows: Iterable[str], for_model: bool = False) -> list[TResponseInputItem]:
     """The items of these JSON rows, skipping any that is not valid JSON (written by some
     other hand: this module only stores ``json.dumps`` output), as ``SQLiteSession`` does."""
+    decode = _decode_for_model if for_model else json.loads
     items: list[TResponseInputItem] = []
     for data in rows:
         try:
-            items.append(json.loads(data))
+            items.append(decode(data))
         except (json.JSONDecodeError, TypeError):
             continue
     return items
@@ -383,11 +436,21 @@ def _append_rows(
         )
     # updated_at never before created_at, whatever the clocks of two writers say.
     set_title = ", title = %s" if title else ""
+    size = sum(_utf8_size(data) for _, _, data in rows)
     cursor.execute(
         f"UPDATE {CONVERSATIONS} SET next_position = %s, item_count = item_count + %s,"
+        " stored_bytes = stored_bytes + %s,"
         f" updated_at = CASE WHEN created_at > %s THEN created_at ELSE %s END{set_title}"
         " WHERE id = %s",
-        [start + len(rows), len(rows), now, now, *([title] if title else []), conversation_id],
+        [
+            start + len(rows),
+            len(rows),
+            size,
+            now,
+            now,
+            *([title] if title else []),
+            conversation_id,
+        ],
     )
 
 
@@ -400,6 +463,33 @@ def _encode(item: Any) -> str:
     except UnicodeEncodeError:
         return json.dumps(item)
     return text
+
+
+def _utf8_size(text: str) -> int:
+    """Bytes of ``text`` in UTF-8 (what MAX_CONVERSATION_BYTES counts)."""
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+
+
+def _decode_for_model(data: str) -> Any:
+    """A stored item for the model: lone surrogates (stored as ``\\udXXX`` escapes, see
+    ``_encode``; nothing else writes them) read as U+FFFD."""
+    item = json.loads(data)
+    if "\\ud" not in data and "\\uD" not in data:
+        return item
+    return _replace_lone_surrogates(item)
+
+
+def _replace_lone_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, list):
+        return [_replace_lone_surrogates(child) for child in value]
+    if isinstance(value, dict):
+        return {
+            _replace_lone_surrogates(key): _replace_lone_surrogates(child)
+            for key, child in value.items()
+        }
+    return value
 
 
 def _storable(text: str) -> str:

@@ -195,6 +195,15 @@ MAX_TURNS = env.int("MAX_TURNS", default=10)
 # mid-run (kill -9) leaves a lease that simply expires after this many seconds.
 RUN_LEASE_SECONDS = env.int("RUN_LEASE_SECONDS", default=120)
 
+# What one conversation may hold: a run on a conversation at either limit is refused (409,
+# code conversation_full) before it starts; a run admitted under them may end slightly over.
+MAX_CONVERSATION_ITEMS = env.int("MAX_CONVERSATION_ITEMS", default=10_000)
+MAX_CONVERSATION_BYTES = env.int("MAX_CONVERSATION_BYTES", default=16 * 1024 * 1024)
+# What one GET /{agent}/session/{id} returns at most: items (the default and the cap of
+# ?limit=) and bytes of stored JSON; older items are read page by page with ?before=.
+SESSION_PAGE_MAX_ITEMS = env.int("SESSION_PAGE_MAX_ITEMS", default=1000)
+SESSION_PAGE_MAX_BYTES = env.int("SESSION_PAGE_MAX_BYTES", default=1024 * 1024)
+
 # --- Real-time runs (detached, resumable, cancellable; DESIGN.md §6–§7).
 # What a run does when its SSE client goes away: "cancel" it, or "continue" (resume later).
 SSE_ON_DISCONNECT = env.str("SSE_ON_DISCONNECT", default="cancel")
@@ -207,6 +216,13 @@ SSE_RETRY_MS = env.int("SSE_RETRY_MS", default=3000)
 # How long a finished run's events stay resumable (Redis stream expiry; the database keeps
 # them with the run).
 RUN_EVENTS_TTL_SECONDS = env.int("RUN_EVENTS_TTL_SECONDS", default=86_400)
+
+# --- Tools: every CPU-bound tool runs in a worker process with these limits
+# (agentsite.tool_workers). Past the time limit the worker is killed and the model is told so.
+TOOL_TIMEOUT_SECONDS = env.float("TOOL_TIMEOUT_SECONDS", default=5.0)
+TOOL_MEMORY_BYTES = env.int("TOOL_MEMORY_BYTES", default=256 * 1024 * 1024)
+# Warm worker processes kept, and tool computations that may run at once (per server process).
+TOOL_WORKERS = env.int("TOOL_WORKERS", default=2)
 
 # --- Ownership and API keys.
 # true → the JSON/SSE/WebSocket API needs an API key (or a logged-in user); false → keyless
@@ -252,7 +268,10 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "plain": {
+            "()": "agentsite.logs.RedactingFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        },
         "json": {"()": "agentsite.logs.JsonFormatter"},
     },
     "handlers": {

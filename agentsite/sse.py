@@ -122,7 +122,9 @@ def _encode_burst(item: Any, queue: asyncio.Queue[Any], run_id: uuid.UUID) -> tu
             return b"".join(chunk), True
         if isinstance(item, Exception):
             error = translate_error(item)
-            chunk.append(encode_sse(error_event(error.message, None, status=error.status)))
+            chunk.append(
+                encode_sse(error_event(error.message, None, status=error.status, code=error.code))
+            )
             return b"".join(chunk), True
         seq, event = item
         chunk.append(encode_sse(event, f"{run_id}:{seq}"))

@@ -1,79 +1,28 @@
-"""Function tools of the assistant agent. Plain functions first, so they are testable alone."""
+"""Function tools of the assistant agent. Plain functions first, so they are testable alone.
+
+Every tool answers within bounded time and memory, or says plainly why it did not: the
+calculator's evaluation runs in a worker process with a time limit (``agentsite.tool_workers``),
+so a pathological expression costs one killed child, never the server's event loop.
+"""
 
 from __future__ import annotations
 
-import ast
-import math
-import operator
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from agents import function_tool
 
-MAX_EXPRESSION_LENGTH = 200
-MAX_EXPONENT = 1000
-MAX_MAGNITUDE = 10**100
+from agentsite.tool_workers import ToolLimitExceeded, run_bounded
+from chat.arithmetic import calculation_text, check_expression
 
-_BINARY = {
-    ast.Add: operator.add,
-    ast.Sub: operator.sub,
-    ast.Mult: operator.mul,
-    ast.Div: operator.truediv,
-    ast.FloorDiv: operator.floordiv,
-    ast.Mod: operator.mod,
-    ast.Pow: operator.pow,
-}
-_UNARY = {ast.UAdd: operator.pos, ast.USub: operator.neg}
-_FUNCTIONS = {"sqrt": math.sqrt, "abs": abs, "round": round}
-_CONSTANTS = {"pi": math.pi, "e": math.e}
-
-
-def evaluate_arithmetic(expression: str) -> float | int:
-    """Evaluate + - * / // % ** and parentheses, sqrt/abs/round, pi/e — without ``eval``.
-
-    Walks the parsed syntax tree and allows only those nodes; bounds exponents and magnitudes
-    so ``9**9**9`` cannot stall the server.
-    """
-    if len(expression) > MAX_EXPRESSION_LENGTH:
-        raise ValueError(f"expression longer than {MAX_EXPRESSION_LENGTH} characters")
-    try:
-        tree = ast.parse(expression.replace("^", "**").replace("×", "*"), mode="eval")
-    except SyntaxError as exc:
-        raise ValueError(f"not an arithmetic expression: {expression!r}") from exc
-    return _evaluate(tree.body)
-
-
-def _evaluate(node: ast.AST) -> float | int:
-    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
-        return node.value
-    if isinstance(node, ast.Name) and node.id in _CONSTANTS:
-        return _CONSTANTS[node.id]
-    if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
-        return _UNARY[type(node.op)](_evaluate(node.operand))
-    if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
-        left, right = _evaluate(node.left), _evaluate(node.right)
-        if isinstance(node.op, ast.Pow) and abs(right) > MAX_EXPONENT:
-            raise ValueError(f"exponent larger than {MAX_EXPONENT}")
-        try:
-            value = _BINARY[type(node.op)](left, right)
-        except ZeroDivisionError as exc:
-            raise ValueError("division by zero") from exc
-        if isinstance(value, complex) or abs(value) > MAX_MAGNITUDE:
-            raise ValueError("result out of range")
-        return value
-    if (
-        isinstance(node, ast.Call)
-        and isinstance(node.func, ast.Name)
-        and node.func.id in _FUNCTIONS
-        and not node.keywords
-        and len(node.args) in (1, 2)
-    ):
-        return _FUNCTIONS[node.func.id](*(_evaluate(arg) for arg in node.args))
-    raise ValueError(f"unsupported element in expression: {ast.dump(node)[:60]}")
+# IANA names are at most ~30 characters; anything longer is not one.
+MAX_TIMEZONE_LENGTH = 64
 
 
 def time_in(timezone: str) -> str:
     """The current date and time in an IANA time zone, ISO 8601."""
+    if len(timezone) > MAX_TIMEZONE_LENGTH:
+        raise ValueError(f"time zone name longer than {MAX_TIMEZONE_LENGTH} characters")
     try:
         zone = ZoneInfo(timezone.strip() or "UTC")
     except (ZoneInfoNotFoundError, ValueError) as exc:
@@ -83,14 +32,24 @@ def time_in(timezone: str) -> str:
     return datetime.now(zone).isoformat(timespec="seconds")
 
 
+async def calculate_bounded(expression: str) -> str:
+    """The calculator's answer, computed in a worker; a refusal or a limit hit as the text
+    the model gets (it can correct the expression or tell the user)."""
+    try:
+        check_expression(expression)
+        return str(await run_bounded(calculation_text, expression))
+    except (ValueError, ToolLimitExceeded) as exc:
+        return f"Error: {exc}"
+
+
 @function_tool
-def calculate(expression: str) -> str:
+async def calculate(expression: str) -> str:
     """Evaluate an arithmetic expression exactly and return the result.
 
     Args:
         expression: Arithmetic such as "2 * (3 + 4) / 7" or "sqrt(2) ** 2".
     """
-    return str(evaluate_arithmetic(expression))
+    return await calculate_bounded(expression)
 
 
 @function_tool

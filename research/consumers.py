@@ -24,8 +24,8 @@ from typing import Any
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from agentsite.consumers import decode_frame, refuse
-from agentsite.errors import AgentSiteError, BadRequest, Forbidden, Unauthorized, translate_error
+from agentsite.consumers import decode_frame, frame_type, refuse
+from agentsite.errors import AgentSiteError, Forbidden, Unauthorized, translate_error
 from agentsite.events import error_event
 from agentsite.owners import Owner, owner_for_scope, reauthenticate_scope
 from research.manager import CANCELLED, ResearchManager
@@ -58,22 +58,22 @@ class ResearchConsumer(AsyncJsonWebsocketConsumer):
             return  # refused at the handshake; the close is on its way
         try:
             frame = decode_frame(text_data)
-            kind = frame.get("type")
+            kind = frame_type(frame, ("run", "cancel", "ping"))
             if kind in ("run", "cancel"):
                 await reauthenticate_scope(self.scope)
             if kind == "run":
                 self.start(frame.get("query", frame.get("input")))
             elif kind == "cancel":
                 await self.cancel()
-            elif kind == "ping":
-                await self.send_json({"type": "pong"})
             else:
-                raise BadRequest(f"Unknown frame type {kind!r}; expected run, cancel or ping")
+                await self.send_json({"type": "pong"})
         except Unauthorized as error:
             self.owner = None
             await refuse(self, error)
         except AgentSiteError as error:
-            await self.send_json(error_event(error.message, None, status=error.status))
+            await self.send_json(
+                error_event(error.message, None, status=error.status, code=error.code)
+            )
 
     @classmethod
     async def encode_json(cls, content: Any) -> str:
@@ -95,7 +95,9 @@ class ResearchConsumer(AsyncJsonWebsocketConsumer):
                     await self.send_json({**event, "seq": seq})
         except Exception as exc:
             error = translate_error(exc)
-            await self.send_json(error_event(error.message, None, status=error.status))
+            await self.send_json(
+                error_event(error.message, None, status=error.status, code=error.code)
+            )
 
     async def cancel(self) -> None:
         if self.task is None or self.task.done() or self.manager is None:

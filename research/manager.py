@@ -31,6 +31,7 @@ from django.utils import timezone
 from agentsite.errors import AgentSiteError, translate_error
 from agentsite.events import WireEvent, error_event, stream_complete, usage_dict
 from agentsite.providers import get_model_provider
+from agentsite.schemas import check_json_text
 from research import events
 from research.agents import (
     ReportData,
@@ -67,6 +68,10 @@ def clean_query(value: Any) -> str:
         raise InvalidQuery(f"query is {len(query)} characters long; the limit is {limit}")
     if any(ord(char) < 32 and char not in "\t\n\r" for char in query):
         raise InvalidQuery("query must not contain control characters")
+    try:
+        check_json_text(query, "query")
+    except ValueError as exc:
+        raise InvalidQuery(str(exc)) from None
     return query
 
 
@@ -125,7 +130,11 @@ class ResearchManager:
             error = self.error = translate_error(exc)
             await asyncio.shield(self._fail(error.message))
             yield error_event(
-                error.message, None, status=error.status, report_id=str(self.report_id)
+                error.message,
+                None,
+                status=error.status,
+                code=error.code,
+                report_id=str(self.report_id),
             )
 
     async def run_to_completion(self) -> dict[str, Any]:

@@ -35,6 +35,7 @@ class ReportOut(Schema):
 class ResearchErrorOut(Schema):
     success: bool = False
     error: str
+    code: str | None = None
     # The stored (failed) report, when the run got far enough to create one.
     report_id: str | None = None
 

@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import connection
 
 from agentsite.providers import provider_name
-from research.errors import SearchUnavailable
+from research.errors import InvalidQuery, SearchUnavailable
 
 
 def _words(text: str) -> frozenset[str]:
@@ -114,11 +114,27 @@ def search_terms(query: str) -> list[str]:
 
 
 async def search_documents(query: str, limit: int | None = None) -> list[Snippet]:
-    """The best-matching passages of the knowledge base for ``query``, best first."""
+    """The best-matching passages of the knowledge base for ``query``, best first.
+
+    Bounded like every tool: the query's length (RESEARCH_MAX_QUERY_CHARS; PostgreSQL parses
+    all of it) and terms (MAX_TERMS), the passages returned (RESEARCH_SNIPPETS_PER_SEARCH) and
+    each passage's length; the query runs on a database thread, never on the event loop, and
+    the manager bounds each search's time (RESEARCH_SEARCH_TIMEOUT).
+    """
     limit = limit or settings.RESEARCH_SNIPPETS_PER_SEARCH
+    check_search_query(query)
     if not search_terms(query):
         return []
     return await sync_to_async(rank_documents)(query, limit)
+
+
+def check_search_query(query: str) -> None:
+    """``InvalidQuery`` for a search query over RESEARCH_MAX_QUERY_CHARS characters."""
+    if len(query) > settings.RESEARCH_MAX_QUERY_CHARS:
+        raise InvalidQuery(
+            f"the search query is {len(query)} characters long; the limit is "
+            f"{settings.RESEARCH_MAX_QUERY_CHARS}: search for a few key words"
+        )
 
 
 def rank_documents(query: str, limit: int) -> list[Snippet]:
@@ -222,7 +238,10 @@ async def search_knowledge_base(ctx: RunContextWrapper[Any], query: str) -> str:
             -excluded words work on PostgreSQL.
     """
     context = ctx.context if isinstance(ctx.context, SearchContext) else SearchContext()
-    snippets = await search_documents(query)
+    try:
+        snippets = await search_documents(query)
+    except InvalidQuery as exc:
+        return f"Error: {exc.message}"
     if not snippets:
         return f"No documents in the knowledge base match {query!r}."
     for snippet in snippets:

@@ -74,7 +74,10 @@ async def research(
         report = await manager.run_to_completion()
     except AgentSiteError as error:
         report_id = str(manager.report_id) if manager.stored else None
-        return Status(error.status, ResearchErrorOut(error=error.message, report_id=report_id))
+        return Status(
+            error.status,
+            ResearchErrorOut(error=error.message, code=error.code, report_id=report_id),
+        )
     return Status(200, ReportOut(report_id=str(manager.report_id), **report))
 
 

@@ -10,6 +10,11 @@ from agentsite.models import Conversation, ConversationItem
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+USER_SURROGATE = {"role": "user", "content": "half an emoji \ud83d"}
+DEEP: list = []
+for _ in range(40):
+    DEEP = [DEEP]
+
 BAD_BODIES = [
     ({}, "input"),
     ({"input": ""}, "must not be empty"),
@@ -26,6 +31,17 @@ BAD_BODIES = [
     ({"input": "hi", "session_id": "é"}, "session_id"),
     ({"input": "hi", "session_id": 7}, "session_id"),
     ({"input": "hi", "context": "not an object"}, "context"),
+    # A lone surrogate would be stored, then make the openai client raise on every later turn.
+    ({"input": "a\ud800b"}, "input contains a lone surrogate (U+D800) at character 1"),
+    ({"input": "\udfff"}, "lone surrogate (U+DFFF)"),
+    (
+        {"input": [{"role": "user", "content": [{"type": "input_text", "text": "x\udc00"}]}]},
+        "input[0].content[0].text contains a lone surrogate",
+    ),
+    ({"input": [{"role": "user", "content": "ok"}, USER_SURROGATE]}, "input[1].content"),
+    ({"input": "hi", "context": {"note": "\ud83d"}}, "context.note contains a lone surrogate"),
+    ({"input": "hi", "context": {"\ud800": 1}}, "(a key) contains a lone surrogate"),
+    ({"input": "hi", "context": {"deep": DEEP}}, "nested more than 32 levels deep"),
 ]
 
 

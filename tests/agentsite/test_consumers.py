@@ -271,6 +271,26 @@ async def test_malformed_frames_get_error_events_and_the_socket_stays_open():
         (json.dumps({"type": "cancel", "mode": "eventually"}), 422),
         (json.dumps({"type": "cancel", "run_id": unknown_run}), 404),
         (json.dumps({"type": "cancel"}), 409),
+        # Odd input that once answered 500 (an unhashable type; RecursionError in json.loads).
+        (json.dumps({"type": ["run"]}), 400),
+        (json.dumps({"type": {"run": 1}}), 400),
+        ('{"type": "run", "input": ' + "[" * 50_000 + "]" * 50_000 + "}", 400),
+        ('{"type": "run", "input": "hi", "context": ' + '{"a":' * 50 + "1" + "}" * 51, 422),
+        (json.dumps({"type": "ping", "padding": "x" * 1_000_001}), 413),
+        # Lone surrogates, which would poison the conversation's later turns.
+        (json.dumps({"type": "run", "input": "a\ud800b", "session_id": "poison"}), 422),
+        (
+            json.dumps(
+                {
+                    "type": "run",
+                    "input": [
+                        {"role": "user", "content": [{"type": "input_text", "text": "\udc00"}]}
+                    ],
+                }
+            ),
+            422,
+        ),
+        (json.dumps({"type": "run", "input": "hi", "context": {"k": "\ud83d"}}), 422),
     ]
     async with connected() as socket:
         for frame, status in frames:
@@ -283,7 +303,9 @@ async def test_malformed_frames_get_error_events_and_the_socket_stays_open():
             assert error["status"] == status, (frame, error)
             assert set(error) >= ERROR_KEYS
             assert error["message"]
+            assert error["code"] != "internal_error", (frame, error)
             assert await socket.answers_ping(), frame
+    assert await Conversation.objects.acount() == 0
 
 
 async def test_error_event_echoes_a_valid_session_id():

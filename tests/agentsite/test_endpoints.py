@@ -24,7 +24,7 @@ async def test_run_shape_and_memory(client):
     )
     assert first.status_code == 200
     body = first.json()
-    assert set(body) == RUN_RESPONSE_KEYS
+    assert set(body) == RUN_RESPONSE_KEYS | {"code"}
     assert set(body["usage"]) == USAGE_KEYS
     assert body["success"] is True and body["error"] is None
     assert body["session_id"] == "m1"
@@ -56,7 +56,11 @@ async def test_get_session_and_limit(client):
     for text in ("one", "two", "three"):
         await post(client, "/chat/run", {"input": text, "session_id": "s-lim"})
     full = (await client.get("/chat/session/s-lim")).json()
-    assert set(full) == {"session_id", "messages", "message_count", "success", "error"}
+    assert set(full) == {"session_id", "messages", "message_count", "success", "error"} | {
+        "total",
+        "has_more",
+        "next_before",
+    }
     assert full["message_count"] == 6 == len(full["messages"])
     assert [m["content"] for m in full["messages"] if m.get("role") == "user"] == [
         "one",
@@ -76,6 +80,9 @@ async def test_unknown_session_is_empty(client):
         "message_count": 0,
         "success": True,
         "error": None,
+        "total": 0,
+        "has_more": False,
+        "next_before": None,
     }
 
 
@@ -265,7 +272,7 @@ def database_down(*args, **kwargs):
         ("post", "/chat/run", {"input": "hi", "session_id": "db-1"}, "runs.claim_conversation"),
         ("post", "/chat/stream", {"input": "hi", "session_id": "db-1"}, "runs.claim_conversation"),
         ("get", "/chat/sessions", None, "http.list_conversations"),
-        ("get", "/chat/session/db-1", None, "sessions.DjangoSession.get_items"),
+        ("get", "/chat/session/db-1", None, "sessions.DjangoSession.read_page"),
     ],
 )
 async def test_database_unavailable_is_a_json_503(client, monkeypatch, method, path, body, patched):
@@ -290,10 +297,11 @@ async def test_database_unavailable_is_a_json_503(client, monkeypatch, method, p
     )
     if path == "/chat/run":
         # /run errors carry all its usual keys.
-        assert set(payload) == RUN_RESPONSE_KEYS
+        assert set(payload) == RUN_RESPONSE_KEYS | {"code"}
         assert payload["session_id"] == "db-1"
     else:
-        assert set(payload) == {"success", "error"}
+        assert set(payload) == {"success", "error", "code"}
+        assert payload["code"] == "database_unavailable"
 
 
 def test_run_errors_from_a_lost_database_are_503():

@@ -5,13 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import sys
 from typing import Any
 
 import pytest
+from channels.testing import WebsocketCommunicator
 from django.test import AsyncClient
 
+from agentsite.asgi import application
+from agentsite.logs import JsonFormatter, RedactingFormatter
+from agentsite.sessions import DjangoSession
 from tests.agentsite.contract import assert_event_keys
-from tests.support.fake_openai import FakeOpenAI, closed_port
+from tests.support.fake_openai import INVALID_API_KEY, FakeOpenAI, MalformedStream, closed_port
 from tests.support.openai_wire import INPUT_TOKENS, OUTPUT_TOKENS
 from tests.support.sse import parse_sse
 
@@ -329,3 +335,140 @@ async def test_stall_past_timeout(
     assert stalled.aborted, "the client hung up on the stalled answer"
     await assert_history_survived(client, fake_openai, "err-stall", before)
     assert len(fake_openai.requests) == 3
+
+
+# --- what a client learns of a provider failure ---------------------------------------------
+
+
+async def failed_turn_error(client: AsyncClient, transport: str, session_id: str) -> dict:
+    """The error a client gets for a turn the provider makes fail: /run's body, the stream's
+    last event or the WebSocket's ``error`` frame, with ``message`` and ``code``."""
+    if transport == "websocket":
+        socket = WebsocketCommunicator(
+            application,
+            "/ws/chat/",
+            headers=[(b"origin", b"http://testserver"), (b"host", b"testserver")],
+        )
+        assert (await socket.connect())[0]
+        await socket.send_json_to({"type": "run", "input": "And now?", "session_id": session_id})
+        frame = await socket.receive_json_from(10)
+        while frame["type"] not in ("error", "stream_complete"):
+            frame = await socket.receive_json_from(10)
+        await socket.disconnect()
+        assert frame["type"] == "error" and frame["status"] == 502
+        assert_event_keys(frame)
+        return {"message": frame["message"], "code": frame["code"], "raw": json.dumps(frame)}
+    if transport == "run":
+        response = await client.post(
+            "/chat/run",
+            {"input": "And now?", "session_id": session_id},
+            content_type="application/json",
+        )
+        assert response.status_code == 502
+        body = response.json()
+        assert set(body) >= {"final_output", "success", "error", "usage", "session_id"}
+        return {"message": body["error"], "code": body["code"], "raw": response.content.decode()}
+    events = await stream(client, "chat", "And now?", session_id)
+    raw = json.dumps(events)
+    assert events[-1]["status"] == 502
+    return {"message": events[-1]["message"], "code": events[-1]["code"], "raw": raw}
+
+
+@pytest.mark.parametrize("transport", ["run", "stream", "websocket"])
+async def test_a_rejected_key_is_a_generic_error_and_the_key_stays_in_no_answer_or_log(
+    client, fake_openai: FakeOpenAI, transport, caplog
+):
+    """OpenAI's 401 quotes the key it was given ("Incorrect API key provided: sk-…"): the client
+    gets a plain message and a code; the log gets the details, the key redacted."""
+    before = await start_conversation(client, fake_openai, "err-401")
+    fake_openai.enqueue(INVALID_API_KEY)
+
+    error = await failed_turn_error(client, transport, "err-401")
+
+    assert error["code"] == "provider_auth"
+    assert error["message"] == "The model provider rejected the server's credentials"
+    assert "sk-" not in error["raw"] and "Incorrect API key" not in error["raw"]
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "HTTP 401" in logged and "Incorrect API key provided: sk-[redacted]" in logged
+    assert "sk-test" not in logged
+    await assert_history_survived(client, fake_openai, "err-401", before)
+
+
+@pytest.mark.parametrize("transport", ["run", "stream", "websocket"])
+async def test_malformed_json_in_the_provider_stream_is_502(
+    client, fake_openai: FakeOpenAI, transport
+):
+    before = await start_conversation(client, fake_openai, "err-json")
+    fake_openai.enqueue(MalformedStream())
+
+    error = await failed_turn_error(client, transport, "err-json")
+
+    assert error["code"] == "provider_bad_response"
+    assert error["message"] == "The model provider sent a malformed response"
+    await assert_history_survived(client, fake_openai, "err-json", before)
+
+
+def test_log_lines_never_carry_a_key():
+    """Whatever logs it (the SDK, a traceback), the formatters redact API keys."""
+    record = logging.LogRecord(
+        "openai.agents", logging.ERROR, __file__, 1, "failed with key %s", ("sk-proj-abc123",), None
+    )
+    try:
+        raise ValueError("Incorrect API key provided: sk-test*****1234.")
+    except ValueError:
+        record.exc_info = sys.exc_info()
+    for formatter in (RedactingFormatter("%(message)s"), JsonFormatter()):
+        line = formatter.format(record)
+        assert "sk-proj-abc123" not in line and "1234" not in line
+        assert line.count("sk-[redacted]") >= 2
+
+
+# --- a conversation that stored a lone surrogate before input was checked -------------------
+
+
+async def test_a_stored_lone_surrogate_does_not_poison_the_conversation(
+    client, fake_openai: FakeOpenAI
+):
+    """Such an item was accepted before requests were checked for lone surrogates; the openai
+    client cannot encode it. Reads return it as stored; the model gets U+FFFD in its place, so
+    the next turn works."""
+    session = DjangoSession("poisoned", agent="chat")
+    await session.add_items(
+        [{"role": "user", "content": "a\ud800b"}, {"role": "assistant", "content": "Noted."}]
+    )
+
+    items = await stored(client, "chat", "poisoned")
+    fake_openai.text("Still here.")
+    status, body = await run(client, "chat", "Are you there?", "poisoned")
+
+    assert items[0] == {"role": "user", "content": "a\ud800b"}
+    assert (status, body["final_output"]) == (200, "Still here.")
+    sent = [pair for pair in fake_openai.requests[-1].transcript() if pair[0] != "system"]
+    assert sent == [("user", "a\ufffdb"), ("assistant", "Noted."), ("user", "Are you there?")]
+    assert (await stored(client, "chat", "poisoned"))[0] == {"role": "user", "content": "a\ud800b"}
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "says"),
+    [
+        (401, "provider_auth", "rejected the server's credentials"),
+        (403, "provider_auth", "refused the server access"),
+        (404, "provider_rejected", "does not know the configured model or endpoint"),
+        (429, "provider_rate_limited", "rate limiting"),
+        (400, "provider_rejected", "rejected the request (HTTP 400)"),
+        (503, "provider_error", "failed (HTTP 503)"),
+    ],
+)
+def test_provider_statuses_become_generic_errors_with_codes(status, code, says):
+    import httpx
+    import openai
+
+    from agentsite.errors import translate_error
+
+    request = httpx.Request("POST", "http://provider.invalid/v1/responses")
+    exc = openai.APIStatusError(
+        "secret detail sk-live-123", response=httpx.Response(status, request=request), body=None
+    )
+    error = translate_error(exc)
+    assert (error.status, error.code) == (502, code)
+    assert says in error.message and "secret" not in error.message

@@ -194,6 +194,7 @@ async def post_stream(
     messages: list[dict[str, Any]] = []
     gone = asyncio.Event()
     deltas_sent = 0
+    unparsed = b""
     body_delivered = False
 
     async def receive() -> dict[str, Any]:
@@ -208,9 +209,13 @@ async def post_stream(
     async def send(message: dict[str, Any]) -> None:
         nonlocal deltas_sent
         # Like daphne, accept what is sent after the disconnect (until the cancellation lands).
+        nonlocal unparsed
         messages.append(message)
         if message["type"] == "http.response.body" and message.get("body"):
-            for event in parse_sse(message["body"]):
+            # A body message may end mid-block (the retry hint goes out alone): count the
+            # deltas of the blocks it completes.
+            complete, _, unparsed = (unparsed + message["body"]).rpartition(b"\n\n")
+            for event in parse_sse(complete + b"\n\n") if complete else []:
                 if event.get("event_type") == "response.output_text.delta":
                     deltas_sent += 1
         if disconnect_after_deltas is not None and deltas_sent >= disconnect_after_deltas:

@@ -62,7 +62,9 @@ async def test_upstream_failure_is_502_and_the_failed_report_is_kept(
     response = await client.post(f"/research?query={QUERY}")
     assert response.status_code == 502
     body = response.json()
-    assert body["success"] is False and "model offline" in body["error"]
+    assert body["success"] is False and body["code"] == "provider_unreachable"
+    # The provider's own words go to the log, not to the client.
+    assert body["error"] == "The connection to the model provider failed"
     report = await Report.objects.aget(pk=body["report_id"])
     assert report.status == "failed" and len(report.searches) == len(PLAN)
 
@@ -120,10 +122,11 @@ async def test_stream_failure_is_an_error_event_after_the_progress(
     events = parse_sse(raw)
     error = events[-1]
     assert error["type"] == "error" and error["status"] == 502
-    assert "model offline" in error["message"]
+    assert error["message"] == "The connection to the model provider failed"
+    assert error["code"] == "provider_unreachable"
     assert [event.get("stage") for event in events[-2:-1]] == ["writing"]
     detail = (await client.get(f"/research/reports/{error['report_id']}")).json()
-    assert detail["status"] == "failed" and "model offline" in detail["error"]
+    assert detail["status"] == "failed" and "model provider failed" in detail["error"]
     assert [search["status"] for search in detail["searches"]] == ["completed"] * 5
 
 
@@ -162,7 +165,11 @@ async def test_missing_query_and_bad_bodies(client):
     assert wrong_type.status_code == 422
     malformed = await client.post("/research/stream", "{", content_type="application/json")
     assert malformed.status_code == 400
-    assert malformed.json() == {"success": False, "error": "Malformed JSON in request body"}
+    assert malformed.json() == {
+        "success": False,
+        "error": "Malformed JSON in request body",
+        "code": "bad_request",
+    }
 
 
 async def test_a_browser_session_must_declare_json(client, use_research_script, knowledge_base):
@@ -200,7 +207,7 @@ async def test_reports_are_owner_scoped(client, use_research_script, knowledge_b
     for headers in (bearer(bob), {}):
         hidden = await client.get(f"/research/reports/{report_id}", headers=headers)
         assert hidden.status_code == 404
-        assert hidden.json() == {"success": False, "error": "Report not found"}
+        assert hidden.json() == {"success": False, "error": "Report not found", "code": "not_found"}
 
 
 async def test_unknown_and_malformed_report_ids(client):
@@ -250,3 +257,16 @@ async def test_offline_research_over_the_builtin_corpus_cites_its_sources(client
         best = search["sources"][0]
         assert f"[{best['number']}] {best['title']} — {best['url']}" in search["summary"]
     assert body["sources"] == report.sources
+
+
+async def test_a_lone_surrogate_in_the_query_is_422(client):
+    """JSON escapes can carry a lone surrogate (a URL cannot: Django decodes it as U+FFFD);
+    the provider's client would raise on it, so it never reaches a run."""
+    response = await client.post(
+        "/research/stream", {"query": "a\ud800b"}, content_type="application/json"
+    )
+    assert response.status_code == 422
+    body = response.json()
+    assert body["code"] == "invalid_query"
+    assert "query contains a lone surrogate (U+D800) at character 1" in body["error"]
+    assert await Report.objects.acount() == 0

@@ -65,6 +65,9 @@ async def test_research_over_a_socket_sends_the_sse_events(use_research_script, 
         ({"type": "run", "query": ["not", "text"]}, 422),
         ({"type": "dance"}, 400),
         ({"type": "cancel"}, 409),
+        ({"type": ["run"]}, 400),
+        ({"type": {"run": True}}, 400),
+        ({"type": "run", "query": "a\ud800b"}, 422),
     ],
 )
 async def test_bad_frames_are_answered_and_the_socket_stays_open(frame, status):
@@ -151,3 +154,13 @@ async def test_a_bad_key_is_refused_with_4401():
     assert error["type"] == "error" and error["status"] == 401
     closed = await socket.receive_output(TIMEOUT)
     assert closed == {"type": "websocket.close", "code": CLOSE_UNAUTHORIZED}
+
+
+async def test_a_frame_nested_too_deeply_is_answered_and_the_socket_stays_open():
+    socket = await connect()
+    await socket.send_to(text_data='{"type": "run", "query": ' + "[" * 50_000 + "]" * 50_000 + "}")
+    error = await socket.receive_json_from(TIMEOUT)
+    assert (error["type"], error["status"], error["code"]) == ("error", 400, "bad_request")
+    await socket.send_json_to({"type": "ping"})
+    assert await socket.receive_json_from(TIMEOUT) == {"type": "pong"}
+    await socket.disconnect()

@@ -115,12 +115,12 @@ async def test_one_failing_search_still_yields_a_report(knowledge_base):
 
     assert events[-1]["type"] == "stream_complete"
     failed = [e for e in events if e.get("stage") == "search_finished" and e["status"] == "failed"]
-    assert len(failed) == 1 and "search provider down" in failed[0]["error"]
+    assert len(failed) == 1 and "connection to the model provider failed" in failed[0]["error"]
     report = await stored(manager)
     assert report.status == "completed"
     by_query = {search["query"]: search for search in report.searches}
     assert by_query["exception handling"]["status"] == "failed"
-    assert "search provider down" in by_query["exception handling"]["error"]
+    assert "connection to the model provider failed" in by_query["exception handling"]["error"]
     assert by_query["with statement"]["status"] == "completed"
     writer_input = script.model.last_call.input[-1]["content"]
     assert "Summary of with statement" in writer_input
@@ -134,12 +134,12 @@ async def test_writer_failure_fails_the_report_but_keeps_the_progress(knowledge_
 
     error = events[-1]
     assert error["type"] == "error" and error["status"] == 502
-    assert "writer unreachable" in error["message"]
+    assert "connection to the model provider failed" in error["message"]
     assert error["report_id"] == str(manager.report_id)
     assert "writing" in stages(events)
     report = await stored(manager)
     assert report.status == "failed"
-    assert "writer unreachable" in report.error
+    assert "connection to the model provider failed" in report.error
     assert len(report.plan) == 5
     assert [search["status"] for search in report.searches] == ["completed"] * 5
     assert report.searches[0]["summary"].startswith("Summary of")

@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from agents import RunContextWrapper
 from django.db import connection
 
-from research.errors import SearchUnavailable
+from research.errors import InvalidQuery, SearchUnavailable
 from research.models import Document
 from research.search import (
     SearchContext,
@@ -109,6 +111,21 @@ async def test_index_follows_updates_and_deletes():
 async def test_diacritics_and_case_are_folded():
     await make("Café", "Le café est CHAUD.")
     assert await titles("cafe chaud") == ["Café"]
+
+
+async def test_an_overlong_search_query_is_refused_clearly(settings):
+    """A tool's input is bounded like its time: the model gets a plain refusal to act on."""
+    settings.RESEARCH_MAX_QUERY_CHARS = 50
+    await make("Exit", "The exit method runs when the block is left.")
+    output = await search_knowledge_base.on_invoke_tool(
+        _tool_context(SearchContext()), json.dumps({"query": "exit " * 20})
+    )
+    assert output == (
+        "Error: the search query is 100 characters long; the limit is 50: "
+        "search for a few key words"
+    )
+    with pytest.raises(InvalidQuery):
+        await search_documents("exit " * 20)
 
 
 def test_search_terms_drop_stop_words_but_never_everything():

@@ -55,6 +55,23 @@ class HttpError:
 
     status: int = 500
     message: str = "The server had an error while processing your request."
+    code: str | None = None
+
+
+# What OpenAI answers a request with a wrong key: its message quotes (part of) the key.
+INVALID_API_KEY = HttpError(
+    401,
+    "Incorrect API key provided: sk-test. You can find your API key at "
+    "https://platform.openai.com/account/api-keys.",
+    "invalid_api_key",
+)
+
+
+@dataclass(frozen=True)
+class MalformedStream:
+    """Start a streamed answer, then send an event whose data is not JSON."""
+
+    data: bytes = b"{this is not json"
 
 
 @dataclass(frozen=True)
@@ -76,7 +93,7 @@ class Stall:
     after_deltas: int = 0
 
 
-Behaviour = Text | FunctionCall | HttpError | CutStream | Stall
+Behaviour = Text | FunctionCall | HttpError | CutStream | Stall | MalformedStream
 
 
 # --- what happened ----------------------------------------------------------------------------
@@ -319,8 +336,10 @@ def _head(status: int, content_type: str, extra: list[str]) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
-def _error_body(message: str, kind: str = "server_error") -> dict[str, Any]:
-    return {"error": {"message": message, "type": kind, "param": None, "code": None}}
+def _error_body(
+    message: str, kind: str = "server_error", code: str | None = None
+) -> dict[str, Any]:
+    return {"error": {"message": message, "type": kind, "param": None, "code": code}}
 
 
 # --- rendering a behaviour in either protocol ------------------------------------------------
@@ -331,7 +350,12 @@ async def _render(
 ) -> None:
     if isinstance(behaviour, HttpError):
         kind = "server_error" if behaviour.status >= 500 else "invalid_request_error"
-        await out.json(behaviour.status, _error_body(behaviour.message, kind))
+        await out.json(behaviour.status, _error_body(behaviour.message, kind, behaviour.code))
+        return
+    if isinstance(behaviour, MalformedStream):
+        await out.start_stream()
+        await out.chunk(b"data: " + behaviour.data + b"\n\n")
+        await out.end_stream()
         return
     model = str(request.body.get("model", "gpt-fake"))
     shape = (
