@@ -51,7 +51,14 @@ from agentsite.hub import TERMINAL_TYPES, LiveRun
 from agentsite.models import Run
 from agentsite.owners import Owner, owner_for_scope
 from agentsite.registry import AgentSpec, register
-from agentsite.runs import RunRequest, cancel_run, follow_run, get_run, start_run
+from agentsite.runs import (
+    RunRequest,
+    cancel_run,
+    follow_run,
+    get_resumable_run,
+    get_run,
+    start_run,
+)
 from agentsite.schemas import SESSION_ID_PATTERN, RunBody
 
 # Application close codes (4000–4999 are free for applications, RFC 6455 §7.4.2).
@@ -203,7 +210,7 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
         command = validate(ResumeFrame, frame)
         self.ensure_idle()
         assert self.owner is not None
-        await get_run(command.run_id, self.owner.key, self.spec.slug)
+        await get_resumable_run(command.run_id, self.owner.key, self.spec.slug)
         self.started = None
         self.streamed_run = command.run_id
         events = follow_run(command.run_id, self.owner.key, self.spec.slug, command.after)

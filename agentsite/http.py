@@ -31,11 +31,13 @@ from agentsite.models import Run
 from agentsite.owners import Owner, check_json_content_type, owner_for_request
 from agentsite.providers import is_offline, model_name_for, provider_name
 from agentsite.registry import AgentSpec, register
+from agentsite.retention import delete_conversation
 from agentsite.runs import (
     CANCEL_WAIT_SECONDS,
     RunRequest,
     cancel_run,
     follow_run,
+    get_resumable_run,
     get_run,
     run_to_completion,
     start_run,
@@ -166,7 +168,7 @@ def agent_router(spec: AgentSpec) -> Router:
     ) -> HttpResponse:
         owner = await caller(request)
         start = after if after is not None else parse_last_event_id(last_event_id, run_id)
-        await get_run(run_id, owner.key, spec.slug)
+        await get_resumable_run(run_id, owner.key, spec.slug)
         return sse_response(follow_run(run_id, owner.key, spec.slug, start), run_id)
 
     @router.get(
@@ -234,12 +236,12 @@ def agent_router(spec: AgentSpec) -> Router:
     @router.delete(
         "/session/{session_id}",
         response={200: MessageOut, **ERRORS},
-        summary="Delete a conversation and all its items",
+        summary="Delete a conversation with all its items and its runs' events",
         operation_id=f"{spec.slug}_clear_session",
     )
     async def clear_session(request: HttpRequest, session_id: str = SessionIdPath) -> MessageOut:
-        session = await _idle_session(await caller(request), spec, session_id)
-        await session.clear_session()
+        session = _session(await caller(request), spec, session_id)
+        await delete_conversation(session.owner, spec.slug, session_id)
         return MessageOut(message=f"Session {session_id} cleared successfully", success=True)
 
     @router.post(
