@@ -175,8 +175,8 @@ MULTITASK = env.str("MULTITASK", default="reject")
 MULTITASK_WAIT_SECONDS = env.float("MULTITASK_WAIT_SECONDS", default=120.0)
 SSE_HEARTBEAT_SECONDS = env.float("SSE_HEARTBEAT_SECONDS", default=15.0)
 SSE_RETRY_MS = env.int("SSE_RETRY_MS", default=3000)
-# How long a finished run's events stay resumable (Redis stream expiry; the database keeps
-# them with the run).
+# How long a finished run's events stay resumable: Redis streams expire, database batches are
+# deleted (as runs end, at most once a minute per process, or by `manage.py expire_run_events`).
 RUN_EVENTS_TTL_SECONDS = env.int("RUN_EVENTS_TTL_SECONDS", default=86_400)
 
 # --- Ownership and API keys.
