@@ -1,4 +1,7 @@
-"""ASGI entry point: HTTP through Django, WebSockets through Channels' URL router."""
+"""ASGI entry point: HTTP through Django, WebSockets through Channels' URL router.
+
+Request bodies are limited before Django reads them (``agentsite.body_limit``).
+"""
 
 import os
 
@@ -12,11 +15,12 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from agentsite.body_limit import BodySizeLimit  # noqa: E402
 from agentsite.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": BodySizeLimit(django_asgi_app),
         "websocket": AllowedHostsOriginValidator(
             AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
         ),

@@ -9,6 +9,8 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.decorators import sync_and_async_middleware
 
+from agentsite.body_limit import too_large_message
+
 HTML_PREFIXES = ("/admin/", "/static/", "/accounts/")
 
 
@@ -22,7 +24,11 @@ def json_error(status: int, message: str) -> JsonResponse:
 
 @sync_and_async_middleware
 def RequestSizeLimitMiddleware(get_response: Callable) -> Callable:
-    """Refuse bodies over MAX_REQUEST_BYTES with 413 before anything reads them."""
+    """Refuse a declared length over MAX_REQUEST_BYTES with 413 before anything reads the body.
+
+    The server-facing guard is ``agentsite.body_limit`` (it also counts bodies of unknown
+    length as they arrive); this one covers Django's handler called without it (the test
+    client, WSGI)."""
 
     def too_large(request: HttpRequest) -> HttpResponse | None:
         try:
@@ -30,9 +36,7 @@ def RequestSizeLimitMiddleware(get_response: Callable) -> Callable:
         except ValueError:
             return json_error(400, "Invalid Content-Length header")
         if length > settings.MAX_REQUEST_BYTES:
-            return json_error(
-                413, f"Request body too large: {length} bytes, limit {settings.MAX_REQUEST_BYTES}"
-            )
+            return json_error(413, too_large_message(length))
         return None
 
     if _is_async(get_response):
