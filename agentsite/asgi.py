@@ -1,6 +1,7 @@
 """ASGI entry point: HTTP through Django, WebSockets through Channels' URL router.
 
-Request bodies are limited before Django reads them (``agentsite.body_limit``).
+Request bodies are limited before Django reads them (``agentsite.body_limit``); every
+WebSocket gets flow control and frame limits (``agentsite.ws_flow``).
 """
 
 import os
@@ -17,12 +18,13 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from agentsite.body_limit import BodySizeLimit  # noqa: E402
 from agentsite.routing import websocket_urlpatterns  # noqa: E402
+from agentsite.ws_flow import WebSocketFlowControl  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": BodySizeLimit(django_asgi_app),
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+        "websocket": WebSocketFlowControl(
+            AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
         ),
     }
 )

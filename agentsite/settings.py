@@ -170,6 +170,13 @@ RUN_LEASE_SECONDS = env.int("RUN_LEASE_SECONDS", default=120)
 # What a run does when its SSE client goes away: "cancel" it, or "continue" (resume later).
 SSE_ON_DISCONNECT = env.str("SSE_ON_DISCONNECT", default="cancel")
 WS_ON_DISCONNECT = env.str("WS_ON_DISCONNECT", default="continue")
+# WebSocket flow control (agentsite.ws_flow): bytes of frames a socket may have waiting for a
+# client that reads too slowly (then close 4408); the largest frame a client may send (else
+# close 4413); frames a client may send per second, with bursts (else close 4429).
+WS_MAX_PENDING_BYTES = env.int("WS_MAX_PENDING_BYTES", default=1_000_000)
+WS_MAX_FRAME_BYTES = env.int("WS_MAX_FRAME_BYTES", default=MAX_REQUEST_BYTES)
+WS_FRAMES_PER_SECOND = env.float("WS_FRAMES_PER_SECOND", default=10.0)
+WS_FRAME_BURST = env.int("WS_FRAME_BURST", default=40)
 # A second run on a busy conversation: "reject" (409) or "enqueue" (wait its turn).
 MULTITASK = env.str("MULTITASK", default="reject")
 MULTITASK_WAIT_SECONDS = env.float("MULTITASK_WAIT_SECONDS", default=120.0)
