@@ -20,11 +20,13 @@ from typing import Any
 import pytest
 from agents.exceptions import ModelBehaviorError
 from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
 from django.core.management import call_command
 from django.test import AsyncClient, Client
 from django.utils import timezone
 
 import agentsite.eventlog as eventlog
+from agentsite.asgi import application
 from agentsite.eventlog import get_event_log
 from agentsite.models import Conversation, ConversationItem, Run, RunEventBatch
 from tests.agentsite.test_runs_http import start_stream
@@ -36,6 +38,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 REDIS_DB_DELETION = 13
 CHANGELIST = "/admin/agentsite/conversation/"
 QUESTION = "Tell me about the lighthouse keeper"
+BROWSER_HEADERS = [(b"origin", b"http://testserver"), (b"host", b"testserver")]
 DELETIONS = ["api", "admin-purge", "admin-delete-selected", "admin-delete-page", "purge_sessions"]
 
 
@@ -219,3 +222,21 @@ async def test_servers_expire_old_batches_as_runs_end(client: AsyncClient, setti
     while await RunEventBatch.objects.filter(run_id=old_run).aexists():
         assert time.monotonic() < deadline, "the expired batches were never deleted"
         await asyncio.sleep(0.05)
+
+
+async def test_a_websocket_resume_of_a_deleted_conversations_run_is_a_404(client: AsyncClient):
+    run_id, _ = await finished_run(client, "doomed")
+    assert (await client.delete("/chat/session/doomed")).status_code == 200
+
+    communicator = WebsocketCommunicator(application, "/ws/chat/", headers=BROWSER_HEADERS)
+    accepted, _ = await communicator.connect(timeout=5)
+    assert accepted
+    try:
+        await communicator.send_json_to({"type": "resume", "run_id": run_id})
+        answer = await communicator.receive_json_from(5)
+    finally:
+        await communicator.disconnect(timeout=5)
+
+    assert answer["type"] == "error"
+    assert answer["status"] == 404
+    assert "no longer kept" in answer["message"]
