@@ -240,3 +240,32 @@ async def test_a_websocket_resume_of_a_deleted_conversations_run_is_a_404(client
     assert answer["type"] == "error"
     assert answer["status"] == 404
     assert "no longer kept" in answer["message"]
+
+
+def test_migration_forgets_events_of_conversations_deleted_before(transactional_db):
+    """Conversations deleted before this release left their runs' events behind: the
+    migration deletes the batches of every run whose conversation is gone."""
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    before = [("agentsite", "0004_item_lookups_use_position_index")]
+    after = [("agentsite", "0005_lifecycle_forget_deleted_events")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    old = executor.loader.project_state(before).apps
+    conversation = old.get_model("agentsite", "Conversation").objects.create(
+        agent="chat", session_id="alive"
+    )
+    runs = old.get_model("agentsite", "Run").objects
+    orphan = runs.create(agent="chat", session_id="deleted-long-ago")
+    alive = runs.create(agent="chat", session_id="alive", conversation=conversation)
+    stateless = runs.create(agent="chat", session_id="")
+    batches = old.get_model("agentsite", "RunEventBatch").objects
+    for run in (orphan, alive, stateless):
+        batches.create(run=run, first_seq=1, last_seq=1, data='[{"delta": "secret"}]')
+
+    executor = MigrationExecutor(connection)
+    executor.migrate(after)
+
+    kept = set(RunEventBatch.objects.values_list("run_id", flat=True))
+    assert kept == {alive.pk, stateless.pk}
