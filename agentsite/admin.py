@@ -21,7 +21,7 @@ from django.utils.text import Truncator
 from agentsite.apikeys import assign_secret, revoke_all
 from agentsite.models import ApiKey, Conversation, ConversationItem, Run, RunStatus
 from agentsite.moderation import export_conversation, item_text, transcript, usage_per_day
-from agentsite.retention import purge
+from agentsite.retention import PurgeResult, delete_conversations
 
 USAGE_DAYS = (7, 30, 90)
 
@@ -139,7 +139,7 @@ class ConversationAdmin(admin.ModelAdmin):
         """Delete at once when picked by hand; "select all N matching" (a purge by filter)
         first shows what would go and asks again. Conversations with a live run are kept."""
         if request.POST.get("select_across") == "1" and request.POST.get("confirm") != "yes":
-            preview = purge(queryset, dry_run=True)
+            preview = delete_conversations(queryset, dry_run=True)
             context = {
                 **self.admin_site.each_context(request),
                 "title": "Purge conversations?",
@@ -152,19 +152,33 @@ class ConversationAdmin(admin.ModelAdmin):
             return TemplateResponse(
                 request, "admin/agentsite/conversation/purge_confirmation.html", context
             )
-        result = purge(queryset)
+        result = delete_conversations(queryset)
+        self.report_deletion(request, result)
+        return None
+
+    def delete_model(self, request: HttpRequest, obj: Conversation) -> None:
+        """The change page's Delete: the same deletion as the purge (content everywhere)."""
+        self.report_live(request, delete_conversations(Conversation.objects.filter(pk=obj.pk)))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Conversation]) -> None:
+        """Django's "Delete selected" action: the same deletion as the purge."""
+        self.report_live(request, delete_conversations(queryset))
+
+    def report_deletion(self, request: HttpRequest, result: PurgeResult) -> None:
         self.message_user(
             request,
             f"Purged {result.conversations} conversation(s) with {result.items} item(s).",
             messages.SUCCESS,
         )
+        self.report_live(request, result)
+
+    def report_live(self, request: HttpRequest, result: PurgeResult) -> None:
         if result.skipped_live:
             self.message_user(
                 request,
                 f"Kept {result.skipped_live} conversation(s) with a run in progress.",
                 messages.WARNING,
             )
-        return None
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -3,6 +3,9 @@
 Every server loads the site through this module, so this is where it refuses to serve with the
 public development ``SECRET_KEY`` unless ``DEBUG`` is on: anyone could forge that key's session
 cookies (an admin login), password-reset links and signed values.
+
+Request bodies are limited before Django reads them (``agentsite.body_limit``); every
+WebSocket gets flow control and frame limits (``agentsite.ws_flow``).
 """
 
 import os
@@ -31,13 +34,17 @@ refuse_development_secret_key()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from agentsite.body_limit import BodySizeLimit  # noqa: E402
 from agentsite.origins import AllowedHostsMiddleware  # noqa: E402
 from agentsite.routing import websocket_urlpatterns  # noqa: E402
+from agentsite.ws_flow import WebSocketFlowControl  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": BodySizeLimit(django_asgi_app),
         # The Origin is checked per caller, once the owner is known (agentsite.origins).
-        "websocket": AllowedHostsMiddleware(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": WebSocketFlowControl(
+            AllowedHostsMiddleware(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+        ),
     }
 )

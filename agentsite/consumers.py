@@ -51,7 +51,6 @@ from agentsite.errors import (
     AgentSiteError,
     BadRequest,
     Forbidden,
-    PayloadTooLarge,
     Unauthorized,
     translate_error,
 )
@@ -61,7 +60,14 @@ from agentsite.hub import TERMINAL_TYPES, LiveRun
 from agentsite.models import Run
 from agentsite.owners import Owner, owner_for_scope, reauthenticate_scope
 from agentsite.registry import AgentSpec, register
-from agentsite.runs import RunRequest, cancel_run, follow_run, get_run, start_run
+from agentsite.runs import (
+    RunRequest,
+    cancel_run,
+    follow_run,
+    get_resumable_run,
+    get_run,
+    start_run,
+)
 from agentsite.schemas import SESSION_ID_PATTERN, RunBody
 
 # Application close codes (4000–4999 are free for applications, RFC 6455 §7.4.2).
@@ -218,7 +224,7 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
         command = validate(ResumeFrame, frame)
         self.ensure_idle()
         assert self.owner is not None
-        await get_run(command.run_id, self.owner.key, self.spec.slug)
+        await get_resumable_run(command.run_id, self.owner.key, self.spec.slug)
         self.started = None
         self.streamed_run = command.run_id
         events = follow_run(command.run_id, self.owner.key, self.spec.slug, command.after)
@@ -357,16 +363,14 @@ def no_route_path() -> URLPattern:
 
 
 def decode_frame(text: str | None) -> dict[str, Any]:
-    """The frame as a JSON object; ``BadRequest`` (or ``PayloadTooLarge``) for anything else.
+    """The frame as a JSON object; ``BadRequest`` for anything else.
 
-    A frame is a request body: MAX_REQUEST_BYTES bounds it (counted in characters, which is
-    never more than its bytes). JSON nested deeper than the interpreter's recursion limit makes
-    ``json.loads`` raise ``RecursionError``: a bad frame too.
+    Frames larger than WS_MAX_FRAME_BYTES never get here (``agentsite.ws_flow`` refuses them).
+    JSON nested deeper than the interpreter's recursion limit makes ``json.loads`` raise
+    ``RecursionError``: a bad frame too.
     """
     if text is None:
         raise BadRequest("Send frames as JSON text, not binary")
-    if len(text) > settings.MAX_REQUEST_BYTES:
-        raise PayloadTooLarge(f"Frame larger than {settings.MAX_REQUEST_BYTES} bytes")
     try:
         frame = json.loads(text)
     except ValueError:

@@ -27,7 +27,13 @@ from django.utils import timezone
 from agentsite.conversations import release_conversation, release_now, renew_lease
 from agentsite.dbthread import in_database_thread
 from agentsite.errors import forget_broken_connections, translate_error
-from agentsite.eventlog import DatabaseEventLog, Numbered, get_event_log
+from agentsite.eventlog import (
+    DatabaseEventLog,
+    Numbered,
+    expire_events_soon,
+    forget_run_events,
+    get_event_log,
+)
 from agentsite.events import (
     EventEncoder,
     WireEvent,
@@ -268,6 +274,7 @@ class RunDriver:
         if steps:
             _keep_retrying(self.run, steps)
         _log_outcome(self.run, status, usage, int(outcome["latency_ms"]))
+        expire_events_soon()
 
     def _outcome(
         self, status: str, error: str, usage: Usage, with_terminal: bool
@@ -296,13 +303,32 @@ class RunDriver:
         )
 
     async def _record(self, outcome: dict[str, Any]) -> None:
-        await _record_in_thread(self.run.id, outcome)
-        await get_event_log().expire(self.run.id)
+        """The ledger row (Redis log). The conversation may have been deleted between the
+        release and the last events' write to Redis (``agentsite.retention``): then those
+        events are deleted here, as the deletion would have."""
+        linked = self.run.conversation_id is not None
+        if await _record_in_thread(self.run.id, outcome, linked):
+            await _forget_in_thread([self.run.id])
+        else:
+            await get_event_log().expire(self.run.id)
 
 
-def _record_now(run_id: uuid.UUID, outcome: dict[str, Any]) -> None:
+def _record_now(run_id: uuid.UUID, outcome: dict[str, Any], linked: bool = False) -> bool:
+    """Write the outcome; True if ``linked`` (the run had a conversation) and the
+    conversation is gone. The UPDATE waits for a deletion that holds the row, so the read
+    after it sees that deletion."""
     with connection.cursor() as cursor:
         update_row(cursor, Run, run_id, outcome)
+        if not linked:
+            return False
+        column = Run._meta.get_field("conversation").column
+        cursor.execute(
+            f"SELECT {connection.ops.quote_name(column)} FROM {Run._meta.db_table}"
+            f" WHERE {Run._meta.pk.column} = %s",
+            [Run._meta.pk.get_db_prep_save(run_id, connection)],
+        )
+        row = cursor.fetchone()
+        return row is not None and row[0] is None
 
 
 def _end_run_now(
@@ -317,6 +343,7 @@ def _end_run_now(
 
 
 _record_in_thread = in_database_thread(_record_now)
+_forget_in_thread = in_database_thread(forget_run_events)
 _end_run_in_thread = in_database_thread(_end_run_now)
 
 

@@ -66,6 +66,15 @@ class NotFound(AgentSiteError):
     message = "Not found"
 
 
+class EventsGone(NotFound):
+    """A finished run whose event log is no longer kept: nothing to replay, ever again."""
+
+    message = (
+        "This run's events are no longer kept: its conversation was deleted, or the run "
+        "ended more than RUN_EVENTS_TTL_SECONDS ago"
+    )
+
+
 class ConversationBusy(AgentSiteError):
     status = 409
     message = "A run is already in progress for this session; wait for it or cancel it"

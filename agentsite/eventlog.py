@@ -4,24 +4,36 @@ Each run's wire events are numbered from 1 and appended in batches by the proces
 it. With ``REDIS_URL`` the log is a Redis stream (entry id ``<seq>-0``, blocking reads); without
 it, ``RunEventBatch`` rows in the database (polled). Followers in the running process never read the
 log: they get events from memory (``agentsite.hub``).
+
+Events carry content (every reply's text), so they do not outlive their use: a finished run's log
+is kept for RUN_EVENTS_TTL_SECONDS (Redis expires its streams; ``expire_finished_run_events``
+deletes the database batches) and ``forget_run_events`` removes it at once when its conversation
+is deleted (``agentsite.retention``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
+import logging
 import uuid
 import weakref
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Any, Protocol
 
 from django.conf import settings
 from django.db import connection
+from django.db.models import Q
+from django.utils import timezone
 
 from agentsite.dbthread import in_database_thread
 from agentsite.models import RunEventBatch
 from agentsite.sql import insert_row
 
+logger = logging.getLogger(__name__)
 Event = dict[str, Any]
 Numbered = tuple[int, Event]
 POLL_SECONDS = 0.2
@@ -40,6 +52,10 @@ class EventLog(Protocol):
 
     async def expire(self, run_id: uuid.UUID) -> None:
         """The run has ended: keep its log only for RUN_EVENTS_TTL_SECONDS more."""
+        ...
+
+    async def exists(self, run_id: uuid.UUID) -> bool:
+        """Whether any event of the run is still kept (not expired, not deleted)."""
         ...
 
 
@@ -85,7 +101,11 @@ class DatabaseEventLog:
             await asyncio.sleep(min(POLL_SECONDS, max(deadline - loop.time(), 0)))
 
     async def expire(self, run_id: uuid.UUID) -> None:
-        """Database events live as long as their Run row (deleted with it)."""
+        """Nothing to schedule: ``expire_finished_run_events`` deletes the batches of runs that
+        finished more than RUN_EVENTS_TTL_SECONDS ago."""
+
+    async def exists(self, run_id: uuid.UUID) -> bool:
+        return await RunEventBatch.objects.filter(run_id=run_id).aexists()
 
 
 _append_in_thread = in_database_thread(DatabaseEventLog.append_now)
@@ -113,7 +133,7 @@ class RedisEventLog:
 
     @staticmethod
     def _key(run_id: uuid.UUID) -> str:
-        return f"agentsite:run:{run_id}:events"
+        return redis_key(run_id)
 
     async def append(self, run_id: uuid.UUID, events: list[Numbered]) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -141,6 +161,9 @@ class RedisEventLog:
     async def expire(self, run_id: uuid.UUID) -> None:
         await self.redis.expire(self._key(run_id), settings.RUN_EVENTS_TTL_SECONDS)
 
+    async def exists(self, run_id: uuid.UUID) -> bool:
+        return bool(await self.redis.exists(self._key(run_id)))
+
     @staticmethod
     def _decode(entries: list[Any]) -> list[Numbered]:
         decoded = []
@@ -157,3 +180,69 @@ def get_event_log() -> EventLog:
     if settings.REDIS_URL:
         return RedisEventLog(settings.REDIS_URL)
     return DatabaseEventLog()
+
+
+def redis_key(run_id: uuid.UUID) -> str:
+    return f"agentsite:run:{run_id}:events"
+
+
+# Keys per DEL and rows per DELETE … IN: well under SQLite's bound on query parameters.
+FORGET_CHUNK = 500
+
+
+def forget_run_events(run_ids: Sequence[uuid.UUID]) -> None:
+    """Delete every stored event of these runs, wherever it is kept: the database batches
+    always (a deployment may have run without Redis before), the Redis streams when REDIS_URL
+    is set. Synchronous, so it can run inside the transaction that deletes a conversation
+    (``agentsite.retention``); a Redis failure raises and so rolls that transaction back."""
+    for start in range(0, len(run_ids), FORGET_CHUNK):
+        RunEventBatch.objects.filter(run_id__in=run_ids[start : start + FORGET_CHUNK]).delete()
+    if not settings.REDIS_URL or not run_ids:
+        return
+    from redis import Redis
+
+    with Redis.from_url(settings.REDIS_URL) as client:
+        for start in range(0, len(run_ids), FORGET_CHUNK):
+            client.delete(*(redis_key(run_id) for run_id in run_ids[start : start + FORGET_CHUNK]))
+
+
+def expire_finished_run_events(now: datetime | None = None) -> int:
+    """Delete the database batches of runs that ended more than RUN_EVENTS_TTL_SECONDS ago
+    (or whose process died that long ago without recording an end); the number of batches.
+
+    The database counterpart of the Redis streams' expiry. Driven from the batches' side, so
+    the work is proportional to what is still kept, not to the whole run ledger."""
+    cutoff = (now or timezone.now()) - timedelta(seconds=settings.RUN_EVENTS_TTL_SECONDS)
+    ended = Q(run__finished_at__lt=cutoff) | Q(
+        run__finished_at__isnull=True, run__lease_until__lt=cutoff
+    )
+    deleted, _ = RunEventBatch.objects.filter(ended).delete()
+    return deleted
+
+
+# How often a process deletes expired batches as runs end (``expire_events_soon``).
+EXPIRY_EVERY_SECONDS = 60.0
+_expiry = {"next": 0.0}
+_expiring: set[asyncio.Task[int]] = set()
+
+
+def expire_events_soon() -> None:
+    """Called as each run ends: delete expired database batches in the background, at most once
+    every EXPIRY_EVERY_SECONDS per process, so retention needs no cron job and costs the runs
+    nothing (``manage.py expire_run_events`` does the same on demand)."""
+    loop = asyncio.get_running_loop()
+    if loop.time() < _expiry["next"]:
+        return
+    _expiry["next"] = loop.time() + EXPIRY_EVERY_SECONDS
+    task = loop.create_task(_expire_in_thread(), context=contextvars.Context())
+    _expiring.add(task)
+    task.add_done_callback(_expiry_done)
+
+
+def _expiry_done(task: asyncio.Task[int]) -> None:
+    _expiring.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        logger.warning("could not delete expired run events: %s", task.exception())
+
+
+_expire_in_thread = in_database_thread(expire_finished_run_events)

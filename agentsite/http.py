@@ -33,11 +33,13 @@ from agentsite.models import Run
 from agentsite.owners import Owner, check_json_content_type, owner_for_request
 from agentsite.providers import is_offline, model_name_for, provider_name
 from agentsite.registry import AgentSpec, register
+from agentsite.retention import delete_conversation
 from agentsite.runs import (
     CANCEL_WAIT_SECONDS,
     RunRequest,
     cancel_run,
     follow_run,
+    get_resumable_run,
     get_run,
     has_ended_before,
     run_to_completion,
@@ -175,7 +177,7 @@ def agent_router(spec: AgentSpec) -> Router:
         # The header wins: an EventSource opened at ?after=N sends the URL unchanged when it
         # reconnects, with the id of the last event it got in Last-Event-ID.
         start = parse_last_event_id(last_event_id, run_id) if last_event_id else (after or 0)
-        run = await get_run(run_id, owner.key, spec.slug)
+        run = await get_resumable_run(run_id, owner.key, spec.slug)
         if await has_ended_before(run, start):
             # 204 tells an EventSource to stop reconnecting; an empty 200 would make it
             # reconnect for ever to a run that has nothing more to say.
@@ -262,12 +264,12 @@ def agent_router(spec: AgentSpec) -> Router:
     @router.delete(
         "/session/{session_id}",
         response={200: MessageOut, **ERRORS},
-        summary="Delete a conversation and all its items",
+        summary="Delete a conversation with all its items and its runs' events",
         operation_id=f"{spec.slug}_clear_session",
     )
     async def clear_session(request: HttpRequest, session_id: str = SessionIdPath) -> MessageOut:
-        session = await _idle_session(await caller(request), spec, session_id)
-        await session.delete_conversation()
+        session = _session(await caller(request), spec, session_id)
+        await delete_conversation(session.owner, spec.slug, session_id)
         return MessageOut(message=f"Session {session_id} cleared successfully", success=True)
 
     @router.post(

@@ -11,6 +11,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.decorators import sync_and_async_middleware
 from django.views import defaults
 
+from agentsite.body_limit import TOO_LARGE_CODE, too_large_message
+
 HTML_PREFIXES = ("/admin/", "/static/", "/accounts/")
 
 
@@ -18,8 +20,12 @@ def is_api_path(path: str) -> bool:
     return path != "/" and not path.startswith(HTML_PREFIXES) and path not in ("/docs", "/redoc")
 
 
-def json_error(status: int, message: str) -> JsonResponse:
-    return JsonResponse({"success": False, "error": message}, status=status)
+def json_error(status: int, message: str, code: str | None = None) -> JsonResponse:
+    """The API's error shape; ``code`` defaults to the status's name (``not_found``)."""
+    if code is None:
+        phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "error"
+        code = phrase.lower().replace(" ", "_").replace("-", "_")
+    return JsonResponse({"success": False, "error": message, "code": code}, status=status)
 
 
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
@@ -36,7 +42,11 @@ def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
 
 @sync_and_async_middleware
 def RequestSizeLimitMiddleware(get_response: Callable) -> Callable:
-    """Refuse bodies over MAX_REQUEST_BYTES with 413 before anything reads them."""
+    """Refuse a declared length over MAX_REQUEST_BYTES with 413 before anything reads the body.
+
+    The server-facing guard is ``agentsite.body_limit`` (it also counts bodies of unknown
+    length as they arrive); this one covers Django's handler called without it (the test
+    client, WSGI)."""
 
     def too_large(request: HttpRequest) -> HttpResponse | None:
         try:
@@ -44,9 +54,7 @@ def RequestSizeLimitMiddleware(get_response: Callable) -> Callable:
         except ValueError:
             return json_error(400, "Invalid Content-Length header")
         if length > settings.MAX_REQUEST_BYTES:
-            return json_error(
-                413, f"Request body too large: {length} bytes, limit {settings.MAX_REQUEST_BYTES}"
-            )
+            return json_error(413, too_large_message(length), TOO_LARGE_CODE)
         return None
 
     if _is_async(get_response):

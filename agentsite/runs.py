@@ -25,7 +25,7 @@ from django.utils import timezone
 from agentsite.conversations import claim_conversation
 from agentsite.dbthread import in_database_thread
 from agentsite.driver import RunDriver
-from agentsite.errors import AgentSiteError, NotFound
+from agentsite.errors import AgentSiteError, EventsGone, NotFound
 from agentsite.eventlog import Numbered, get_event_log
 from agentsite.events import error_event
 from agentsite.hub import TERMINAL_TYPES, LiveRun, get_live, register, request_cancel
@@ -185,6 +185,19 @@ async def get_run(run_id: uuid.UUID, owner: str, agent: str) -> Run:
     run = await Run.objects.filter(pk=run_id, owner_key=owner, agent=agent).afirst()
     if run is None:
         raise NotFound("Run not found")
+    return run
+
+
+async def get_resumable_run(run_id: uuid.UUID, owner: str, agent: str) -> Run:
+    """The run, if ``owner`` owns it and its events can be replayed. A finished run whose log
+    is gone (its conversation deleted, or RUN_EVENTS_TTL_SECONDS past) is ``EventsGone``, a 404:
+    a resuming client learns that nothing will ever come, instead of an empty stream that an
+    ``EventSource`` would reconnect to forever."""
+    run = await get_run(run_id, owner, agent)
+    if run.status == RunStatus.RUNNING or get_live(run_id) is not None:
+        return run
+    if not await get_event_log().exists(run_id):
+        raise EventsGone()
     return run
 
 

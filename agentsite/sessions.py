@@ -36,6 +36,7 @@ from django.utils import timezone
 
 from agentsite.dbthread import in_database_thread
 from agentsite.models import ANONYMOUS_OWNER, Conversation, ConversationItem
+from agentsite.retention import delete_conversation
 
 TITLE_LENGTH = 80
 CONVERSATIONS = Conversation._meta.db_table
@@ -162,10 +163,10 @@ class DjangoSession:
         return await _settled(sync_to_async(self._pop_item_in_transaction)(validate))
 
     async def delete_conversation(self) -> None:
-        """Delete the conversation: its row, its items, and the runs' link to it (the runs'
-        ledger entries stay, unlinked). What ``DELETE /{agent}/session/{id}`` does."""
+        """Delete the conversation and every copy of its content (``retention``, the one way
+        a conversation is deleted); ``ConversationBusy`` while a run holds it."""
         self._conversation_id = None
-        await _settled(self._conversations().adelete())
+        await _settled(delete_conversation(self.owner, self.agent, self.session_id))
 
     async def add_interrupted_reply(self, text: str) -> None:
         """Store the part of an assistant reply a client saw before its run was stopped.

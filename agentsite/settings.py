@@ -208,13 +208,20 @@ SESSION_PAGE_MAX_BYTES = env.int("SESSION_PAGE_MAX_BYTES", default=1024 * 1024)
 # What a run does when its SSE client goes away: "cancel" it, or "continue" (resume later).
 SSE_ON_DISCONNECT = env.str("SSE_ON_DISCONNECT", default="cancel")
 WS_ON_DISCONNECT = env.str("WS_ON_DISCONNECT", default="continue")
+# WebSocket flow control (agentsite.ws_flow): bytes of frames a socket may have waiting for a
+# client that reads too slowly (then close 4408); the largest frame a client may send (else
+# close 4413); frames a client may send per second, with bursts (else close 4429).
+WS_MAX_PENDING_BYTES = env.int("WS_MAX_PENDING_BYTES", default=1_000_000)
+WS_MAX_FRAME_BYTES = env.int("WS_MAX_FRAME_BYTES", default=MAX_REQUEST_BYTES)
+WS_FRAMES_PER_SECOND = env.float("WS_FRAMES_PER_SECOND", default=10.0)
+WS_FRAME_BURST = env.int("WS_FRAME_BURST", default=40)
 # A second run on a busy conversation: "reject" (409) or "enqueue" (wait its turn).
 MULTITASK = env.str("MULTITASK", default="reject")
 MULTITASK_WAIT_SECONDS = env.float("MULTITASK_WAIT_SECONDS", default=120.0)
 SSE_HEARTBEAT_SECONDS = env.float("SSE_HEARTBEAT_SECONDS", default=15.0)
 SSE_RETRY_MS = env.int("SSE_RETRY_MS", default=3000)
-# How long a finished run's events stay resumable (Redis stream expiry; the database keeps
-# them with the run).
+# How long a finished run's events stay resumable: Redis streams expire, database batches are
+# deleted (as runs end, at most once a minute per process, or by `manage.py expire_run_events`).
 RUN_EVENTS_TTL_SECONDS = env.int("RUN_EVENTS_TTL_SECONDS", default=86_400)
 
 # --- Tools: every CPU-bound tool runs in a worker process with these limits

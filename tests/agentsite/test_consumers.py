@@ -250,7 +250,9 @@ async def test_ping_is_answered_with_pong():
         assert await socket.answers_ping()
 
 
-async def test_malformed_frames_get_error_events_and_the_socket_stays_open():
+async def test_malformed_frames_get_error_events_and_the_socket_stays_open(settings):
+    # Many frames at once: this test is about each frame's answer, not the frame rate limit.
+    settings.WS_FRAME_BURST = 1000
     unknown_run = str(uuid.uuid4())
     frames: list[tuple[str | bytes, int]] = [
         ("this is not json", 400),
@@ -276,7 +278,6 @@ async def test_malformed_frames_get_error_events_and_the_socket_stays_open():
         (json.dumps({"type": {"run": 1}}), 400),
         ('{"type": "run", "input": ' + "[" * 50_000 + "]" * 50_000 + "}", 400),
         ('{"type": "run", "input": "hi", "context": ' + '{"a":' * 50 + "1" + "}" * 51, 422),
-        (json.dumps({"type": "ping", "padding": "x" * 1_000_001}), 413),
         # Lone surrogates, which would poison the conversation's later turns.
         (json.dumps({"type": "run", "input": "a\ud800b", "session_id": "poison"}), 422),
         (

@@ -190,9 +190,17 @@ async def test_redis_expire_sets_the_configured_ttl(redis_url: str, settings):
         await log.redis.aclose()
 
 
+async def test_exists_says_whether_a_run_has_kept_events(subject: LogUnderTest):
+    """How a resume tells "nothing yet" from "deleted or expired" (a 404) for a finished run."""
+    log, run_id = subject.log, subject.run_id
+    assert not await log.exists(run_id)
+    await log.append(run_id, numbered(1, 1))
+    assert await log.exists(run_id)
+
+
 @pytest.mark.django_db(transaction=True)
 async def test_database_events_go_with_their_run():
-    """The database log has no TTL: its rows live and die with the Run row."""
+    """Database batches also die with their Run row (their TTL: test_deletion.py)."""
     log = DatabaseEventLog()
     run = await Run.objects.acreate(agent="chat")
     await log.append(run.id, numbered(1, 2))

@@ -196,7 +196,8 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """One daphne process serving ``agentsite.asgi:application`` on 127.0.0.1.
+    """One daphne (or, with ``server="uvicorn"``, uvicorn) process serving
+    ``agentsite.asgi:application`` on 127.0.0.1.
 
     ``backlog`` listens through daphne's ``-e tcp:…:backlog=N`` endpoint instead of ``-b/-p``,
     whose listen queue is Twisted's default of 50 pending connections (the README's production
@@ -210,8 +211,10 @@ class ServerProcess:
         log_path: Path,
         backlog: int | None = None,
         application: str = "agentsite.asgi:application",
+        server: str = "daphne",
     ) -> None:
         self.name = name
+        self.server = server
         self.application = application
         self.env = env
         self.log_path = log_path
@@ -234,15 +237,19 @@ class ServerProcess:
     def start(self, timeout: float = START_TIMEOUT) -> ServerProcess:
         """Start daphne on a free port and wait until ``/health`` answers 200."""
         self.port = free_port()
-        if self.backlog is None:
+        if self.server == "uvicorn":
+            listen = ["--host", "127.0.0.1", "--port", str(self.port)]
+            if self.backlog is not None:
+                listen += ["--backlog", str(self.backlog)]
+        elif self.backlog is None:
             listen = ["-b", "127.0.0.1", "-p", str(self.port)]
         else:
             listen = ["-e", f"tcp:port={self.port}:interface=127.0.0.1:backlog={self.backlog}"]
         with self.log_path.open("ab") as log:
-            log.write(f"--- {self.name}: daphne {' '.join(listen)}\n".encode())
+            log.write(f"--- {self.name}: {self.server} {' '.join(listen)}\n".encode())
             log.flush()
             self.process = subprocess.Popen(
-                [PYTHON, "-m", "daphne", *listen, self.application],
+                [PYTHON, "-m", self.server, *listen, self.application],
                 cwd=REPO_ROOT,
                 env=self.env,
                 stdout=log,
@@ -298,16 +305,18 @@ class ServerPool:
         self.database_url = database_url
         self.servers: list[ServerProcess] = []
 
-    def start(self, **env: str) -> ServerProcess:
-        """A new server on the pool's database; ``env`` overrides settings variables."""
+    def start(self, *, server: str = "daphne", **env: str) -> ServerProcess:
+        """A new server (``daphne`` or ``uvicorn``) on the pool's database; ``env`` overrides
+        settings variables."""
         name = f"server-{len(self.servers) + 1}"
-        server = ServerProcess(
+        process = ServerProcess(
             name,
             server_environment(self.database_url, **env),
             self.directory / f"{name}.log",
+            server=server,
         )
-        self.servers.append(server)
-        return server.start()
+        self.servers.append(process)
+        return process.start()
 
     def __enter__(self) -> ServerPool:
         return self

@@ -8,13 +8,14 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from agentsite.retention import parse_duration, purge, stale_conversations
+from agentsite.retention import delete_conversations, parse_duration, stale_conversations
 
 
 class Command(BaseCommand):
     help = (
-        "Delete conversations (and their items) not updated for a while. Without --older-than "
-        "it applies SESSION_RETENTION_DAYS. Conversations with a live run are never deleted."
+        "Delete conversations (their items and their runs' events) not updated for a while. "
+        "Without --older-than it applies SESSION_RETENTION_DAYS. Conversations with a live run "
+        "are never deleted."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -30,7 +31,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         older_than = self._older_than(options["older_than"])
-        result = purge(
+        result = delete_conversations(
             stale_conversations(older_than, options["agent"]), dry_run=options["dry_run"]
         )
         verb = "Would purge" if options["dry_run"] else "Purged"
