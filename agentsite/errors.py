@@ -6,6 +6,7 @@ Each carries the HTTP status it maps to; transports read ``status`` and ``messag
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 
 from django.db import InterfaceError, OperationalError
@@ -91,6 +92,8 @@ def translate_error(exc: BaseException) -> AgentSiteError:
         logger.warning("database unavailable during a run: %s", exc)
         forget_broken_connections()
         return DatabaseUnavailable()
+    if isinstance(exc, openai.APIError):
+        _log_provider_failure(exc)
     if isinstance(exc, openai.APITimeoutError):
         return UpstreamError("The model provider timed out")
     if isinstance(exc, openai.APIConnectionError):
@@ -103,6 +106,25 @@ def translate_error(exc: BaseException) -> AgentSiteError:
         return AgentRunError(f"The agent run failed: {type(exc).__name__}: {exc}")
     logger.error("agent run failed unexpectedly", exc_info=exc)
     return AgentSiteError("Internal error while running the agent")
+
+
+def _log_provider_failure(exc: Exception) -> None:
+    """Name the URL and the model a failed provider request went to (the key is only ever in
+    a header, never in either), so a misconfigured OPENAI_BASE_URL or AGENT_MODEL shows."""
+    request = getattr(exc, "request", None)
+    url = str(getattr(request, "url", "") or "?")
+    model = "?"
+    with contextlib.suppress(ValueError, AttributeError, TypeError):
+        model = str(json.loads(getattr(request, "content", b"") or b"{}").get("model", "?"))
+    logger.warning(
+        "model provider request failed: %s %s (model %s): %s: %s",
+        getattr(request, "method", "POST"),
+        url,
+        model,
+        type(exc).__name__,
+        exc,
+        extra={"provider_url": url, "model": model},
+    )
 
 
 def forget_broken_connections() -> None:
