@@ -35,6 +35,7 @@ def fake(monkeypatch):
 
 
 def use_local_server(settings, base_url: str) -> None:
+    settings.AGENT_TRACING = None  # the default: decided by where the runs go
     settings.MODEL_PROVIDER = "openai"
     settings.OPENAI_API_KEY = LOCAL_KEY
     settings.OPENAI_BASE_URL = base_url
@@ -67,6 +68,7 @@ async def test_agent_tracing_true_exports(client, settings, fake):
 
 
 def test_export_is_on_for_openai_itself_with_a_key(settings):
+    settings.AGENT_TRACING = None
     settings.MODEL_PROVIDER = "openai"
     settings.OPENAI_API_KEY = "sk-real"
     settings.OPENAI_BASE_URL = None

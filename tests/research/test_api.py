@@ -250,3 +250,16 @@ async def test_offline_research_over_the_builtin_corpus_cites_its_sources(client
         best = search["sources"][0]
         assert f"[{best['number']}] {best['title']} — {best['url']}" in search["summary"]
     assert body["sources"] == report.sources
+
+
+async def test_a_report_has_one_name_for_its_id_everywhere(
+    client, use_research_script, knowledge_base
+):
+    """``report_id`` in the research answer, the listing and the detail (``id`` kept beside it
+    in the listing for clients written against its first version)."""
+    use_research_script(ResearchScript())
+    created = (await client.post(f"/research?query={QUERY}")).json()
+    listed = (await client.get("/research/reports")).json()["reports"][0]
+    detail = (await client.get(f"/research/reports/{created['report_id']}")).json()
+    assert listed["report_id"] == detail["report_id"] == created["report_id"]
+    assert listed["id"] == created["report_id"]
