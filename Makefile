@@ -7,20 +7,40 @@ PORT ?= 8000
 # PostgreSQL pass of the suite; the test runner creates and drops its own test_* database.
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/test
 
-.PHONY: install migrate run test test-sqlite test-postgres fuzz bench lint format clean
+.PHONY: install install-server migrate run test test-sqlite test-postgres fuzz bench lint format clean
 
-$(BIN)/.installed: pyproject.toml
+# Two installs, each remembered by a stamp that is older than pyproject.toml when it changes:
+# the server's packages (`make run`), and those plus the test, lint and benchmark tools (the
+# `dev` extra: `make test`, `make lint`, …). The dev install also satisfies the server one.
+SERVER_STAMP := $(VENV)/.installed-server
+DEV_STAMP := $(VENV)/.installed-dev
+
+$(BIN)/python:
+	@echo "==> Creating the virtualenv $(VENV) with $(PYTHON)"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $@
+	@echo "==> Upgrading pip"
+	$(BIN)/python -m pip install --upgrade pip
 
-install: $(BIN)/.installed
+$(SERVER_STAMP): pyproject.toml | $(BIN)/python
+	@echo "==> Installing the server's packages (pyproject.toml dependencies) into $(VENV)"
+	$(BIN)/python -m pip install -e .
+	@touch $@
 
-migrate: install
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
+	@echo "==> Installing the server's packages and the dev extra (pytest, ruff, playwright, …)"
+	$(BIN)/python -m pip install -e '.[dev]'
+	@touch $@ $(SERVER_STAMP)
+
+install-server: $(SERVER_STAMP)
+
+install: $(DEV_STAMP)
+
+migrate: install-server
+	@echo "==> Migrating the database (DATABASE_URL, default db.sqlite3)"
 	$(BIN)/python manage.py migrate --noinput
 
 run: migrate
+	@echo "==> Serving http://$(HOST):$(PORT)/ — the offline model answers unless OPENAI_API_KEY is set; Ctrl-C stops"
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 # The whole suite (fast tests and the slow ones that start server processes) on SQLite, then

@@ -207,7 +207,7 @@ RESEARCH_SNIPPETS_PER_SEARCH = env.int("RESEARCH_SNIPPETS_PER_SEARCH", default=5
 RESEARCH_SEARCH_TIMEOUT = env.float("RESEARCH_SEARCH_TIMEOUT", default=120.0)
 # Seconds the offline model's research pauses at each step (plan, each search, the report), so
 # its progress can be watched; the real model takes its own time, so it applies offline only.
-RESEARCH_OFFLINE_STEP_DELAY = env.float("RESEARCH_OFFLINE_STEP_DELAY", default=0.5)
+RESEARCH_OFFLINE_STEP_DELAY = env.float("RESEARCH_OFFLINE_STEP_DELAY", default=1.0)
 
 # --- Operations: retention, history size, log format (issue 6; see README "Production").
 # Conversations not updated for this many days are deleted by `manage.py purge_sessions`
