@@ -145,7 +145,7 @@ def _chat_text(question: str, earlier: list[str], tools: list[Tool]) -> str:
         quoted = _extract(material, PLAIN_MATERIAL_CHARS)
         return f"{OFFLINE_PREFIX} On “{_clip(subject)}”, from what you sent me:\n\n{quoted}"
     if _LONG_ANSWER.search(question):
-        return f"{OFFLINE_PREFIX} You said: “{_clip(question)}” Here is one.\n\n{long_story()}"
+        return f"{OFFLINE_PREFIX} You said: “{_clip(question)}” Here is one. {long_story()}"
     parts = [
         f"{OFFLINE_PREFIX} No OpenAI key is configured, so a built-in offline model is answering.",
         f"You said: “{_clip(question)}”" if question else "You sent no text.",
@@ -364,4 +364,5 @@ def long_story() -> str:
     for number, place in enumerate(_STORY_PLACES, start=1):
         sentences = " ".join(sentence.format(place=place) for sentence in _STORY_SENTENCES)
         chapters.append(f"Chapter {number}. {sentences}")
-    return "\n\n".join(chapters)
+    # One paragraph: a reply with no line breaks reads the same quoted inside stored JSON.
+    return " ".join(chapters)
