@@ -182,6 +182,7 @@ async def cached_provider_status() -> ProviderStatus:
         settings.OPENAI_BASE_URL,
         settings.OPENAI_API,
         settings.AGENT_MODEL,
+        str(settings.AGENT_MODEL_OVERRIDES),
         hash(settings.OPENAI_API_KEY),
     )
     found = _cache.get(key)
