@@ -15,10 +15,13 @@ PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/test
 SERVER_STAMP := $(VENV)/.installed-server
 DEV_STAMP := $(VENV)/.installed-dev
 
-# The pip that comes with the virtualenv does (upgrading it would add a download and ~7 s).
+# pip is upgraded first: the current one installs the packages faster than the one a
+# virtualenv starts with (measured: it more than pays for its own download).
 $(BIN)/python:
 	@echo "==> Creating the virtualenv $(VENV) with $(PYTHON)"
 	$(PYTHON) -m venv $(VENV)
+	@echo "==> Upgrading pip"
+	$(BIN)/python -m pip install --upgrade pip
 
 $(SERVER_STAMP): pyproject.toml | $(BIN)/python
 	@echo "==> Installing the server's packages (pyproject.toml dependencies) into $(VENV)"
