@@ -7,30 +7,53 @@ PORT ?= 8000
 # PostgreSQL pass of the suite; the test runner creates and drops its own test_* database.
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/test
 
-.PHONY: install js-clients migrate run test test-sqlite test-postgres fuzz bench lint format clean
+.PHONY: install install-server js-clients migrate run test test-sqlite test-postgres fuzz bench lint format clean
 
-$(BIN)/.installed: pyproject.toml
+# Two installs, each remembered by a stamp that is older than pyproject.toml when it changes:
+# the server's packages (`make run`), and those plus the test, lint and benchmark tools (the
+# `dev` extra: `make test`, `make lint`, …). The dev install also satisfies the server one.
+SERVER_STAMP := $(VENV)/.installed-server
+DEV_STAMP := $(VENV)/.installed-dev
+
+# pip is upgraded first: the current one installs the packages faster than the one a
+# virtualenv starts with (measured: it more than pays for its own download).
+$(BIN)/python:
+	@echo "==> Creating the virtualenv $(VENV) with $(PYTHON)"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $@
+	@echo "==> Upgrading pip"
+	$(BIN)/python -m pip install --upgrade pip
 
-install: $(BIN)/.installed
+$(SERVER_STAMP): pyproject.toml | $(BIN)/python
+	@echo "==> Installing the server's packages (pyproject.toml dependencies) into $(VENV)"
+	$(BIN)/python -m pip install -e .
+	@touch $@
+
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
+	@echo "==> Installing the server's packages and the dev extra (pytest, ruff, playwright, …)"
+	$(BIN)/python -m pip install -e '.[dev]'
+	@touch $@ $(SERVER_STAMP)
+
+install-server: $(SERVER_STAMP)
+
+install: $(DEV_STAMP)
 
 # Real JavaScript client libraries the suite drives under Node (tests/js), from the lockfile.
 JS_CLIENTS := tests/js
 $(JS_CLIENTS)/node_modules/.installed: $(JS_CLIENTS)/package-lock.json
+	@echo "==> Installing the JavaScript client libraries the tests drive (tests/js, npm ci)"
 	cd $(JS_CLIENTS) && npm ci --no-audit --no-fund
-	touch $@
+	@touch $@
 
 js-clients: $(JS_CLIENTS)/node_modules/.installed
 
-migrate: install
+migrate: install-server
+	@echo "==> Migrating the database (DATABASE_URL, default db.sqlite3)"
 	$(BIN)/python manage.py migrate --noinput
 
 # The development server, with DEBUG on unless DEBUG is set in the environment: with DEBUG off
 # the site refuses to serve with the development SECRET_KEY (README "Production").
 run: migrate
+	@echo "==> Serving http://$(HOST):$(PORT)/ — the offline model answers unless OPENAI_API_KEY is set; Ctrl-C stops"
 	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 # The whole suite (fast tests and the slow ones that start server processes) on SQLite, then

@@ -18,6 +18,7 @@ from agentsite.errors import (
     DatabaseUnavailable,
     forget_broken_connections,
 )
+from agentsite.provider_check import cached_provider_status, health_summary
 from agentsite.providers import is_offline, provider_name
 from agentsite.registry import all_specs
 from agentsite.schemas import HealthOut
@@ -54,18 +55,23 @@ async def health_head(request: HttpRequest) -> HttpResponse:
 
 
 async def check_health() -> tuple[int, HealthOut]:
+    """503 only when the database is down: that is this process's to fix (a load balancer
+    should stop sending it requests). An unusable model provider is outside every process, so
+    it makes the status ``degraded`` and says why in ``provider_status``, still with 200."""
     database = "ok"
     try:
         await _ping_database()
     except Exception as exc:
         logger.warning("health check: database unavailable: %s", exc)
         database = "unavailable"
+    provider = await cached_provider_status()
     body = HealthOut(
-        status="ok" if database == "ok" else "degraded",
+        status="ok" if database == "ok" and provider.ok else "degraded",
         database=database,
         provider=provider_name(),
         offline=is_offline(),
         agents=[spec.slug for spec in all_specs()],
+        provider_status=health_summary(provider),
     )
     return (200 if database == "ok" else 503), body
 

@@ -10,6 +10,7 @@ secrets redacted (``agentsite.logs.redact``).
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import re
 from typing import Any
@@ -199,13 +200,26 @@ def _raised_by_provider_client(exc: BaseException) -> bool:
 
 
 def _log_provider_failure(exc: BaseException) -> None:
-    """The provider's own words, for the operator (the client gets a generic message)."""
+    """The provider's own words for the operator (the client gets a generic message), with the
+    URL and the model the failed request went to, so a misconfigured OPENAI_BASE_URL or
+    AGENT_MODEL shows; the key is only ever in a header, and redacted from the text."""
+    request = None
+    with contextlib.suppress(AttributeError, RuntimeError):  # httpx raises when it has none
+        request = exc.request  # type: ignore[attr-defined]
+    url = str(getattr(request, "url", "") or "?")
+    model = "?"
+    with contextlib.suppress(ValueError, AttributeError, TypeError):
+        model = str(json.loads(getattr(request, "content", b"") or b"{}").get("model", "?"))
     status = getattr(exc, "status_code", None)
     logger.warning(
-        "model provider failed: %s%s: %s",
+        "model provider request failed: %s %s (model %s): %s%s: %s",
+        getattr(request, "method", "POST"),
+        url,
+        model,
         type(exc).__name__,
         f" (HTTP {status})" if status else "",
         redact(str(exc)),
+        extra={"provider_url": url, "model": model},
     )
 
 

@@ -53,6 +53,15 @@ _KEY_WORD = re.compile(r"[^\W_][\w'-]*")
 _LEADING_FILLER = re.compile(
     r"^(?:\s|[:,\-]|\b(?:tool|the|for|in|of|on|with|to|at|is|me)\b)+", re.I
 )
+# An arithmetic expression in a message ("what is 6*7?", "compute 12*12"): numbers joined by at
+# least one operator. A tool that takes an ``expression`` gets it even when the user does not
+# name the tool, as a real model would call a calculator.
+_ARITHMETIC = re.compile(
+    r"[-+(]*\s*\d+(?:\.\d+)?\s*\)*(?:\s*(?:\*\*|//|[-+*/%^×])\s*[-+(]*\s*\d+(?:\.\d+)?\s*\)*)+"
+)
+# A request for a long answer ("tell me a long story"): the reply is a story of a few hundred
+# words, so that streaming, resuming and cancelling can be watched at OFFLINE_MODEL_DELAY.
+_LONG_ANSWER = re.compile(r"\b(?:story|long|essay)\b", re.I)
 
 
 @dataclass(frozen=True)
@@ -103,6 +112,9 @@ def plan_reply(
                 if remainder is not None:
                     arguments = _arguments_for(tool.params_json_schema, remainder, question)
                     return ReplyPlan(tool_call=ToolCallPlan(tool.name, json.dumps(arguments)))
+        calculation = _calculation_call(question, tools, called)
+        if calculation is not None:
+            return ReplyPlan(tool_call=calculation)
 
     if output_schema is not None:
         return ReplyPlan(text=json.dumps(instance_of(output_schema, output_schema, question)))
@@ -111,11 +123,29 @@ def plan_reply(
     return ReplyPlan(text=_chat_text(question, user_texts[:-1], tools))
 
 
+def _calculation_call(question: str, tools: list[Tool], called: set[Any]) -> ToolCallPlan | None:
+    """A call of the tool that takes an ``expression``, for arithmetic found in the message."""
+    match = _ARITHMETIC.search(question)
+    if match is None:
+        return None
+    for tool in tools:
+        if (
+            isinstance(tool, FunctionTool)
+            and tool.name not in called
+            and "expression" in tool.params_json_schema.get("properties", {})
+        ):
+            arguments = {"expression": match.group().strip()}
+            return ToolCallPlan(tool.name, json.dumps(arguments))
+    return None
+
+
 def _chat_text(question: str, earlier: list[str], tools: list[Tool]) -> str:
     subject, material = subject_and_material(question)
     if material:
         quoted = _extract(material, PLAIN_MATERIAL_CHARS)
         return f"{OFFLINE_PREFIX} On “{_clip(subject)}”, from what you sent me:\n\n{quoted}"
+    if _LONG_ANSWER.search(question):
+        return f"{OFFLINE_PREFIX} You said: “{_clip(question)}” Here is one. {long_story()}"
     parts = [
         f"{OFFLINE_PREFIX} No OpenAI key is configured, so a built-in offline model is answering.",
         f"You said: “{_clip(question)}”" if question else "You sent no text.",
@@ -313,3 +343,26 @@ def _resolve(ref: str, root: dict[str, Any]) -> dict[str, Any]:
 def _clip(text: str, limit: int = 160) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+_STORY_PLACES = ("the harbour", "the cliffs", "the lamp room", "the reef")
+_STORY_SENTENCES = (
+    "Every evening the keeper climbed the hundred and twelve steps to {place}, counting them "
+    "aloud as her mother had taught her, and every evening the count came out the same.",
+    "The gulls knew her by now; they waited on the railing in a patient row, pretending not to "
+    "be interested in the bread she always carried in her coat pocket.",
+    "Below, the sea changed its mind a dozen times an hour, grey and then green and then a dark "
+    "blue that looked almost solid, as if a person could walk across it to the next country.",
+    "She wrote in the logbook what she saw: the wind, the ships, the height of the swell, and "
+    "once, in small letters at the bottom of a page, that she had been happy all day.",
+)
+
+
+def long_story() -> str:
+    """Four short chapters, about 550 words: some 11 s at the default OFFLINE_MODEL_DELAY."""
+    chapters = []
+    for number, place in enumerate(_STORY_PLACES, start=1):
+        sentences = " ".join(sentence.format(place=place) for sentence in _STORY_SENTENCES)
+        chapters.append(f"Chapter {number}. {sentences}")
+    # One paragraph: a reply with no line breaks reads the same quoted inside stored JSON.
+    return " ".join(chapters)

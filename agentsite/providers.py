@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from functools import cache
+from urllib.parse import urlsplit
 
-from agents import set_tracing_disabled
+from agents import set_tracing_disabled, set_tracing_export_api_key
 from agents.models.interface import ModelProvider
 from agents.models.openai_provider import OpenAIProvider
 from django.conf import settings
@@ -51,13 +52,29 @@ def get_model_provider() -> ModelProvider:
     return OpenAIProvider(openai_client=client, use_responses=api == "responses")
 
 
-def configure_sdk() -> None:
-    """Process-wide SDK settings, applied once at start-up.
+def tracing_export_enabled() -> bool:
+    """Whether the SDK may send traces (every prompt and reply of a run) to OpenAI.
 
-    Tracing exports to OpenAI's servers; with no key (or on a closed network) each export would
-    stall and log errors, so it is off unless a real key is configured.
+    The SDK exports to OpenAI's servers whatever ``OPENAI_BASE_URL`` says. A user who points
+    the runs at a local or third-party server has not asked for their conversations to go to
+    OpenAI (and with no OpenAI key each export fails and logs an error), so export is on only
+    when the runs go to OpenAI's own endpoint with a key — or when ``AGENT_TRACING=true``.
     """
-    set_tracing_disabled(not settings.OPENAI_API_KEY)
+    if settings.AGENT_TRACING is not None:
+        return bool(settings.AGENT_TRACING)
+    if is_offline() or not settings.OPENAI_API_KEY:
+        return False
+    host = urlsplit(settings.OPENAI_BASE_URL or "https://api.openai.com/v1").hostname or ""
+    return host == "api.openai.com"
+
+
+def configure_sdk() -> None:
+    """Process-wide SDK settings: applied at start-up, and again when a test changes them."""
+    enabled = tracing_export_enabled()
+    set_tracing_disabled(not enabled)
+    if enabled and settings.OPENAI_API_KEY:
+        # The key from settings (it may come from .env, which the SDK's exporter cannot see).
+        set_tracing_export_api_key(settings.OPENAI_API_KEY)
 
 
 def reset_provider_cache(*, setting: str, **_: object) -> None:
@@ -72,3 +89,5 @@ def reset_provider_cache(*, setting: str, **_: object) -> None:
         "OFFLINE_MODEL_DELAY",
     }:
         get_model_provider.cache_clear()
+    if setting in {"MODEL_PROVIDER", "OPENAI_API_KEY", "OPENAI_BASE_URL", "AGENT_TRACING"}:
+        configure_sdk()

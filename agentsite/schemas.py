@@ -240,9 +240,23 @@ class InfoOut(Schema):
     handoffs: list[str] = []
 
 
+class ProviderStatusOut(Schema):
+    status: Literal["ok", "offline", "unreachable", "error"] = Field(
+        description="offline: the built-in model answers; unreachable: no connection to the "
+        "provider; error: it answered but cannot serve runs (bad key, unknown model, …)"
+    )
+    reachable: bool | None
+    base_url: str | None
+    api: str | None
+    model: str
+    error: str | None
+    checked_at: float = Field(description="Unix time of the (cached) check")
+
+
 class HealthOut(Schema):
-    status: str
+    status: str = Field(description="ok; degraded when the database or the provider is not")
     database: str
     provider: str
     offline: bool
     agents: list[str]
+    provider_status: ProviderStatusOut

@@ -185,6 +185,13 @@ OPENAI_TIMEOUT = env.float("OPENAI_TIMEOUT", default=60.0)
 OPENAI_MAX_RETRIES = env.int("OPENAI_MAX_RETRIES", default=2)
 # Seconds the offline model waits between streamed words, so a demo looks like a real model.
 OFFLINE_MODEL_DELAY = env.float("OFFLINE_MODEL_DELAY", default=0.02)
+# Export the SDK's traces to OpenAI? Unset: only when the runs themselves go to OpenAI's own
+# endpoint with a key; never for a local or third-party OPENAI_BASE_URL unless set to true.
+AGENT_TRACING = env.bool("AGENT_TRACING", default=None)
+# /health checks the provider (GET {base_url}/models, never a billed call) at most once per
+# PROVIDER_CHECK_TTL seconds, giving up after PROVIDER_CHECK_TIMEOUT seconds.
+PROVIDER_CHECK_TTL = env.float("PROVIDER_CHECK_TTL", default=30.0)
+PROVIDER_CHECK_TIMEOUT = env.float("PROVIDER_CHECK_TIMEOUT", default=3.0)
 
 # --- Conversations.
 ENABLE_SESSIONS = env.bool("ENABLE_SESSIONS", default=True)
@@ -250,6 +257,9 @@ RESEARCH_MAX_QUERY_CHARS = env.int("RESEARCH_MAX_QUERY_CHARS", default=1000)
 RESEARCH_SNIPPETS_PER_SEARCH = env.int("RESEARCH_SNIPPETS_PER_SEARCH", default=5)
 # A search that takes longer is recorded as failed; the others go on.
 RESEARCH_SEARCH_TIMEOUT = env.float("RESEARCH_SEARCH_TIMEOUT", default=120.0)
+# Seconds the offline model's research pauses at each step (plan, each search, the report), so
+# its progress can be watched; the real model takes its own time, so it applies offline only.
+RESEARCH_OFFLINE_STEP_DELAY = env.float("RESEARCH_OFFLINE_STEP_DELAY", default=1.0)
 
 # --- Operations: retention, history size, log format (issue 6; see README "Production").
 # Conversations not updated for this many days are deleted by `manage.py purge_sessions`

@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from agentsite.errors import AgentSiteError, translate_error
 from agentsite.events import WireEvent, error_event, stream_complete, usage_dict
+from agentsite.offline import OfflineProvider
 from agentsite.providers import get_model_provider
 from agentsite.schemas import check_json_text
 from research import events
@@ -285,6 +286,10 @@ class ResearchManager:
     async def _run_agent(
         self, agent: Agent[Any], input: str, *, role: str, context: Any = None
     ) -> RunResult:
+        if isinstance(self.provider, OfflineProvider):
+            # The offline model answers at once: a whole run would flash by in a fraction of a
+            # second. Pausing at each step lets a person see the progress a real model shows.
+            await asyncio.sleep(settings.RESEARCH_OFFLINE_STEP_DELAY)
         result = await Runner.run(
             agent,
             input,

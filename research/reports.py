@@ -29,7 +29,10 @@ async def list_reports(owner: str, page: int, page_size: int) -> tuple[list[Repo
 
 
 def report_summary(report: Report) -> dict[str, Any]:
+    """``report_id`` is the name every research answer and event uses; ``id`` is kept beside
+    it for clients written against the first version of this listing."""
     return {
+        "report_id": str(report.id),
         "id": str(report.id),
         "query": report.query,
         "status": report.status,

@@ -41,7 +41,8 @@ class ResearchErrorOut(Schema):
 
 
 class ReportSummaryOut(Schema):
-    id: str
+    report_id: str = Field(description="The report's id, named as in every research answer")
+    id: str = Field(description="The same id under its first name, kept for existing clients")
     query: str
     status: str
     short_summary: str

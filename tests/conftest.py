@@ -19,10 +19,14 @@ def _close_sync_thread_connections(django_db_setup, django_db_blocker):
 
 @pytest.fixture(autouse=True)
 def _fast_offline_model(settings):
-    """Tests never wait between offline words and never see a real key from the environment."""
+    """Tests never wait between offline words or research steps, never see a real key from the
+    environment, and never export traces (a test that sets a key for OpenAI's own endpoint
+    would otherwise try to reach it)."""
     settings.OFFLINE_MODEL_DELAY = 0.0
+    settings.RESEARCH_OFFLINE_STEP_DELAY = 0.0
     settings.MODEL_PROVIDER = "offline"
     settings.OPENAI_API_KEY = ""
+    settings.AGENT_TRACING = False
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from agentsite.models import Conversation, ConversationItem, Run, RunStatus
 from agentsite.retention import parse_duration
+from tests.support.server import fresh_database, run_manage
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -173,3 +174,14 @@ def test_ask_exits_non_zero_on_failure():
     )
     assert result.returncode != 0
     assert "No agent 'nobody'" in result.stderr
+
+
+@pytest.mark.slow
+def test_ask_prints_the_answer_and_no_log_lines(tmp_path: Path):
+    """A person reads the answer on a terminal where stdout and stderr mix: the run's INFO log
+    line must not land in it (only -v 2 shows it)."""
+    with fresh_database(tmp_path) as database_url:
+        result = run_manage(database_url, "ask", "assistant", "what is 6*7?")
+    assert result.returncode == 0, result.stderr
+    assert "[tool output] 42" in result.stdout
+    assert "INFO" not in result.stderr + result.stdout, result.stderr

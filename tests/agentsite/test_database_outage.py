@@ -131,7 +131,8 @@ def test_database_drops_mid_stream(servers: ServerPool, proxy: TcpProxy):
     # The default lease (120 s) is far longer than RECOVERY_SECONDS: the conversation is free
     # again soon after the database is back because the run's end is recorded then, not
     # because its lease ran out.
-    server = servers.start(OFFLINE_MODEL_DELAY="0.05")
+    # The long story (~550 words) streams for ~3 s: the database is cut while it does.
+    server = servers.start(OFFLINE_MODEL_DELAY="0.005")
     with server.client() as http:
         first = post_run(http, FIRST_TEXT, "outage-2")
         assert first.status_code == 200, first.text

@@ -31,7 +31,7 @@ from tests.support.server import (
 
 pytestmark = [pytest.mark.slow, pytest.mark.multiprocess]
 
-WORD_DELAY = 0.1  # process A: a reply of ~40 words streams for ~4 s
+WORD_DELAY = 0.01  # process A: the long story (~550 words) streams for ~6 s
 STREAM_TIMEOUT = 30.0  # seconds any one stream may take from start to end
 TURN_ONE = "My favourite colour is teal and I keep bees."
 STORY = "Tell me a long story about the lighthouse keeper and the seven gulls."

@@ -104,3 +104,29 @@ async def test_delay_setting(delay):
         chat_agent, "hi", run_config=RunConfig(model_provider=OfflineProvider(delay), model="x")
     )
     assert result.final_output.startswith(OFFLINE_PREFIX)
+
+
+async def test_arithmetic_calls_the_calculator_without_naming_it():
+    result = await Runner.run(assistant_agent, "what is 6*7?", run_config=CONFIG)
+    calls = [item for item in result.new_items if item.type == "tool_call_item"]
+    assert [json.loads(call.raw_item.arguments) for call in calls] == [{"expression": "6*7"}]
+    assert "`calculate` returned 42" in result.final_output
+
+
+async def test_the_specialist_computes_after_the_handoff():
+    result = await Runner.run(
+        assistant_agent, "ask the math specialist to compute 12*12", run_config=CONFIG
+    )
+    assert result.last_agent.name == "Math Specialist"
+    outputs = [item.output for item in result.new_items if item.type == "tool_call_output_item"]
+    assert outputs == ["144"]
+    assert "144" in result.final_output
+
+
+async def test_a_long_story_is_long_enough_to_watch_stream():
+    """At the default OFFLINE_MODEL_DELAY (0.02 s a word) a long story streams for over 10 s,
+    so the README's resume and cancel examples have time to act."""
+    story = "Tell me a long story"
+    result = await Runner.run(chat_agent, story, run_config=CONFIG)
+    assert f"You said: “{story}”" in result.final_output
+    assert len(result.final_output.split()) * 0.02 > 10

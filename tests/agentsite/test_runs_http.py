@@ -33,7 +33,9 @@ from tests.support.asgi import post_json_scope
 pytestmark = pytest.mark.django_db(transaction=True)
 
 Event = dict[str, Any]
-WORD_DELAY = 0.03  # offline model: ~1 s for a reply, long enough to act mid-run
+WORD_DELAY = (
+    0.005  # offline model: the long story (~550 words) streams for ~3 s, time to act mid-run
+)
 READ_TIMEOUT = 10.0  # seconds any one stream may take to deliver what a test waits for
 STORY = "Tell me a long story about the lighthouse keeper and the seven gulls."
 

@@ -270,3 +270,16 @@ async def test_a_lone_surrogate_in_the_query_is_422(client):
     assert body["code"] == "invalid_query"
     assert "query contains a lone surrogate (U+D800) at character 1" in body["error"]
     assert await Report.objects.acount() == 0
+
+
+async def test_a_report_has_one_name_for_its_id_everywhere(
+    client, use_research_script, knowledge_base
+):
+    """``report_id`` in the research answer, the listing and the detail (``id`` kept beside it
+    in the listing for clients written against its first version)."""
+    use_research_script(ResearchScript())
+    created = (await client.post(f"/research?query={QUERY}")).json()
+    listed = (await client.get("/research/reports")).json()["reports"][0]
+    detail = (await client.get(f"/research/reports/{created['report_id']}")).json()
+    assert listed["report_id"] == detail["report_id"] == created["report_id"]
+    assert listed["id"] == created["report_id"]

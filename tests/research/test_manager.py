@@ -274,3 +274,20 @@ async def test_web_backend_uses_hosted_search_and_cites_its_pages(settings):
         f"https://web.example/{query.replace(' ', '-')}" for _, query in PLAN
     }
     assert "- [1] [Page on" in report.markdown_report, "web sources are listed as links"
+
+
+async def test_the_offline_model_paces_its_steps_so_progress_is_visible(settings, knowledge_base):
+    """Offline, every agent call (planner, each search, writer) waits
+    RESEARCH_OFFLINE_STEP_DELAY first; a lower bound on the duration cannot flake."""
+    from agentsite.offline import OfflineProvider
+
+    settings.RESEARCH_OFFLINE_STEP_DELAY = 0.2
+    settings.RESEARCH_CONCURRENCY = 5
+    manager = ResearchManager(
+        "How do context managers work?", "owner:test", model_provider=OfflineProvider()
+    )
+    began = time.monotonic()
+    events = await collect(manager)
+    assert events[-1]["type"] == "stream_complete"
+    # planner, then the searches side by side, then the writer: three pauses at least.
+    assert time.monotonic() - began >= 3 * 0.2

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tests.support.openai_wire import (
+    Api,
     ChatShape,
     FunctionCall,
     RecordedRequest,
@@ -43,7 +44,13 @@ from tests.support.openai_wire import (
     Usage,
 )
 
-STATUS_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 429: "Too Many Requests"}
+STATUS_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    404: "Not Found",
+    429: "Too Many Requests",
+}
 
 
 # --- behaviours besides the replies (Text, FunctionCall) of openai_wire -----------------------
@@ -118,9 +125,24 @@ class ClientGone(Exception):
 
 
 class FakeOpenAI:
-    """``start()`` it, script it (``text()``, ``function_call()``, …), ``stop()`` it."""
+    """``start()`` it, script it (``text()``, ``function_call()``, …), ``stop()`` it.
 
-    def __init__(self) -> None:
+    Besides the scripted exchanges it answers what a provider check asks, unscripted:
+    ``GET /v1/models`` lists ``models``; a POST to an API endpoint without a ``model`` is a 400,
+    as OpenAI rejects an invalid body. With ``api_key`` set, any other bearer token gets 401;
+    an API left out of ``apis`` is a 404, as on a server that does not speak it.
+    """
+
+    def __init__(
+        self,
+        *,
+        models: tuple[str, ...] = ("gpt-fake",),
+        api_key: str | None = None,
+        apis: tuple[Api, ...] = ("responses", "chat_completions"),
+    ) -> None:
+        self.models = models
+        self.api_key = api_key
+        self.apis = apis
         self.port = 0
         self._behaviours: deque[Behaviour] = deque()
         self._exchanges: list[Exchange] = []
@@ -234,6 +256,13 @@ class FakeOpenAI:
     async def _answer(
         self, request: RecordedRequest, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
+        unscripted = self._unscripted(request)
+        if unscripted is not None:
+            with self._lock:
+                self._exchanges.append(Exchange(request, None))
+                self._exchanges[-1].finished.set()
+            await _Responder(writer, asyncio.get_running_loop().create_future()).json(*unscripted)
+            return
         with self._lock:
             behaviour = self._behaviours.popleft() if request.api and self._behaviours else None
             exchange = Exchange(request, behaviour)
@@ -255,6 +284,20 @@ class FakeOpenAI:
         finally:
             hangup.cancel()
             exchange.finished.set()
+
+    def _unscripted(self, request: RecordedRequest) -> tuple[int, dict[str, Any]] | None:
+        """The answer to a request that uses no scripted behaviour, if it is one."""
+        token = request.headers.get("authorization", "").removeprefix("Bearer ")
+        if self.api_key is not None and token != self.api_key:
+            return 401, _error_body("Incorrect API key provided", "invalid_request_error")
+        if request.api is not None and request.api not in self.apis:
+            return 404, _error_body(f"no route for {request.path}")
+        if request.method == "GET" and request.path == "/v1/models":
+            listed = [{"id": name, "object": "model", "owned_by": "fake"} for name in self.models]
+            return 200, {"object": "list", "data": listed}
+        if request.api is not None and "model" not in request.body:
+            return 400, _error_body("Missing required parameter: 'model'.", "invalid_request_error")
+        return None
 
 
 class _Responder:

@@ -61,6 +61,7 @@ def server_environment(database_url: str, **overrides: str) -> dict[str, str]:
             "MODEL_PROVIDER": "offline",
             "OPENAI_API_KEY": "",
             "OFFLINE_MODEL_DELAY": "0",
+            "RESEARCH_OFFLINE_STEP_DELAY": "0",
             "REDIS_URL": "",
             "LOG_LEVEL": "INFO",
             "PYTHONUNBUFFERED": "1",

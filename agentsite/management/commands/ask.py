@@ -9,6 +9,7 @@ conversations live in their own owner namespace, ``cli`` (``--owner`` picks anot
 from __future__ import annotations
 
 import asyncio
+import logging
 from importlib import import_module
 from typing import Any
 
@@ -34,6 +35,18 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        root = logging.getLogger()
+        level = root.level
+        if options["verbosity"] < 2:
+            # The answer is the output: the run's INFO lines (on stderr) would land in the middle
+            # of it on a terminal. Warnings and errors still show; -v 2 shows everything.
+            root.setLevel(max(level, logging.WARNING))
+        try:
+            self._ask(options)
+        finally:
+            root.setLevel(level)
+
+    def _ask(self, options: dict[str, Any]) -> None:
         # Agents are registered when their routes are mounted, i.e. when the URLconf loads.
         import_module(settings.ROOT_URLCONF)
         spec = get_spec(options["agent"])

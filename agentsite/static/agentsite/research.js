@@ -157,7 +157,7 @@
         open.className = "open";
         open.textContent = report.query;
         open.title = `${report.status} · ${new Date(report.created_at).toLocaleString()}`;
-        open.addEventListener("click", () => openReport(report.id));
+        open.addEventListener("click", () => openReport(report.report_id));
         li.append(open);
         list.append(li);
       }
