@@ -44,7 +44,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 
 
 def test_event_source_resumes_then_stops(browser: Any, server: ServerProcess):
-    body = {"input": "Tell me a story", "session_id": "es", "on_disconnect": "continue"}
+    body = {"input": "Hello there, EventSource", "session_id": "es", "on_disconnect": "continue"}
     with (
         httpx.Client(base_url=server.url, timeout=30) as client,
         connect_sse(client, "POST", "/chat/stream", json=body) as source,
