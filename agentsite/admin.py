@@ -81,9 +81,13 @@ class ConversationAdmin(admin.ModelAdmin):
     inlines = (ConversationItemInline,)
     list_per_page = 50
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Conversation]:
+        return super().get_queryset(request).with_run_live()  # type: ignore[attr-defined]
+
     @admin.display(boolean=True, description="run active")
     def running(self, obj: Conversation) -> bool:
-        return obj.active_run is not None
+        """Whether a run holds it now: a run whose process died leaves an expired lease."""
+        return obj.run_live  # type: ignore[attr-defined]
 
     @admin.display(description="export")
     def export(self, obj: Conversation) -> str:

@@ -3,13 +3,31 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
 ANONYMOUS_OWNER = "anonymous"
+
+
+class ConversationQuerySet(models.QuerySet["Conversation"]):
+    @staticmethod
+    def live_lease(now: datetime | None = None) -> Q:
+        """A run holds the conversation: it names one and its lease has not expired (an
+        expired lease belongs to a process that died mid-run). The one definition of it."""
+        return Q(active_run__isnull=False, run_lease_until__gte=now or timezone.now())
+
+    def with_run_live(self, now: datetime | None = None) -> ConversationQuerySet:
+        """Each conversation with ``run_live``: whether a run holds it (``live_lease``)."""
+        return self.annotate(
+            run_live=models.ExpressionWrapper(
+                self.live_lease(now), output_field=models.BooleanField()
+            )
+        )
 
 
 class Conversation(models.Model):
@@ -37,6 +55,8 @@ class Conversation(models.Model):
     run_lease_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    objects = ConversationQuerySet.as_manager()
 
     class Meta:
         ordering = ["-updated_at"]
@@ -74,7 +94,9 @@ class ConversationItem(models.Model):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
-        ordering = ["conversation", "position"]
+        # By the foreign key's column: ordering by the relation would join the conversation
+        # table and sort by its own default ordering first.
+        ordering = ["conversation_id", "position"]
         constraints = [
             models.UniqueConstraint(
                 fields=["conversation", "position"], name="unique_item_position"
@@ -164,7 +186,8 @@ class RunEventBatch(models.Model):
     data = models.TextField()
 
     class Meta:
-        ordering = ["run", "last_seq"]
+        # By the foreign key's column, not the relation (which would join and sort by Run's).
+        ordering = ["run_id", "last_seq"]
         constraints = [
             models.UniqueConstraint(fields=["run", "last_seq"], name="unique_run_event_batch")
         ]
