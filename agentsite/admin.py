@@ -19,8 +19,9 @@ from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
 from agentsite.apikeys import assign_secret, revoke_all
+from agentsite.items import item_text
 from agentsite.models import ApiKey, Conversation, ConversationItem, Run, RunStatus
-from agentsite.moderation import export_conversation, item_text, transcript, usage_per_day
+from agentsite.moderation import export_conversation, transcript, usage_per_day
 from agentsite.retention import PurgeResult, delete_conversations
 
 USAGE_DAYS = (7, 30, 90)
