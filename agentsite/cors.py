@@ -16,7 +16,8 @@ its defaults:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 from urllib.parse import SplitResult
 
 from corsheaders.middleware import CorsMiddleware as LibraryCorsMiddleware
@@ -49,7 +50,7 @@ def check_cors_settings(**kwargs: object) -> list[CheckMessage]:
 
 
 class CorsMiddleware(LibraryCorsMiddleware):
-    def __init__(self, get_response) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
         problems = cors_configuration_errors(settings.CORS_ALLOWED_ORIGINS)
         if problems:
             raise ImproperlyConfigured(problems[0])
