@@ -19,8 +19,9 @@ from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
 from agentsite.apikeys import assign_secret, revoke_all
+from agentsite.items import item_text
 from agentsite.models import ApiKey, Conversation, ConversationItem, Run, RunStatus
-from agentsite.moderation import export_conversation, item_text, transcript, usage_per_day
+from agentsite.moderation import export_conversation, transcript, usage_per_day
 from agentsite.retention import PurgeResult, delete_conversations
 
 USAGE_DAYS = (7, 30, 90)
@@ -81,9 +82,13 @@ class ConversationAdmin(admin.ModelAdmin):
     inlines = (ConversationItemInline,)
     list_per_page = 50
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Conversation]:
+        return super().get_queryset(request).with_run_live()  # type: ignore[attr-defined]
+
     @admin.display(boolean=True, description="run active")
     def running(self, obj: Conversation) -> bool:
-        return obj.active_run is not None
+        """Whether a run holds it now: a run whose process died leaves an expired lease."""
+        return obj.run_live  # type: ignore[attr-defined]
 
     @admin.display(description="export")
     def export(self, obj: Conversation) -> str:

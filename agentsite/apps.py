@@ -12,7 +12,9 @@ class AgentsiteConfig(AppConfig):
 
         from agentsite.cors import check_cors_settings
         from agentsite.providers import configure_sdk, reset_provider_cache
+        from agentsite.setting_checks import TAG, check_enumerated_settings
 
         configure_sdk()
         setting_changed.connect(reset_provider_cache)
         checks.register(check_cors_settings, checks.Tags.security)
+        checks.register(check_enumerated_settings, TAG)

@@ -29,7 +29,18 @@ def refuse_development_secret_key() -> None:
         )
 
 
+def refuse_invalid_settings() -> None:
+    """The start-up checks of the project's settings (agentsite.setting_checks), which
+    ``manage.py`` runs but a server loading this module directly would skip."""
+    from agentsite.setting_checks import agentsite_setting_errors
+
+    errors = agentsite_setting_errors()
+    if errors:
+        raise ImproperlyConfigured("; ".join(f"{error.id}: {error.msg}" for error in errors))
+
+
 refuse_development_secret_key()
+refuse_invalid_settings()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

@@ -1,33 +1,34 @@
-"""CORS for the JSON/SSE API: browsers on the origins in ``CORS_ALLOWED_ORIGINS`` may call it.
+"""CORS for the JSON/SSE API through django-cors-headers, with this site's policy on top.
 
-Deliberately small instead of a dependency: the API needs exactly one policy (a fixed origin
-list, the same methods and headers everywhere). The response always names the caller's exact
-origin, never ``*``: a wildcard cannot be combined with credentials, and an explicit list is the
-only safe way to let cookie-carrying browsers of other sites in. Origins outside the list get no
-CORS headers at all, so their browsers refuse to hand the response to the page.
+The library adds the headers (``CORS_ALLOWED_ORIGINS``, ``CORS_ALLOW_CREDENTIALS`` and the
+method, header and expose lists in settings); this subclass keeps what the site promises beyond
+its defaults:
+
+- API paths only (``is_api_path``, the one definition of an API path), and nothing at all — not
+  even ``Vary: Origin`` — while no origin is listed;
+- ``"*"`` refused when the middleware loads, so the server stops at start-up: a wildcard cannot
+  go with credentials, and an explicit list is the only safe way to let other sites in;
+- origins compared case-insensitively and without a trailing slash, as people write them in
+  environment variables (the rule the WebSocket origin check shares: ``origins.cors_listed``);
+- a preflight answered 204, granted or not: the headers, present only for a listed origin, are
+  what grants; the view is never reached (ninja would answer 405).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import SplitResult
 
-from asgiref.sync import iscoroutinefunction
+from corsheaders.middleware import CorsMiddleware as LibraryCorsMiddleware
 from django.conf import settings
 from django.core.checks import CheckMessage, Error
 from django.core.exceptions import ImproperlyConfigured
-from django.http import HttpRequest, HttpResponse
-from django.utils.cache import patch_vary_headers
-from django.utils.decorators import sync_and_async_middleware
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 
 from agentsite.middleware import is_api_path
-
-ALLOW_METHODS = "GET, POST, DELETE, OPTIONS"
-# Last-Event-ID: a fetch-based SSE client resuming a run sends it itself.
-ALLOW_HEADERS = "Authorization, Content-Type, Last-Event-ID"
-# Headers a cross-origin page may read; the run id is what it needs to resume or cancel a run.
-EXPOSE_HEADERS = "X-Run-Id"
-# Browsers cap this anyway (Chromium: 2 h); an hour saves a preflight per call.
-PREFLIGHT_MAX_AGE = "3600"
+from agentsite.origins import cors_listed, normalized_origin
 
 
 def cors_configuration_errors(origins: Iterable[str]) -> list[str]:
@@ -48,79 +49,22 @@ def check_cors_settings(**kwargs: object) -> list[CheckMessage]:
     ]
 
 
-def allowed_origin(origin: str) -> bool:
-    """Whether ``origin`` is listed. Compared case-insensitively and without a trailing slash,
-    because that is how people write origins in environment variables, not how browsers send
-    them; the wildcard never matches."""
-    wanted = origin.strip().rstrip("/").lower()
-    return bool(wanted) and any(
-        wanted == allowed.strip().rstrip("/").lower()
-        for allowed in settings.CORS_ALLOWED_ORIGINS
-        if allowed != "*"
-    )
+class CorsMiddleware(LibraryCorsMiddleware):
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        problems = cors_configuration_errors(settings.CORS_ALLOWED_ORIGINS)
+        if problems:
+            raise ImproperlyConfigured(problems[0])
+        super().__init__(get_response)
 
+    def is_enabled(self, request: HttpRequest) -> bool:
+        return bool(settings.CORS_ALLOWED_ORIGINS) and is_api_path(request.path)
 
-def is_preflight(request: HttpRequest) -> bool:
-    return request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers
+    def origin_found_in_white_lists(self, origin: str, url: SplitResult) -> bool:
+        return cors_listed(normalized_origin(origin))
 
-
-def preflight_response(request: HttpRequest) -> HttpResponse:
-    """204 for every preflight on an API path: the CORS headers, present only for a listed
-    origin, are what grants or denies; the view is never reached (ninja would answer 405)."""
-    response = HttpResponse(status=204)
-    origin = request.headers.get("Origin", "")
-    if allowed_origin(origin):
-        _grant(response, origin)
-        response["Access-Control-Allow-Methods"] = ALLOW_METHODS
-        response["Access-Control-Allow-Headers"] = ALLOW_HEADERS
-        response["Access-Control-Max-Age"] = PREFLIGHT_MAX_AGE
-    patch_vary_headers(response, ("Origin",))
-    return response
-
-
-def add_cors_headers(request: HttpRequest, response: HttpResponse) -> HttpResponse:
-    """Grant a listed origin access to an API response. ``Vary: Origin`` goes on every API
-    response once CORS is on, so a cache never serves one origin's answer to another."""
-    if not settings.CORS_ALLOWED_ORIGINS or not is_api_path(request.path):
+    def check_preflight(self, request: HttpRequest) -> HttpResponseBase | None:
+        response = super().check_preflight(request)
+        if response is not None:
+            response.status_code = 204
+            del response["Content-Length"]
         return response
-    origin = request.headers.get("Origin", "")
-    if allowed_origin(origin):
-        _grant(response, origin)
-        response["Access-Control-Expose-Headers"] = EXPOSE_HEADERS
-    patch_vary_headers(response, ("Origin",))
-    return response
-
-
-def _grant(response: HttpResponse, origin: str) -> None:
-    response["Access-Control-Allow-Origin"] = origin
-    if settings.CORS_ALLOW_CREDENTIALS:
-        response["Access-Control-Allow-Credentials"] = "true"
-
-
-@sync_and_async_middleware
-def CorsMiddleware(get_response: Callable) -> Callable:
-    """Answer API preflights and add CORS headers to API responses (errors included, so a
-    cross-origin page can read why a call failed). Refuses to load with ``"*"`` listed, which
-    stops the server at startup rather than on the first request."""
-    problems = cors_configuration_errors(settings.CORS_ALLOWED_ORIGINS)
-    if problems:
-        raise ImproperlyConfigured(problems[0])
-
-    def short_circuit(request: HttpRequest) -> HttpResponse | None:
-        if settings.CORS_ALLOWED_ORIGINS and is_preflight(request) and is_api_path(request.path):
-            return preflight_response(request)
-        return None
-
-    if iscoroutinefunction(get_response):
-
-        async def middleware(request: HttpRequest) -> HttpResponse:
-            response = short_circuit(request) or await get_response(request)
-            return add_cors_headers(request, response)
-
-    else:
-
-        def middleware(request: HttpRequest) -> HttpResponse:  # type: ignore[misc]
-            response = short_circuit(request) or get_response(request)
-            return add_cors_headers(request, response)
-
-    return middleware

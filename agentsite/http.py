@@ -321,12 +321,7 @@ def run_out(run: Run) -> RunStatusOut:
         session_id=run.session_id or None,
         status=run.status,
         model=run.model,
-        usage={
-            "requests": run.requests,
-            "input_tokens": run.input_tokens,
-            "output_tokens": run.output_tokens,
-            "total_tokens": run.total_tokens,
-        },
+        usage=run.usage,
         event_count=run.event_count,
         error=run.error,
         cancelled_by=run.cancelled_by,

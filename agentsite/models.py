@@ -3,16 +3,61 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
 ANONYMOUS_OWNER = "anonymous"
 
 
-class Conversation(models.Model):
+class TokenUsage(models.Model):
+    """The model-usage counters a row adds up: one run's, a conversation's runs', a research
+    report's. ``usage`` is them as the API reports them (``UsageOut``)."""
+
+    USAGE_FIELDS = ("requests", "input_tokens", "output_tokens", "total_tokens")
+
+    requests = models.PositiveIntegerField(default=0)
+    input_tokens = models.PositiveBigIntegerField(default=0)
+    output_tokens = models.PositiveBigIntegerField(default=0)
+    total_tokens = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def usage(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in self.USAGE_FIELDS}
+
+
+class ConversationQuerySet(models.QuerySet["Conversation"]):
+    @staticmethod
+    def live_lease(now: datetime | None = None) -> Q:
+        """A run holds the conversation: it names one and its lease has not expired (an
+        expired lease belongs to a process that died mid-run). The one definition of it."""
+        return Q(active_run__isnull=False, run_lease_until__gte=now or timezone.now())
+
+    def leased(self, now: datetime | None = None) -> ConversationQuerySet:
+        """The conversations a run holds right now."""
+        return self.filter(self.live_lease(now))
+
+    def idle(self, now: datetime | None = None) -> ConversationQuerySet:
+        """The conversations no live run holds (free, or held by an expired lease)."""
+        return self.exclude(self.live_lease(now))
+
+    def with_run_live(self, now: datetime | None = None) -> ConversationQuerySet:
+        """Each conversation with ``run_live``: whether a run holds it (``live_lease``)."""
+        return self.annotate(
+            run_live=models.ExpressionWrapper(
+                self.live_lease(now), output_field=models.BooleanField()
+            )
+        )
+
+
+class Conversation(TokenUsage):
     """One session of one agent for one owner.
 
     ``owner_key`` is the namespace a session id lives in ("anonymous", "user:<pk>", ...), so two
@@ -28,15 +73,15 @@ class Conversation(models.Model):
     stored_bytes = models.PositiveBigIntegerField(default=0)
     # Next position to hand out; only ever grows, so positions are unique even after pops.
     next_position = models.PositiveBigIntegerField(default=0)
+    # Every run of the conversation adds to it: a wider column than one run's.
     requests = models.PositiveBigIntegerField(default=0)
-    input_tokens = models.PositiveBigIntegerField(default=0)
-    output_tokens = models.PositiveBigIntegerField(default=0)
-    total_tokens = models.PositiveBigIntegerField(default=0)
     # The run that currently holds this conversation, with a lease it renews while running.
     active_run = models.UUIDField(null=True, blank=True)
     run_lease_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    objects = ConversationQuerySet.as_manager()
 
     class Meta:
         ordering = ["-updated_at"]
@@ -74,7 +119,9 @@ class ConversationItem(models.Model):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
-        ordering = ["conversation", "position"]
+        # By the foreign key's column: ordering by the relation would join the conversation
+        # table and sort by its own default ordering first.
+        ordering = ["conversation_id", "position"]
         constraints = [
             models.UniqueConstraint(
                 fields=["conversation", "position"], name="unique_item_position"
@@ -95,6 +142,11 @@ class RunStatus(models.TextChoices):
 
 
 class RunQuerySet(models.QuerySet["Run"]):
+    def lease_expired(self, now: datetime | None = None) -> RunQuerySet:
+        """Runs whose lease ran out: the process running them stopped renewing it (died), unless
+        they ended. The Run side of ``ConversationQuerySet.live_lease``."""
+        return self.filter(lease_until__lt=now or timezone.now())
+
     def interrupt(self) -> int:
         """Mark these runs interrupted if they are still "running": their process died."""
         return self.filter(status=RunStatus.RUNNING).update(
@@ -107,7 +159,7 @@ class RunQuerySet(models.QuerySet["Run"]):
         return await sync_to_async(self.interrupt)()
 
 
-class Run(models.Model):
+class Run(TokenUsage):
     """The ledger entry of one agent run: outcome, usage, timings, who cancelled it."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -121,10 +173,7 @@ class Run(models.Model):
         max_length=16, choices=RunStatus.choices, default=RunStatus.RUNNING, db_index=True
     )
     model = models.CharField(max_length=100, blank=True)
-    requests = models.PositiveIntegerField(default=0)
-    input_tokens = models.PositiveBigIntegerField(default=0)
-    output_tokens = models.PositiveBigIntegerField(default=0)
-    total_tokens = models.PositiveBigIntegerField(default=0)
+    # Parts of input_tokens and output_tokens, kept in the ledger (not part of ``usage``).
     cached_tokens = models.PositiveBigIntegerField(default=0)
     reasoning_tokens = models.PositiveBigIntegerField(default=0)
     event_count = models.PositiveIntegerField(default=0)
@@ -164,7 +213,8 @@ class RunEventBatch(models.Model):
     data = models.TextField()
 
     class Meta:
-        ordering = ["run", "last_seq"]
+        # By the foreign key's column, not the relation (which would join and sort by Run's).
+        ordering = ["run_id", "last_seq"]
         constraints = [
             models.UniqueConstraint(fields=["run", "last_seq"], name="unique_run_event_batch")
         ]

@@ -15,6 +15,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from agentsite.items import item_text
 from agentsite.models import Conversation, ConversationItem, Run, RunStatus
 
 HANDOFF_PREFIX = "transfer_to_"
@@ -29,27 +30,6 @@ class Turn:
     text: str
     raw: str
     interrupted: bool
-
-
-def item_text(item: dict[str, Any]) -> str:
-    """What a person reads for one stored SDK item: message text, tool call or tool output."""
-    kind = item.get("type") or "message"
-    if kind == "message" or "role" in item:
-        content = item.get("content")
-        if isinstance(content, list):
-            content = " ".join(
-                str(part.get("text") or part.get("refusal") or "")
-                for part in content
-                if isinstance(part, dict)
-            )
-        return str(content or "")
-    if kind == "function_call":
-        return f"{item.get('name')}({item.get('arguments')})"
-    if kind == "function_call_output":
-        return f"→ {item.get('output')}"
-    if kind == "reasoning":
-        return " ".join(part.get("text", "") for part in item.get("summary") or [])
-    return json.dumps(item, ensure_ascii=False)[:500]
 
 
 def turn_kind(item: dict[str, Any], handoff_calls: set[str]) -> str:

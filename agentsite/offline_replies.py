@@ -24,6 +24,8 @@ from typing import Any
 from agents.handoffs import Handoff
 from agents.tool import FunctionTool, Tool
 
+from agentsite.items import message_text
+
 
 def _words(text: str) -> frozenset[str]:
     return frozenset(text.split())
@@ -175,13 +177,8 @@ def _messages(items: list[Any]) -> list[tuple[str, str]]:
     for item in items:
         if not isinstance(item, dict) or item.get("role") not in ("user", "assistant"):
             continue
-        content = item.get("content")
-        if isinstance(content, list):
-            content = " ".join(
-                str(part.get("text", "")) for part in content if isinstance(part, dict)
-            )
-        if isinstance(content, str):
-            found.append((item["role"], content.strip()))
+        if isinstance(item.get("content"), str | list):
+            found.append((item["role"], message_text(item["content"]).strip()))
     return found
 
 

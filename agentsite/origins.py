@@ -88,7 +88,7 @@ def csrf_trusted(origin: str) -> bool:
     subdomains."""
     parsed = urlsplit(origin)
     for trusted in settings.CSRF_TRUSTED_ORIGINS:
-        trusted = trusted.strip().rstrip("/").lower()
+        trusted = normalized_origin(trusted)
         if trusted == origin:
             return True
         pattern = urlsplit(trusted)
@@ -101,9 +101,16 @@ def csrf_trusted(origin: str) -> bool:
     return False
 
 
+def normalized_origin(origin: str) -> str:
+    """An origin as compared: people write them with capitals or a trailing slash in
+    environment variables; browsers send them lower-case and without one."""
+    return origin.strip().rstrip("/").lower()
+
+
 def cors_listed(origin: str) -> bool:
-    return any(
-        origin == allowed.strip().rstrip("/").lower()
+    """Whether a normalized ``origin`` is in CORS_ALLOWED_ORIGINS; the wildcard never matches."""
+    return bool(origin) and any(
+        origin == normalized_origin(allowed)
         for allowed in settings.CORS_ALLOWED_ORIGINS
         if allowed != "*"
     )
@@ -115,7 +122,7 @@ def check_socket_origin(scope: dict[str, Any], via_cookie: bool) -> None:
     origin = header(scope, b"origin")
     if origin is None:
         return
-    origin = origin.strip().rstrip("/").lower()
+    origin = normalized_origin(origin)
     if origin == site_origin(scope) or csrf_trusted(origin):
         return
     if cors_listed(origin) and (settings.CORS_ALLOW_CREDENTIALS or not via_cookie):

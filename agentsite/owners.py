@@ -10,7 +10,7 @@ caller's key, so another owner's ids simply do not exist for it (a 404, never a 
    through, as the header of a Basic-auth proxy in front of the site.
 2. A logged-in Django user → ``user:<pk>``.
 3. ``REQUIRE_API_KEY`` → 401 for everyone else.
-4. A browser that a web-UI page marked (``mark_browser``) → ``browser:<id>``, so two anonymous
+4. A browser that a web-UI page marked (``amark_browser``) → ``browser:<id>``, so two anonymous
    browsers never see each other's history.
 5. Otherwise the shared ``anonymous`` namespace, exactly as the FastAPI app behaved.
 
@@ -116,22 +116,13 @@ async def _cookie_or_anonymous_owner(scope: dict[str, Any]) -> Owner:
     return await _browser_owner(scope.get("session")) or ANONYMOUS
 
 
-def mark_browser(request: HttpRequest) -> None:
+async def amark_browser(request: HttpRequest) -> None:
     """Give this browser its own namespace; web-UI page views call it before serving the page.
 
     Only pages mark browsers, never API calls: a script without cookies would otherwise get a
     fresh namespace on every request and lose its conversation between turns. The session is
     saved now so it exists before the page's first API call.
     """
-    session = request.session
-    if not session.get(BROWSER_SESSION_KEY):
-        session[BROWSER_SESSION_KEY] = secrets.token_urlsafe(18)
-    if session.session_key is None:
-        session.save()
-
-
-async def amark_browser(request: HttpRequest) -> None:
-    """``mark_browser`` for async views."""
     session = request.session
     if not await session.aget(BROWSER_SESSION_KEY):
         await session.aset(BROWSER_SESSION_KEY, secrets.token_urlsafe(18))

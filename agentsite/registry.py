@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from agents import Agent
@@ -20,7 +20,6 @@ class AgentSpec:
     slug: str
     agent: Agent[Any]
     description: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
     # Items of history a run sends to the model (None: all). SESSION_HISTORY_LIMITS overrides it.
     history_limit: int | None = None
 

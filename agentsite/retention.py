@@ -15,16 +15,16 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from asgiref.sync import sync_to_async
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from agentsite.errors import ConversationBusy
 from agentsite.eventlog import forget_run_events
-from agentsite.models import Conversation, ConversationItem, Run
+from agentsite.models import Conversation, ConversationItem, ConversationQuerySet, Run
 
 DURATION = re.compile(r"^\s*(\d+)\s*([dhm])\s*$")
 UNITS = {"d": "days", "h": "hours", "m": "minutes"}
@@ -49,11 +49,6 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(**{UNITS[match[2]]: int(match[1])})
 
 
-def live_run_filter(now: datetime) -> Q:
-    """Conversations a run holds right now (an expired lease belongs to a dead process)."""
-    return Q(active_run__isnull=False, run_lease_until__gte=now)
-
-
 def stale_conversations(older_than: timedelta, agent: str | None = None) -> QuerySet[Conversation]:
     """Conversations not updated within ``older_than`` (optionally of one agent)."""
     conversations = Conversation.objects.filter(updated_at__lt=timezone.now() - older_than)
@@ -74,8 +69,8 @@ def delete_conversations(
     itself (``agentsite.driver``).
     """
     now = timezone.now()
-    live = conversations.filter(live_run_filter(now)).count()
-    doomed = conversations.exclude(live_run_filter(now))
+    live = conversations.filter(ConversationQuerySet.live_lease(now)).count()
+    doomed = conversations.exclude(ConversationQuerySet.live_lease(now))
     if dry_run:
         items = ConversationItem.objects.filter(conversation__in=doomed).count()
         return PurgeResult(conversations=doomed.count(), items=items, skipped_live=live)

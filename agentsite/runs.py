@@ -235,8 +235,7 @@ async def follow_run(
             for seq, event in await log.read(run_id, after):
                 yield seq, event
             return
-        if run.lease_until is not None and run.lease_until < timezone.now():
-            await Run.objects.filter(pk=run.pk).ainterrupt()
+        if await Run.objects.filter(pk=run.pk).lease_expired().ainterrupt():
             yield (
                 after + 1,
                 error_event(

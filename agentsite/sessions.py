@@ -35,6 +35,7 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from agentsite.dbthread import in_database_thread
+from agentsite.items import message_text
 from agentsite.models import ANONYMOUS_OWNER, Conversation, ConversationItem
 from agentsite.retention import delete_conversation
 
@@ -508,14 +509,8 @@ def _first_user_text(items: list[TResponseInputItem]) -> str:
     for item in items:
         if not isinstance(item, dict) or item.get("role") != "user":
             continue
-        content = item.get("content")
-        if isinstance(content, list):
-            content = " ".join(
-                part["text"]
-                for part in content
-                if isinstance(part, dict) and isinstance(part.get("text"), str)
-            )
-        if isinstance(content, str) and _storable(content).strip():
-            text = " ".join(_storable(content).split())
+        content = _storable(message_text(item.get("content")))
+        if content.strip():
+            text = " ".join(content.split())
             return text if len(text) <= TITLE_LENGTH else text[: TITLE_LENGTH - 1] + "…"
     return ""

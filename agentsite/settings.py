@@ -245,6 +245,13 @@ REQUIRE_API_KEY = env.bool("REQUIRE_API_KEY", default=False)
 # Origins allowed to call the API from a browser on another origin (CORS); never "*".
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
 CORS_ALLOW_CREDENTIALS = env.bool("CORS_ALLOW_CREDENTIALS", default=False)
+# The one policy django-cors-headers applies to API paths (agentsite.cors). Last-Event-ID: a
+# fetch-based SSE client resuming a run sends it itself; X-Run-Id is what a cross-origin page
+# needs to resume or cancel a run; browsers cap the preflight age anyway (Chromium: 2 h).
+CORS_ALLOW_METHODS = ["GET", "POST", "DELETE", "OPTIONS"]
+CORS_ALLOW_HEADERS = ["authorization", "content-type", "last-event-id"]
+CORS_EXPOSE_HEADERS = ["X-Run-Id"]
+CORS_PREFLIGHT_MAX_AGE = 3600
 
 # --- Research (planner → searches → writer; research/).
 # How many searches of one research run may be in flight at once.

@@ -6,3 +6,11 @@ class ResearchConfig(AppConfig):
 
     name = "research"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django.core import checks
+
+        from agentsite.setting_checks import TAG
+        from research.search import check_search_backend_setting
+
+        checks.register(check_search_backend_setting, TAG)

@@ -10,7 +10,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from agentsite.models import ANONYMOUS_OWNER
+from agentsite.models import ANONYMOUS_OWNER, TokenUsage
 
 
 def content_hash(title: str, body: str) -> str:
@@ -65,7 +65,7 @@ class ReportStatus(models.TextChoices):
     FAILED = "failed"
 
 
-class Report(models.Model):
+class Report(TokenUsage):
     """One research run: the plan, every search with its summary and sources, the report.
 
     Written as the run goes, so a run that fails keeps what it had done (status ``failed``,
@@ -90,10 +90,6 @@ class Report(models.Model):
     # Every source the report cites, numbered as in its text: ``number, title, url``.
     sources = models.JSONField(default=list, blank=True)
     error = models.TextField(blank=True)
-    requests = models.PositiveIntegerField(default=0)
-    input_tokens = models.PositiveBigIntegerField(default=0)
-    output_tokens = models.PositiveBigIntegerField(default=0)
-    total_tokens = models.PositiveBigIntegerField(default=0)
     # Milliseconds per stage: planning_ms, searching_ms, writing_ms, total_ms.
     timings = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)

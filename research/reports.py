@@ -55,12 +55,7 @@ def report_detail(report: Report) -> dict[str, Any]:
         "markdown_report": report.markdown_report,
         "follow_up_questions": report.follow_up_questions,
         "sources": report.sources,
-        "usage": {
-            "requests": report.requests,
-            "input_tokens": report.input_tokens,
-            "output_tokens": report.output_tokens,
-            "total_tokens": report.total_tokens,
-        },
+        "usage": report.usage,
         "timings": report.timings,
     }
 

@@ -17,9 +17,11 @@ from agents import RunContextWrapper, function_tool
 from agents.result import RunResult
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.core.checks import CheckMessage
 from django.db import connection
 
 from agentsite.providers import provider_name
+from agentsite.setting_checks import enumerated_setting_errors, lowered
 from research.errors import InvalidQuery, SearchUnavailable
 
 
@@ -87,10 +89,6 @@ def search_backend() -> Backend:
     base.
     """
     choice = settings.RESEARCH_SEARCH_BACKEND.strip().lower()
-    if choice not in BACKENDS:
-        raise SearchUnavailable(
-            f"RESEARCH_SEARCH_BACKEND must be one of {BACKENDS}, not {choice!r}"
-        )
     web_possible = (
         provider_name() == "openai"
         and settings.OPENAI_API.strip().lower() == "responses"
@@ -104,6 +102,13 @@ def search_backend() -> Backend:
     if choice == "auto":
         return "web" if web_possible else "knowledge_base"
     return choice  # type: ignore[return-value]
+
+
+def check_search_backend_setting(**kwargs: object) -> list[CheckMessage]:
+    """RESEARCH_SEARCH_BACKEND is one of BACKENDS (a system check, run at start-up)."""
+    return enumerated_setting_errors(
+        {"RESEARCH_SEARCH_BACKEND": (BACKENDS, lowered)}, "research.E001"
+    )
 
 
 def search_terms(query: str) -> list[str]:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import uuid
+from datetime import timedelta
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from agentsite.models import Conversation, ConversationItem
 
@@ -99,3 +102,35 @@ def test_admin_is_staff_only(conversations, django_user_model):
     response = member.get("/admin/agentsite/conversation/")
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
+
+
+def test_run_active_column_follows_the_lease(admin_client):
+    """A run whose process died leaves ``active_run`` set with an expired lease: not active."""
+    now = timezone.now()
+    make_conversation("idle-1", "chat", ["hi"])
+    for session_id, lease in (("live-1", now + timedelta(minutes=1)), ("dead-1", now)):
+        conversation = make_conversation(session_id, "chat", ["hi"])
+        Conversation.objects.filter(pk=conversation.pk).update(
+            active_run=uuid.uuid4(), run_lease_until=lease - timedelta(seconds=1)
+        )
+    html = admin_client.get("/admin/agentsite/conversation/").content.decode()
+    rows = {
+        session_id: row
+        for row in html.split("<tr")
+        for session_id in ("idle-1", "live-1", "dead-1")
+        if f">{session_id}<" in row
+    }
+    active = {
+        session_id: 'alt="True"' in row.split('class="field-running"')[1][:200]
+        for session_id, row in rows.items()
+    }
+    assert active == {"idle-1": False, "live-1": True, "dead-1": False}
+
+
+def test_default_orderings_do_not_join_the_parent_table():
+    """Items and event batches sort by their foreign-key column, with no join to sort by the
+    parent's own ordering."""
+    from agentsite.models import RunEventBatch
+
+    for queryset in (ConversationItem.objects.all(), RunEventBatch.objects.all()):
+        assert "JOIN" not in str(queryset.query).upper()

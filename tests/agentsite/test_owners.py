@@ -24,7 +24,6 @@ from agentsite.owners import (
     Owner,
     amark_browser,
     check_json_content_type,
-    mark_browser,
     owner_for_request,
     owner_for_scope,
 )
@@ -53,7 +52,7 @@ def api_request(
 async def marked_browser() -> str:
     """Load a web-UI page in a new browser; returns its session cookie."""
     request = with_middleware(RequestFactory().get("/"))
-    await sync_to_async(mark_browser)(request)
+    await amark_browser(request)
     assert request.session.session_key
     return request.session.session_key
 
@@ -136,7 +135,7 @@ async def test_marking_again_keeps_the_namespace_and_survives_key_rotation():
     session_key = await marked_browser()
     before = await owner_for_request(api_request(session_key))
     request = with_middleware(RequestFactory().get("/"), session_key)
-    await sync_to_async(mark_browser)(request)
+    await amark_browser(request)
     await request.session.acycle_key()
     after = await owner_for_request(api_request(request.session.session_key))
     assert request.session.session_key != session_key

@@ -185,8 +185,10 @@ def test_backend_selection(settings, backend, provider, api, base_url, expected)
     assert search_backend() == expected
 
 
-@pytest.mark.parametrize(("backend", "provider"), [("web", "offline"), ("bing", "openai")])
+@pytest.mark.parametrize(("backend", "provider"), [("web", "offline")])
 def test_impossible_backend_is_a_clear_error(settings, backend, provider):
+    """An unknown backend ("bing") is refused at start-up instead: tests/agentsite/
+    test_setting_checks.py."""
     settings.RESEARCH_SEARCH_BACKEND = backend
     settings.MODEL_PROVIDER = provider
     with pytest.raises(SearchUnavailable) as caught:
