@@ -63,18 +63,23 @@ run: migrate
 ALL := -m "slow or not slow"
 ALL_BUT_MULTIPROCESS := -m "(slow or not slow) and not multiprocess"
 # The browser tests (e2e: headless /usr/bin/chromium) and the benchmark harness's smoke run
-# (which makes its own SQLite and PostgreSQL databases) run once, in the SQLite pass.
-ALL_BUT_E2E := -m "(slow or not slow) and not e2e and not bench"
+# (which makes its own SQLite and PostgreSQL databases) run once, in the SQLite pass; so do the
+# README's examples (they document `make run`, which is SQLite) and the SSE client-library
+# tests (the wire format does not depend on the database).
+ALL_BUT_E2E := -m "(slow or not slow) and not e2e and not bench" \
+	--ignore=tests/test_readme_examples.py --ignore=tests/agentsite/test_sse_clients.py
+# The slowest tests of each pass are listed at its end, to see where the suite's time goes.
+DURATIONS := --durations=25
 
 test: install test-sqlite test-postgres
 
 test-sqlite: install js-clients
 	bash scripts/services.sh redis chromium
-	$(BIN)/pytest $(ALL_BUT_MULTIPROCESS)
+	$(BIN)/pytest $(ALL_BUT_MULTIPROCESS) $(DURATIONS)
 
 test-postgres: install js-clients
 	bash scripts/services.sh postgres redis
-	DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest $(ALL_BUT_E2E)
+	DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest $(ALL_BUT_E2E) $(DURATIONS)
 
 # A longer, randomized schemathesis run against /openapi.json (`make test` runs a bounded,
 # derandomized one), on SQLite. FUZZ_EXAMPLES=2000 make fuzz for more.
