@@ -67,7 +67,7 @@ ALL_BUT_MULTIPROCESS := -m "(slow or not slow) and not multiprocess"
 # README's examples (they document `make run`, which is SQLite) and the SSE client-library
 # tests (the wire format does not depend on the database).
 ALL_BUT_E2E := -m "(slow or not slow) and not e2e and not bench" \
-	--ignore=tests/test_readme_examples.py --ignore=tests/agentsite/test_sse_clients.py
+	--ignore=tests/test_readme_examples.py --ignore=tests/agentsite/web/test_sse_clients.py
 # The slowest tests of each pass are listed at its end, to see where the suite's time goes.
 DURATIONS := --durations=25
 
@@ -85,14 +85,14 @@ test-postgres: install js-clients
 # derandomized one), on SQLite. FUZZ_EXAMPLES=2000 make fuzz for more.
 FUZZ_EXAMPLES ?= 500
 fuzz: install
-	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/agentsite/test_schema_fuzz.py
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/agentsite/web/test_schema_fuzz.py
 
-# Benchmarks (tests/bench): throughput vs the SDK alone, time to first event, 1,000 slow
+# Benchmarks (bench): throughput vs the SDK alone, time to first event, 1,000 slow
 # streams, session-store latency, a py-spy profile of daphne. Needs PostgreSQL; prints a table
-# and writes bench-results.json. `.venv/bin/python -m tests.bench --quick` is a smoke run.
+# and writes bench-results.json. `.venv/bin/python -m bench --quick` is a smoke run.
 bench: install
 	bash scripts/services.sh postgres
-	$(BIN)/python -m tests.bench
+	$(BIN)/python -m bench
 
 lint: install
 	$(BIN)/ruff check .

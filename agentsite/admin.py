@@ -18,11 +18,11 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
-from agentsite.apikeys import assign_secret, revoke_all
-from agentsite.items import item_text
+from agentsite.conversations.items import item_text
+from agentsite.conversations.retention import PurgeResult, delete_conversations
+from agentsite.governance.moderation import export_conversation, transcript, usage_per_day
 from agentsite.models import ApiKey, Conversation, ConversationItem, Run, RunStatus
-from agentsite.moderation import export_conversation, transcript, usage_per_day
-from agentsite.retention import PurgeResult, delete_conversations
+from agentsite.web.apikeys import assign_secret, revoke_all
 
 USAGE_DAYS = (7, 30, 90)
 

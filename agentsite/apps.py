@@ -10,9 +10,9 @@ class AgentsiteConfig(AppConfig):
         from django.core import checks
         from django.test.signals import setting_changed
 
-        from agentsite.cors import check_cors_settings
-        from agentsite.providers import configure_sdk, reset_provider_cache
-        from agentsite.setting_checks import TAG, check_enumerated_settings
+        from agentsite.checks import TAG, check_enumerated_settings
+        from agentsite.providers.selection import configure_sdk, reset_provider_cache
+        from agentsite.web.cors import check_cors_settings
 
         configure_sdk()
         setting_changed.connect(reset_provider_cache)

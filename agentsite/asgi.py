@@ -4,8 +4,8 @@ Every server loads the site through this module, so this is where it refuses to 
 public development ``SECRET_KEY`` unless ``DEBUG`` is on: anyone could forge that key's session
 cookies (an admin login), password-reset links and signed values.
 
-Request bodies are limited before Django reads them (``agentsite.body_limit``); every
-WebSocket gets flow control and frame limits (``agentsite.ws_flow``).
+Request bodies are limited before Django reads them (``agentsite.web.body_limit``); every
+WebSocket gets flow control and frame limits (``agentsite.web.ws_flow``).
 """
 
 import os
@@ -30,9 +30,9 @@ def refuse_development_secret_key() -> None:
 
 
 def refuse_invalid_settings() -> None:
-    """The start-up checks of the project's settings (agentsite.setting_checks), which
+    """The start-up checks of the project's settings (agentsite.checks), which
     ``manage.py`` runs but a server loading this module directly would skip."""
-    from agentsite.setting_checks import agentsite_setting_errors
+    from agentsite.checks import agentsite_setting_errors
 
     errors = agentsite_setting_errors()
     if errors:
@@ -45,15 +45,15 @@ refuse_invalid_settings()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-from agentsite.body_limit import BodySizeLimit  # noqa: E402
-from agentsite.origins import AllowedHostsMiddleware  # noqa: E402
-from agentsite.routing import websocket_urlpatterns  # noqa: E402
-from agentsite.ws_flow import WebSocketFlowControl  # noqa: E402
+from agentsite.web.body_limit import BodySizeLimit  # noqa: E402
+from agentsite.web.origins import AllowedHostsMiddleware  # noqa: E402
+from agentsite.web.routing import websocket_urlpatterns  # noqa: E402
+from agentsite.web.ws_flow import WebSocketFlowControl  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": BodySizeLimit(django_asgi_app),
-        # The Origin is checked per caller, once the owner is known (agentsite.origins).
+        # The Origin is checked per caller, once the owner is known (agentsite.web.origins).
         "websocket": WebSocketFlowControl(
             AllowedHostsMiddleware(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
         ),

@@ -229,7 +229,7 @@ def forget_broken_connections() -> None:
     closed" for the life of the process.
 
     Runs do their ORM work on asgiref's process-wide single thread (they start in a fresh
-    context, outside any request: ``agentsite.runs``), where Django's per-request
+    context, outside any request: ``agentsite.runs.service``), where Django's per-request
     ``close_old_connections`` never runs; a connection a database outage broke would stay
     there forever. Queued behind that thread's current work, never waited for.
     """

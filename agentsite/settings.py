@@ -47,22 +47,22 @@ INSTALLED_APPS = [
 ]
 
 # Session, common, auth and messages middleware in their inline form (the same classes with no
-# thread hop per hook under ASGI: agentsite/inline_middleware.py). Security, CSRF and
+# thread hop per hook under ASGI: agentsite/web/inline_middleware.py). Security, CSRF and
 # X-Frame-Options stay Django's own: `check --deploy` looks for them by dotted path.
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Async-native static files (a sync middleware here would push every request, SSE
     # streams included, through a worker thread and buffer streaming responses).
     "servestatic.middleware.ServeStaticMiddleware",
-    "agentsite.cors.CorsMiddleware",
-    "agentsite.middleware.RequestSizeLimitMiddleware",
-    "agentsite.inline_middleware.InlineSessionMiddleware",
-    "agentsite.inline_middleware.InlineCommonMiddleware",
+    "agentsite.web.cors.CorsMiddleware",
+    "agentsite.web.middleware.RequestSizeLimitMiddleware",
+    "agentsite.web.inline_middleware.InlineSessionMiddleware",
+    "agentsite.web.inline_middleware.InlineCommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "agentsite.inline_middleware.InlineAuthenticationMiddleware",
-    "agentsite.inline_middleware.InlineMessageMiddleware",
+    "agentsite.web.inline_middleware.InlineAuthenticationMiddleware",
+    "agentsite.web.inline_middleware.InlineMessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "agentsite.middleware.JsonErrorMiddleware",
+    "agentsite.web.middleware.JsonErrorMiddleware",
     # Turns django-axes' lockout into its 429 page (async-capable; last, as axes asks).
     "axes.middleware.AxesMiddleware",
 ]
@@ -128,7 +128,7 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 
 # --- Email. Unset: nothing is mailed (console backend) and the password-reset pages do not
-# exist, since the reset link could not be delivered (agentsite.views.when_email_configured).
+# exist, since the reset link could not be delivered (agentsite.web.pages.when_email_configured).
 EMAIL_URL = env.str("EMAIL_URL", default="")
 if EMAIL_URL:
     globals().update(environ.Env.email_url_config(EMAIL_URL))
@@ -215,7 +215,7 @@ SESSION_PAGE_MAX_BYTES = env.int("SESSION_PAGE_MAX_BYTES", default=1024 * 1024)
 # What a run does when its SSE client goes away: "cancel" it, or "continue" (resume later).
 SSE_ON_DISCONNECT = env.str("SSE_ON_DISCONNECT", default="cancel")
 WS_ON_DISCONNECT = env.str("WS_ON_DISCONNECT", default="continue")
-# WebSocket flow control (agentsite.ws_flow): bytes of frames a socket may have waiting for a
+# WebSocket flow control (agentsite.web.ws_flow): bytes of frames a socket may have waiting for a
 # client that reads too slowly (then close 4408); the largest frame a client may send (else
 # close 4413); frames a client may send per second, with bursts (else close 4429).
 WS_MAX_PENDING_BYTES = env.int("WS_MAX_PENDING_BYTES", default=1_000_000)
@@ -232,7 +232,7 @@ SSE_RETRY_MS = env.int("SSE_RETRY_MS", default=3000)
 RUN_EVENTS_TTL_SECONDS = env.int("RUN_EVENTS_TTL_SECONDS", default=86_400)
 
 # --- Tools: every CPU-bound tool runs in a worker process with these limits
-# (agentsite.tool_workers). Past the time limit the worker is killed and the model is told so.
+# (agentsite.tool_workers.pool). Past the time limit the worker is killed and the model is told so.
 TOOL_TIMEOUT_SECONDS = env.float("TOOL_TIMEOUT_SECONDS", default=5.0)
 TOOL_MEMORY_BYTES = env.int("TOOL_MEMORY_BYTES", default=256 * 1024 * 1024)
 # Warm worker processes kept, and tool computations that may run at once (per server process).
@@ -245,7 +245,7 @@ REQUIRE_API_KEY = env.bool("REQUIRE_API_KEY", default=False)
 # Origins allowed to call the API from a browser on another origin (CORS); never "*".
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
 CORS_ALLOW_CREDENTIALS = env.bool("CORS_ALLOW_CREDENTIALS", default=False)
-# The one policy django-cors-headers applies to API paths (agentsite.cors). Last-Event-ID: a
+# The one policy django-cors-headers applies to API paths (agentsite.web.cors). Last-Event-ID: a
 # fetch-based SSE client resuming a run sends it itself; X-Run-Id is what a cross-origin page
 # needs to resume or cancel a run; browsers cap the preflight age anyway (Chromium: 2 h).
 CORS_ALLOW_METHODS = ["GET", "POST", "DELETE", "OPTIONS"]

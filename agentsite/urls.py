@@ -2,10 +2,10 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from agentsite.api import api, redoc
-from agentsite.views import index, research_page, when_email_configured
+from agentsite.web.api import api, redoc
+from agentsite.web.pages import index, research_page, when_email_configured
 
-handler400 = "agentsite.middleware.bad_request"
+handler400 = "agentsite.web.middleware.bad_request"
 
 urlpatterns = [
     path("", index, name="index"),

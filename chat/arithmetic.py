@@ -1,7 +1,7 @@
 """The calculator's evaluator: arithmetic on untrusted text, each step cheap by construction.
 
 A pure function with no imports beyond the standard library, so a tool worker process
-(``agentsite.tool_workers``) starts fast and small. The worker's time and memory limits are the
+(``agentsite.tool_workers.pool``) starts fast and small. The worker's time and memory limits are the
 backstop; the bounds here are the rule: every literal, intermediate and function argument is
 checked *before* the operation that could be expensive, because one C call (``10 ** n``,
 ``round(5, -n)``, a huge multiplication) holds the GIL until it returns and no timeout can

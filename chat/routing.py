@@ -3,7 +3,7 @@
 
 from django.urls import URLPattern
 
-from agentsite.consumers import agent_websocket_path
+from agentsite.web.consumers import agent_websocket_path
 from chat.urls import ASSISTANT, CHAT
 
 websocket_urlpatterns: list[URLPattern] = [

@@ -1,7 +1,8 @@
 """Function tools of the assistant agent. Plain functions first, so they are testable alone.
 
 Every tool answers within bounded time and memory, or says plainly why it did not: the
-calculator's evaluation runs in a worker process with a time limit (``agentsite.tool_workers``),
+calculator's evaluation runs in a worker process with a time limit
+(``agentsite.tool_workers.pool``),
 so a pathological expression costs one killed child, never the server's event loop.
 """
 
@@ -12,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from agents import function_tool
 
-from agentsite.tool_workers import ToolLimitExceeded, run_bounded
+from agentsite.tool_workers.pool import ToolLimitExceeded, run_bounded
 from chat.arithmetic import calculation_text, check_expression
 
 # IANA names are at most ~30 characters; anything longer is not one.

@@ -1,7 +1,7 @@
 """Mount the shared agent routes for this app's agents."""
 
-from agentsite.http import agent_router
 from agentsite.registry import AgentSpec
+from agentsite.web.routes import agent_router
 from chat.agents import assistant_agent, chat_agent
 
 CHAT = AgentSpec("chat", chat_agent, description="A conversational agent with memory.")

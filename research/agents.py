@@ -16,7 +16,7 @@ from agents import Agent, ModelSettings, WebSearchTool
 from django.conf import settings
 from pydantic import BaseModel, Field
 
-from agentsite.providers import is_offline, model_name_for
+from agentsite.providers.selection import is_offline, model_name_for
 from research.search import Backend, SearchContext, search_knowledge_base
 
 MIN_SEARCHES = 5

@@ -10,7 +10,7 @@ class ResearchConfig(AppConfig):
     def ready(self) -> None:
         from django.core import checks
 
-        from agentsite.setting_checks import TAG
+        from agentsite.checks import TAG
         from research.search import check_search_backend_setting
 
         checks.register(check_search_backend_setting, TAG)

@@ -24,10 +24,10 @@ from typing import Any
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from agentsite.consumers import decode_frame, frame_type, refuse
 from agentsite.errors import AgentSiteError, Forbidden, Unauthorized, translate_error
-from agentsite.events import error_event
-from agentsite.owners import Owner, owner_for_scope, reauthenticate_scope
+from agentsite.runs.events import error_event
+from agentsite.web.consumers import decode_frame, frame_type, refuse
+from agentsite.web.owners import Owner, owner_for_scope, reauthenticate_scope
 from research.manager import CANCELLED, ResearchManager
 
 

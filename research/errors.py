@@ -1,4 +1,4 @@
-"""Research's domain errors; ``agentsite.api`` and the transports turn them into responses."""
+"""Research's domain errors; ``agentsite.web.api`` and the transports turn them into responses."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from agentsite.events import WireEvent
+from agentsite.runs.events import WireEvent
 
 
 def progress(report_id: uuid.UUID, stage: str, message: str, **extra: Any) -> WireEvent:

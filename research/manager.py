@@ -29,10 +29,10 @@ from django.conf import settings
 from django.utils import timezone
 
 from agentsite.errors import AgentSiteError, translate_error
-from agentsite.events import WireEvent, error_event, stream_complete, usage_dict
-from agentsite.offline import OfflineProvider
-from agentsite.providers import get_model_provider
-from agentsite.schemas import check_json_text
+from agentsite.providers.offline import OfflineProvider
+from agentsite.providers.selection import get_model_provider
+from agentsite.runs.events import WireEvent, error_event, stream_complete, usage_dict
+from agentsite.web.schemas import check_json_text
 from research import events
 from research.agents import (
     ReportData,

@@ -1,4 +1,4 @@
-"""The research WebSocket route, ``ws/research/`` (gathered by ``agentsite.routing``)."""
+"""The research WebSocket route, ``ws/research/`` (gathered by ``agentsite.web.routing``)."""
 
 from django.urls import URLPattern, re_path
 

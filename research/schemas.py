@@ -7,7 +7,7 @@ from typing import Any
 from ninja import Schema
 from pydantic import Field
 
-from agentsite.schemas import UsageOut
+from agentsite.web.schemas import UsageOut
 
 
 class ResearchBody(Schema):

@@ -20,8 +20,8 @@ from django.conf import settings
 from django.core.checks import CheckMessage
 from django.db import connection
 
-from agentsite.providers import provider_name
-from agentsite.setting_checks import enumerated_setting_errors, lowered
+from agentsite.checks import enumerated_setting_errors, lowered
+from agentsite.providers.selection import provider_name
 from research.errors import InvalidQuery, SearchUnavailable
 
 

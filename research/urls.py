@@ -14,11 +14,11 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Status
 
 from agentsite.errors import AgentSiteError, BadRequest
-from agentsite.events import WireEvent
-from agentsite.http import SSE_EVENT_SCHEMA
-from agentsite.owners import Owner, check_json_content_type, owner_for_request
-from agentsite.schemas import ErrorOut
-from agentsite.sse import sse_response
+from agentsite.runs.events import WireEvent
+from agentsite.web.owners import Owner, check_json_content_type, owner_for_request
+from agentsite.web.routes import SSE_EVENT_SCHEMA
+from agentsite.web.schemas import ErrorOut
+from agentsite.web.sse import sse_response
 from research.errors import InvalidQuery
 from research.manager import ResearchManager
 from research.reports import get_report, list_reports, report_detail, report_summary

@@ -40,7 +40,7 @@ def use_scripted_model(settings, monkeypatch):
     from agents.models.interface import ModelProvider
     from agents.testing import ScriptedModel
 
-    import agentsite.driver as driver
+    import agentsite.runs.driver as driver
 
     def install(steps) -> ScriptedModel:
         model = ScriptedModel(steps)

@@ -15,8 +15,8 @@ from agents.testing import ModelStep, assistant_message
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from agentsite.conversations.retention import parse_duration
 from agentsite.models import Conversation, ConversationItem, Run, RunStatus
-from agentsite.retention import parse_duration
 from tests.support.server import fresh_database, run_manage
 
 ROOT = Path(__file__).resolve().parents[2]

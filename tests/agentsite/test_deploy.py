@@ -77,7 +77,7 @@ def test_development_configuration_warns():
 
 def test_json_formatter_writes_one_object_with_extra_fields():
     record = logging.LogRecord(
-        "agentsite.driver", logging.INFO, __file__, 1, "run %s", ("r1",), None
+        "agentsite.runs.driver", logging.INFO, __file__, 1, "run %s", ("r1",), None
     )
     record.run_id = "r1"
     record.total_tokens = 12
@@ -85,7 +85,7 @@ def test_json_formatter_writes_one_object_with_extra_fields():
     entry = json.loads(line)
     assert "\n" not in line
     assert entry["message"] == "run r1" and entry["level"] == "INFO"
-    assert entry["logger"] == "agentsite.driver"
+    assert entry["logger"] == "agentsite.runs.driver"
     assert entry["run_id"] == "r1" and entry["total_tokens"] == 12
 
 
@@ -106,9 +106,9 @@ def test_log_format_json_configures_the_console_handler():
 @pytest.mark.django_db(transaction=True)
 def test_run_end_is_logged_at_info_without_message_content(caplog):
     secret = "my passport number is X1234567"
-    with caplog.at_level(logging.INFO, logger="agentsite.driver"):
+    with caplog.at_level(logging.INFO, logger="agentsite.runs.driver"):
         call_command("ask", "chat", secret, "--session", "logged", stdout=io.StringIO())
-    records = [record for record in caplog.records if record.name == "agentsite.driver"]
+    records = [record for record in caplog.records if record.name == "agentsite.runs.driver"]
     assert len(records) == 1
     record = records[0]
     assert record.levelno == logging.INFO

@@ -9,10 +9,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from agentsite.items import item_text, message_text
+from agentsite.conversations.items import item_text, message_text
+from agentsite.conversations.session import _first_user_text
 from agentsite.models import Conversation, Run
-from agentsite.offline_replies import _messages
-from agentsite.sessions import _first_user_text
+from agentsite.providers.offline_replies import _messages
 from research.models import Report
 
 pytestmark = pytest.mark.django_db

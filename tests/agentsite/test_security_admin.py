@@ -12,8 +12,8 @@ from django.contrib.messages.storage.cookie import CookieStorage
 from django.contrib.sessions.models import Session
 from django.test import AsyncClient, Client
 
-from agentsite.apikeys import hash_api_key
 from agentsite.models import ApiKey
+from agentsite.web.apikeys import hash_api_key
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,7 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth.models import User
 from django.core.management import call_command
 
-from agentsite.apikeys import generate_api_key
+from agentsite.web.apikeys import generate_api_key
 from research.models import Report
 from tests.research.conftest import PLAN, REPORT, ResearchScript, upstream_error
 from tests.support.sse import parse_sse

@@ -10,9 +10,9 @@ from agents.testing import ModelCall
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 
-from agentsite.apikeys import generate_api_key
 from agentsite.asgi import application
-from agentsite.consumers import CLOSE_UNAUTHORIZED
+from agentsite.web.apikeys import generate_api_key
+from agentsite.web.consumers import CLOSE_UNAUTHORIZED
 from research.manager import CANCELLED
 from research.models import Report
 from tests.research.conftest import PLAN, ResearchScript

@@ -279,7 +279,7 @@ async def test_web_backend_uses_hosted_search_and_cites_its_pages(settings):
 async def test_the_offline_model_paces_its_steps_so_progress_is_visible(settings, knowledge_base):
     """Offline, every agent call (planner, each search, writer) waits
     RESEARCH_OFFLINE_STEP_DELAY first; a lower bound on the duration cannot flake."""
-    from agentsite.offline import OfflineProvider
+    from agentsite.providers.offline import OfflineProvider
 
     settings.RESEARCH_OFFLINE_STEP_DELAY = 0.2
     settings.RESEARCH_CONCURRENCY = 5

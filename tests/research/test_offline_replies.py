@@ -1,13 +1,13 @@
 """The offline model's generic handling of material and search-term fields, which the research
-pipeline relies on to run end to end with no key (agentsite/offline_replies.py)."""
+pipeline relies on to run end to end with no key (agentsite/providers/offline_replies.py)."""
 
 from __future__ import annotations
 
 from agents import Agent, RunConfig, Runner
 from pydantic import BaseModel, Field
 
-from agentsite.offline import OfflineProvider
-from agentsite.offline_replies import OFFLINE_PREFIX, subject_and_material
+from agentsite.providers.offline import OfflineProvider
+from agentsite.providers.offline_replies import OFFLINE_PREFIX, subject_and_material
 from chat.agents import chat_agent
 
 CONFIG = RunConfig(model_provider=OfflineProvider(), model="offline")

@@ -18,7 +18,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from agentsite.errors import AgentSiteError
 from agentsite.registry import all_specs, get_spec
-from agentsite.runs import RunRequest, start_run
+from agentsite.runs.service import RunRequest, start_run
 
 CLI_OWNER = "cli"
 

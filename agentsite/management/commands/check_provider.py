@@ -13,8 +13,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from agentsite.provider_check import check_provider, configured_base_url
-from agentsite.providers import is_offline, model_name_for, provider_name
+from agentsite.providers.check import check_provider, configured_base_url
+from agentsite.providers.selection import is_offline, model_name_for, provider_name
 
 
 class Command(BaseCommand):

@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from agentsite.eventlog import expire_finished_run_events
+from agentsite.runs.eventlog import expire_finished_run_events
 
 
 class Command(BaseCommand):

@@ -8,7 +8,11 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from agentsite.retention import delete_conversations, parse_duration, stale_conversations
+from agentsite.conversations.retention import (
+    delete_conversations,
+    parse_duration,
+    stale_conversations,
+)
 
 
 class Command(BaseCommand):

@@ -1,0 +1,219 @@
+"""Services over whole conversations: the one-run-at-a-time lease and usage totals.
+
+The lease is a compare-and-set on the conversation row, so it holds across processes on any
+database; it expires on its own if the process holding it dies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from agents.usage import Usage
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from agentsite.conversations.dbthread import in_database_thread
+from agentsite.conversations.sql import db_value, insert_row, update_row
+from agentsite.errors import ConversationBusy, ConversationFull
+from agentsite.models import Conversation, Run
+
+WAIT_POLL_SECONDS = 0.1
+
+
+async def claim_conversation(
+    owner: str,
+    agent: str,
+    session_id: str,
+    token: uuid.UUID,
+    *,
+    wait: bool = False,
+    then: Callable[[int], None] | None = None,
+    adding: tuple[int, int] = (0, 0),
+) -> int:
+    """Give the conversation's run lease to ``token`` (a run id); returns the conversation's pk.
+
+    The conversation is created if new. When another live run holds it, raise
+    ``ConversationBusy`` — or, with ``wait``, poll until it is free (MULTITASK_WAIT_SECONDS).
+    Taking over an expired lease means the process that held it died (a kill -9, a crash):
+    its run is marked interrupted in the ledger then, rather than left "running" forever.
+
+    ``then(pk)`` runs in the transaction of a successful claim: the run's ledger row is written
+    with it, in one trip to the database thread, and a failed write gives the claim back.
+
+    ``adding`` is ``(items, bytes)`` the run's input will store: a conversation that would then
+    exceed MAX_CONVERSATION_ITEMS or MAX_CONVERSATION_BYTES is not claimed
+    (``ConversationFull``), checked under the same row lock.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + settings.MULTITASK_WAIT_SECONDS
+    while True:
+        pk = await _try_claim_in_thread(owner, agent, session_id, token, then, adding)
+        if pk is not None:
+            return pk
+        if not wait or loop.time() >= deadline:
+            raise ConversationBusy()
+        await asyncio.sleep(WAIT_POLL_SECONDS)
+
+
+def _try_claim(
+    owner: str,
+    agent: str,
+    session_id: str,
+    token: uuid.UUID,
+    then: Callable[[int], None] | None,
+    adding: tuple[int, int] = (0, 0),
+) -> int | None:
+    """Plain SQL (this runs once per turn, and the ORM's query compilation cost more than the
+    statements): read the conversation's lease with its row locked (SQLite: the IMMEDIATE
+    transaction holds the write lock), then take it; a new conversation is inserted already
+    claimed."""
+    now = timezone.now()
+    lease = _lease_end(now)
+    with transaction.atomic(), connection.cursor() as cursor:
+        found = _lease_state(cursor, owner, agent, session_id, now)
+        if found is None:
+            check_room((0, 0), adding)
+            pk = _insert_claimed(cursor, owner, agent, session_id, token, lease, now)
+            if pk is None:  # created meanwhile by a concurrent first turn, which holds it
+                found = _lease_state(cursor, owner, agent, session_id, now)
+        if found is not None:
+            pk, free, held, size = found
+            if not free:
+                return None
+            check_room(size, adding)
+            update_row(cursor, Conversation, pk, {"active_run": token, "run_lease_until": lease})
+            # Held but expired (free, or we would have stopped): a dead process's run.
+            if held:
+                Run.objects.filter(conversation_id=pk).lease_expired(now).exclude(
+                    pk=token
+                ).interrupt()
+        assert pk is not None
+        if then is not None:
+            then(pk)
+        return pk
+
+
+CONVERSATIONS = Conversation._meta.db_table
+
+
+def _lease_state(
+    cursor: Any, owner: str, agent: str, session_id: str, now: datetime
+) -> tuple[int, bool, bool, tuple[int, int]] | None:
+    """``(pk, free, held, (items, bytes))`` of the conversation, its row locked; None if there
+    is none yet. ``free`` is the negation of ``ConversationQuerySet.live_lease``, written in SQL
+    here because the claim is on every run's critical path."""
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    cursor.execute(
+        f"SELECT id, active_run IS NULL OR run_lease_until < %s, active_run IS NOT NULL,"
+        f" item_count, stored_bytes"
+        f" FROM {CONVERSATIONS} WHERE owner_key = %s AND agent = %s AND session_id = %s{lock}",
+        [db_value(Conversation, "run_lease_until", now), owner, agent, session_id],
+    )
+    row = cursor.fetchone()
+    return None if row is None else (row[0], bool(row[1]), bool(row[2]), (row[3], row[4]))
+
+
+def check_room(size: tuple[int, int], adding: tuple[int, int]) -> None:
+    """``ConversationFull`` unless a conversation of ``size`` (items, bytes) can take
+    ``adding`` more and stay within MAX_CONVERSATION_ITEMS and MAX_CONVERSATION_BYTES."""
+    (items, stored), (more_items, more_bytes) = size, adding
+    max_items, max_bytes = settings.MAX_CONVERSATION_ITEMS, settings.MAX_CONVERSATION_BYTES
+    if items + more_items > max_items or stored + more_bytes > max_bytes:
+        raise ConversationFull(
+            f"This conversation is full: it holds {items} items ({stored} bytes) and the limit "
+            f"is {max_items} items or {max_bytes} bytes; start a new conversation, or delete "
+            "or rewind this one"
+        )
+
+
+def _insert_claimed(
+    cursor: Any,
+    owner: str,
+    agent: str,
+    session_id: str,
+    token: uuid.UUID,
+    lease: datetime,
+    now: datetime,
+) -> int | None:
+    """Insert the conversation held by ``token``; its pk, or None if it exists already."""
+    conversation = Conversation(
+        owner_key=owner,
+        agent=agent,
+        session_id=session_id,
+        active_run=token,
+        run_lease_until=lease,
+        created_at=now,
+        updated_at=now,
+    )
+    return insert_row(cursor, conversation, ignore_conflicts=True)
+
+
+_try_claim_in_thread = in_database_thread(_try_claim)
+
+
+async def renew_lease(token: uuid.UUID) -> bool:
+    renewed = await Conversation.objects.filter(active_run=token).aupdate(
+        run_lease_until=_lease_end(timezone.now())
+    )
+    return bool(renewed)
+
+
+def release_now(token: uuid.UUID, usage: Usage | None = None) -> None:
+    """Give the lease back and add the run's token usage to the conversation's totals (on the
+    database thread, in the caller's transaction if any)."""
+    counts = [0, 0, 0, 0] if usage is None else _usage_counts(usage)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {CONVERSATIONS} SET active_run = NULL, run_lease_until = NULL,"
+            " requests = requests + %s, input_tokens = input_tokens + %s,"
+            " output_tokens = output_tokens + %s, total_tokens = total_tokens + %s"
+            " WHERE active_run = %s",
+            [*counts, db_value(Conversation, "active_run", token)],
+        )
+
+
+release_conversation = in_database_thread(release_now)
+
+
+def _usage_counts(usage: Usage) -> list[int]:
+    return [usage.requests, usage.input_tokens, usage.output_tokens, usage.total_tokens]
+
+
+async def is_running(owner: str, agent: str, session_id: str) -> bool:
+    return await (
+        Conversation.objects.filter(owner_key=owner, agent=agent, session_id=session_id)
+        .leased()
+        .aexists()
+    )
+
+
+def _lease_end(now: datetime) -> datetime:
+    return now + timedelta(seconds=settings.RUN_LEASE_SECONDS)
+
+
+async def list_conversations(
+    owner: str, agent: str, page: int, page_size: int
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of the owner's conversations with this agent, most recently updated first."""
+    mine = Conversation.objects.filter(owner_key=owner, agent=agent)
+    total = await mine.acount()
+    start = (page - 1) * page_size
+    rows = [
+        {
+            "session_id": conversation.session_id,
+            "title": conversation.title,
+            "item_count": conversation.item_count,
+            "created_at": conversation.created_at.isoformat(),
+            "updated_at": conversation.updated_at.isoformat(),
+            "active": conversation.run_live,
+        }
+        async for conversation in mine.with_run_live().order_by("-updated_at", "-pk")[
+            start : start + page_size
+        ]
+    ]
+    return rows, total

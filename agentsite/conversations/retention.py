@@ -1,0 +1,99 @@
+"""Deleting conversations: every copy of their content, never one a run is using, and what
+counts as old.
+
+``delete_conversations`` is the one way a conversation is deleted: ``DELETE
+/{agent}/session/{id}``, the admin's purge and delete actions and ``manage.py purge_sessions``
+all go through it. A conversation's content lives in its items, in the event logs of its runs
+(database batches, Redis streams: every reply's text) and in the conversation row itself (its
+title); all of it goes. The run ledger keeps its rows as metadata (status, tokens, timings,
+model; ``conversation`` becomes null) so usage history survives, but an error text, which may
+quote the conversation, is replaced.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from asgiref.sync import sync_to_async
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from agentsite.errors import ConversationBusy
+from agentsite.models import Conversation, ConversationItem, ConversationQuerySet, Run
+from agentsite.runs.eventlog import forget_run_events
+
+DURATION = re.compile(r"^\s*(\d+)\s*([dhm])\s*$")
+UNITS = {"d": "days", "h": "hours", "m": "minutes"}
+# What a deleted conversation's runs keep in place of their error text.
+ERROR_REMOVED = "(error details removed with the conversation)"
+# Conversations deleted per statement: well under SQLite's bound on query parameters.
+DELETE_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class PurgeResult:
+    conversations: int
+    items: int
+    skipped_live: int
+
+
+def parse_duration(text: str) -> timedelta:
+    """``30d``, ``12h`` or ``90m`` → a timedelta; ``ValueError`` for anything else."""
+    match = DURATION.match(text)
+    if match is None:
+        raise ValueError(f"{text!r} is not a duration like 30d, 12h or 90m")
+    return timedelta(**{UNITS[match[2]]: int(match[1])})
+
+
+def stale_conversations(older_than: timedelta, agent: str | None = None) -> QuerySet[Conversation]:
+    """Conversations not updated within ``older_than`` (optionally of one agent)."""
+    conversations = Conversation.objects.filter(updated_at__lt=timezone.now() - older_than)
+    return conversations.filter(agent=agent) if agent else conversations
+
+
+def delete_conversations(
+    conversations: QuerySet[Conversation], *, dry_run: bool = False
+) -> PurgeResult:
+    """Delete ``conversations`` with every copy of their content, except those a run is using.
+
+    In one transaction, the rows locked first (PostgreSQL; SQLite's IMMEDIATE transaction holds
+    the write lock), so a run cannot claim one meanwhile: the items, the conversation rows (the
+    ledger's links become null), the runs' error texts, then the runs' event logs. The Redis
+    streams are deleted after the rows, still inside the transaction: a Redis failure rolls the
+    whole deletion back, and a run ending at that moment either wrote its last events before
+    the streams went or finds its conversation gone when it records its end and deletes them
+    itself (``agentsite.runs.driver``).
+    """
+    now = timezone.now()
+    live = conversations.filter(ConversationQuerySet.live_lease(now)).count()
+    doomed = conversations.exclude(ConversationQuerySet.live_lease(now))
+    if dry_run:
+        items = ConversationItem.objects.filter(conversation__in=doomed).count()
+        return PurgeResult(conversations=doomed.count(), items=items, skipped_live=live)
+    deleted_conversations = deleted_items = 0
+    with transaction.atomic():
+        pks = list(doomed.select_for_update().values_list("pk", flat=True))
+        run_ids: list[uuid.UUID] = []
+        for start in range(0, len(pks), DELETE_CHUNK):
+            chunk = pks[start : start + DELETE_CHUNK]
+            runs = Run.objects.filter(conversation_id__in=chunk)
+            run_ids += runs.values_list("pk", flat=True)
+            runs.exclude(error="").update(error=ERROR_REMOVED)
+            _, per_model = Conversation.objects.filter(pk__in=chunk).delete()
+            deleted_conversations += per_model.get(Conversation._meta.label, 0)
+            deleted_items += per_model.get(ConversationItem._meta.label, 0)
+        forget_run_events(run_ids)
+    return PurgeResult(conversations=deleted_conversations, items=deleted_items, skipped_live=live)
+
+
+async def delete_conversation(owner: str, agent: str, session_id: str) -> None:
+    """``DELETE /{agent}/session/{id}``: the owner's conversation and all its content; nothing
+    to do if there is none. ``ConversationBusy`` while a run holds it."""
+    mine = Conversation.objects.filter(owner_key=owner, agent=agent, session_id=session_id)
+    result = await sync_to_async(delete_conversations)(mine)
+    if result.skipped_live:
+        raise ConversationBusy("A run is in progress for this session; cancel it first")

@@ -1,0 +1,517 @@
+"""``DjangoSession``: the Agents SDK ``Session`` protocol over the Django ORM.
+
+Semantics follow the SDK's ``SQLiteSession`` item for item
+(tests/agentsite/conversations/test_session_contract.py
+and the ports of the SDK's own session tests, tests/agentsite/test_sdk_*.py, run the same cases
+against both). The history read and each mutation are one function on the database thread (one
+transaction for a mutation), because Django transactions are synchronous. A mutation that started
+finishes even if the awaiting task is cancelled, and the task sees its cancellation only once the
+transaction has ended (``_settled``).
+
+Deliberate differences from ``SQLiteSession`` (README, "Session semantics"): ``clear_session``
+empties the history but keeps the conversation row (title, created time, token totals, linked
+runs), because the SDK's compaction wrapper rewrites history as clear + add;
+``delete_conversation`` removes the row too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, NamedTuple, TypeVar
+
+from agents.items import TResponseInputItem
+from agents.memory.session_settings import (
+    SessionSettings,
+    coerce_session_settings,
+    resolve_session_limit,
+)
+from agents.run_context import RunContextWrapper
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F
+from django.db.models.functions import Greatest
+from django.utils import timezone
+
+from agentsite.conversations.dbthread import in_database_thread
+from agentsite.conversations.items import message_text
+from agentsite.conversations.retention import delete_conversation
+from agentsite.models import ANONYMOUS_OWNER, Conversation, ConversationItem
+
+TITLE_LENGTH = 80
+CONVERSATIONS = Conversation._meta.db_table
+ITEMS = ConversationItem._meta.db_table
+ITEM_ROW = "(%s, %s, %s, %s, %s, %s, %s)"
+# Rows per INSERT: 7 parameters each, well under SQLite's 32,766 and PostgreSQL's 65,535.
+INSERT_CHUNK = 500
+
+T = TypeVar("T")
+
+
+class HistoryPage(NamedTuple):
+    """One page of a conversation: its items oldest first, how many it holds in all, and the
+    ``before`` cursor of the page before this one (None: this page starts the history)."""
+
+    items: list[TResponseInputItem]
+    total: int
+    next_before: int | None
+
+
+class SessionOwnerMismatch(PermissionError):
+    """A run context names a different owner than the session it is writing to."""
+
+
+class DjangoSession:
+    """Conversation history of one (owner, agent, session id), stored in Django models."""
+
+    def __init__(
+        self,
+        session_id: str,
+        *,
+        agent: str,
+        owner: str = ANONYMOUS_OWNER,
+        session_settings: SessionSettings | dict[str, Any] | None = None,
+        conversation_id: int | None = None,
+        for_model: bool = False,
+    ) -> None:
+        self.session_id = session_id
+        self.agent = agent
+        self.owner = owner
+        # A run's session: the history it reads goes to the model's client, which cannot
+        # encode lone surrogates (stored before input was checked for them); they are read
+        # as U+FFFD there, and kept as stored everywhere else.
+        self.for_model = for_model
+        # The conversation row's pk, once known (a run passes the one it claimed): reads and
+        # writes then go straight to it. A conversation cannot be deleted while a run holds
+        # it, and delete_conversation forgets the pk.
+        self._conversation_id = conversation_id
+        self.session_settings = (
+            coerce_session_settings(session_settings)
+            if session_settings is not None
+            else SessionSettings()
+        )
+
+    # --- the Session protocol -------------------------------------------------------------
+
+    async def get_items(
+        self, limit: int | None = None, *, wrapper: RunContextWrapper[Any] | None = None
+    ) -> list[TResponseInputItem]:
+        """The history, oldest first: all of it, or the newest ``limit`` items.
+
+        A stored row that is not valid JSON is skipped and does not count toward the limit: the
+        window grows until it holds ``limit`` readable items or the whole history, as in
+        ``SQLiteSession``. A negative limit means no limit (SQLite's ``LIMIT -1``).
+        """
+        self._check_owner(wrapper)
+        effective = resolve_session_limit(limit, self.session_settings)
+        if effective == 0:
+            return []
+        if effective is None or effective < 0:
+            return _decode_readable(await _read_items_in_thread(self, None), self.for_model)
+        window = effective
+        while True:
+            rows = await _read_items_in_thread(self, window)
+            items = _decode_readable(rows, self.for_model)
+            if len(items) >= effective or len(rows) < window:
+                return items[-effective:]
+            window *= 2
+
+    async def add_items(
+        self, items: list[TResponseInputItem], *, wrapper: RunContextWrapper[Any] | None = None
+    ) -> None:
+        self._check_owner(wrapper)
+        if not items:
+            return
+        encoded = [_encode(item) for item in items]
+        await _settled(_add_items_in_thread(self, items, encoded))
+
+    async def pop_item(
+        self, *, wrapper: RunContextWrapper[Any] | None = None
+    ) -> TResponseInputItem | None:
+        """Remove and return the newest item; rows that are not valid JSON on the way are
+        dropped (as ``SQLiteSession`` does), so the newest readable item comes back."""
+        return await self.pop_item_with_validation(None, wrapper=wrapper)
+
+    async def clear_session(self, *, wrapper: RunContextWrapper[Any] | None = None) -> None:
+        """Delete every item of the conversation, keeping the conversation itself.
+
+        The row keeps its id, title, created time, token totals and linked runs: the SDK's
+        ``OpenAIResponsesCompactionSession`` replaces history by clear + add, and that must
+        not turn one conversation into a new, untitled one. Positions carry on from where they
+        were, so they stay unique and in order. ``delete_conversation`` removes the row too.
+        """
+        self._check_owner(wrapper)
+        await _settled(sync_to_async(self._clear_in_transaction)())
+
+    # --- helpers beyond the protocol ------------------------------------------------------
+
+    async def pop_item_with_validation(
+        self,
+        validate: Callable[[TResponseInputItem], object] | None,
+        *,
+        wrapper: RunContextWrapper[Any] | None = None,
+    ) -> TResponseInputItem | None:
+        """``pop_item`` that removes the newest readable item only if ``validate(item)`` returns.
+
+        ``validate`` runs on the database thread inside the transaction that holds the
+        conversation's row lock. If it raises, nothing is removed (the item keeps its position)
+        and the exception propagates: this is how ``agentsite.conversations.encrypted`` refuses to
+        pop an item that the key in hand cannot authenticate, like the SDK's
+        ``SQLiteSession._pop_item_with_validation``.
+        """
+        self._check_owner(wrapper)
+        return await _settled(sync_to_async(self._pop_item_in_transaction)(validate))
+
+    async def delete_conversation(self) -> None:
+        """Delete the conversation and every copy of its content (``retention``, the one way
+        a conversation is deleted); ``ConversationBusy`` while a run holds it."""
+        self._conversation_id = None
+        await _settled(delete_conversation(self.owner, self.agent, self.session_id))
+
+    async def add_interrupted_reply(self, text: str) -> None:
+        """Store the part of an assistant reply a client saw before its run was stopped.
+
+        It is a plain assistant message, so the model sees it next turn; the row is marked
+        ``interrupted`` for the admin and the UI.
+        """
+        item: TResponseInputItem = {"role": "assistant", "content": text}  # type: ignore[typeddict-item]
+        await _settled(_add_items_in_thread(self, [item], [_encode(item)], True))
+
+    async def rewind_last_turn(self) -> TResponseInputItem | None:
+        """Remove the last user message and everything after it (the answer to regenerate);
+        return that user message, or None when there is none."""
+        data = await _settled(sync_to_async(self._rewind_in_transaction)())
+        return None if data is None else json.loads(data)
+
+    async def get_conversation(self) -> Conversation | None:
+        return await self._conversations().afirst()
+
+    async def read_page(self, limit: int, before: int | None = None) -> HistoryPage:
+        """The newest ``limit`` items before position ``before`` (all positions if None),
+        oldest first, cut short at SESSION_PAGE_MAX_BYTES (one item at least): one bounded
+        read however large the conversation is."""
+        return await sync_to_async(self._read_page)(limit, before)
+
+    # --- internals -----------------------------------------------------------------------
+
+    def _conversations(self):  # type: ignore[no-untyped-def]
+        return Conversation.objects.filter(
+            owner_key=self.owner, agent=self.agent, session_id=self.session_id
+        )
+
+    def _check_owner(self, wrapper: RunContextWrapper[Any] | None) -> None:
+        owner = getattr(getattr(wrapper, "context", None), "owner", None)
+        if owner is not None and owner != self.owner:
+            raise SessionOwnerMismatch(
+                f"run context owner {owner!r} may not use a session of {self.owner!r}"
+            )
+
+    def _read_items(self, limit: int | None) -> list[str]:
+        """The items' JSON, oldest first: all of them, or the newest ``limit`` (one thread hop
+        for the conversation lookup and the read)."""
+        if self._conversation_id is None:
+            self._conversation_id = self._conversations().values_list("pk", flat=True).first()
+            if self._conversation_id is None:
+                return []
+        # Plain SQL: this runs before every model call, and building the equivalent queryset
+        # costs more than the query. Served by the (conversation, position) unique index.
+        with connection.cursor() as cursor:
+            if limit is None or limit < 0:
+                # SQLite's LIMIT treats a negative bound as "no limit"; SQLiteSession inherits it.
+                cursor.execute(
+                    f"SELECT data FROM {ITEMS} WHERE conversation_id = %s ORDER BY position",
+                    [self._conversation_id],
+                )
+                return [data for (data,) in cursor.fetchall()]
+            cursor.execute(
+                f"SELECT data FROM {ITEMS} WHERE conversation_id = %s"
+                " ORDER BY position DESC LIMIT %s",
+                [self._conversation_id, limit],
+            )
+            return [data for (data,) in reversed(cursor.fetchall())]
+
+    def _add_items_in_transaction(
+        self, items: list[TResponseInputItem], encoded: list[str], interrupted: bool = False
+    ) -> None:
+        rows = [
+            (_field(item, "role")[:32], (_field(item, "type") or "message")[:64], data)
+            for item, data in zip(items, encoded, strict=True)
+        ]
+        with transaction.atomic(), connection.cursor() as cursor:
+            locked = self._lock_conversation_row(cursor)
+            if locked is None:
+                conversation, _ = Conversation.objects.get_or_create(
+                    owner_key=self.owner, agent=self.agent, session_id=self.session_id
+                )
+                self._conversation_id = conversation.pk
+                locked = self._lock_conversation_row(cursor)
+                assert locked is not None, "a conversation created in this transaction"
+            start, title = locked
+            _append_rows(
+                cursor,
+                self._conversation_id,
+                start,
+                rows,
+                interrupted,
+                "" if title else _first_user_text(items),
+            )
+
+    def _lock_conversation_row(self, cursor: Any) -> tuple[int, str] | None:
+        """``(next_position, title)`` of the conversation, its row locked until the end of the
+        transaction (SQLite: the IMMEDIATE transaction already holds the write lock); None if
+        its pk is unknown or the row is gone."""
+        if self._conversation_id is None:
+            return None
+        lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+        cursor.execute(
+            f"SELECT next_position, title FROM {CONVERSATIONS} WHERE id = %s{lock}",
+            [self._conversation_id],
+        )
+        return cursor.fetchone()
+
+    def _read_page(self, limit: int, before: int | None) -> HistoryPage:
+        conversation = self._conversations().values("pk", "item_count").first()
+        if conversation is None:
+            return HistoryPage([], 0, None)
+        rows = ConversationItem.objects.filter(conversation_id=conversation["pk"])
+        if before is not None:
+            rows = rows.filter(position__lt=before)
+        newest = list(rows.order_by("-position").values_list("position", "data")[: limit + 1])
+        more = len(newest) > limit
+        kept: list[tuple[int, str]] = []
+        size = 0
+        for position, data in newest[:limit]:
+            size += _utf8_size(data)
+            if kept and size > settings.SESSION_PAGE_MAX_BYTES:
+                more = True
+                break
+            kept.append((position, data))
+        kept.reverse()
+        return HistoryPage(
+            _decode_readable(data for _, data in kept),
+            conversation["item_count"],
+            kept[0][0] if more and kept else None,
+        )
+
+    def _rewind_in_transaction(self) -> str | None:
+        with transaction.atomic():
+            conversation = self._conversations().select_for_update().first()
+            if conversation is None:
+                return None
+            last_user = conversation.items.filter(role="user").order_by("-position").first()
+            if last_user is None:
+                return None
+            tail = conversation.items.filter(position__gte=last_user.position)
+            size = sum(_utf8_size(data) for data in tail.values_list("data", flat=True))
+            removed, _ = tail.delete()
+            Conversation.objects.filter(pk=conversation.pk).update(
+                item_count=F("item_count") - removed,
+                stored_bytes=Greatest(F("stored_bytes") - size, 0),
+                updated_at=timezone.now(),
+            )
+            return last_user.data
+
+    def _pop_item_in_transaction(
+        self, validate: Callable[[TResponseInputItem], object] | None
+    ) -> TResponseInputItem | None:
+        """Peek at the newest row, then delete it: unreadable rows are dropped on the way,
+        and a readable one only once ``validate`` accepted it. A rejection still commits the
+        unreadable rows dropped before it, as ``SQLiteSession`` does, and is then raised."""
+        rejection: Exception | None = None
+        popped: TResponseInputItem | None = None
+        with transaction.atomic():
+            conversation_id = (
+                self._conversations().select_for_update().values_list("pk", flat=True).first()
+            )
+            if conversation_id is None:
+                return None
+            items = ConversationItem.objects.filter(conversation_id=conversation_id)
+            removed, freed = 0, 0
+            while (
+                newest := items.order_by("-position").values_list("pk", "data").first()
+            ) is not None:
+                pk, data = newest
+                try:
+                    item = json.loads(data)
+                except (json.JSONDecodeError, TypeError):
+                    items.filter(pk=pk).delete()
+                    removed, freed = removed + 1, freed + _utf8_size(str(data))
+                    continue
+                if validate is not None:
+                    try:
+                        validate(item)
+                    except Exception as error:
+                        rejection = error
+                        break
+                items.filter(pk=pk).delete()
+                removed, freed = removed + 1, freed + _utf8_size(data)
+                popped = item
+                break
+            if removed:
+                Conversation.objects.filter(pk=conversation_id).update(
+                    item_count=F("item_count") - removed,
+                    stored_bytes=Greatest(F("stored_bytes") - freed, 0),
+                    updated_at=timezone.now(),
+                )
+        if rejection is not None:
+            raise rejection
+        return popped
+
+    def _clear_in_transaction(self) -> None:
+        with transaction.atomic():
+            conversation_id = (
+                self._conversations().select_for_update().values_list("pk", flat=True).first()
+            )
+            if conversation_id is None:
+                return
+            self._conversation_id = conversation_id
+            ConversationItem.objects.filter(conversation_id=conversation_id).delete()
+            Conversation.objects.filter(pk=conversation_id).update(
+                item_count=0, stored_bytes=0, updated_at=timezone.now()
+            )
+
+
+# The two calls of every turn (read the history, store the new items), on the database thread
+# without asgiref's per-call context handling (agentsite.conversations.dbthread).
+_read_items_in_thread = in_database_thread(DjangoSession._read_items)
+_add_items_in_thread = in_database_thread(DjangoSession._add_items_in_transaction)
+
+
+async def _settled(work: Awaitable[T]) -> T:
+    """Await a database write to its end, even through cancellation, then re-raise that.
+
+    Work handed to the database thread cannot be stopped; a caller that returned at once on
+    cancellation would not know whether its write happened (and might repeat it, or read
+    before it lands). Like ``SQLiteSession``, the cancelled caller waits until the transaction
+    has committed or rolled back as a whole, however often it is cancelled meanwhile, and only
+    then sees ``CancelledError`` (the write's own error, if any, gives way to it).
+    """
+    task = asyncio.ensure_future(work)
+    cancellation: asyncio.CancelledError | None = None
+    while not task.done():
+        try:
+            await asyncio.wait({task})
+        except asyncio.CancelledError as error:
+            cancellation = cancellation or error
+    if cancellation is not None:
+        if not task.cancelled():
+            task.exception()  # retrieved, so asyncio does not report it as lost
+        raise cancellation
+    return task.result()
+
+
+def _decode_readable(rows: Iterable[str], for_model: bool = False) -> list[TResponseInputItem]:
+    """The items of these JSON rows, skipping any that is not valid JSON (written by some
+    other hand: this module only stores ``json.dumps`` output), as ``SQLiteSession`` does."""
+    decode = _decode_for_model if for_model else json.loads
+    items: list[TResponseInputItem] = []
+    for data in rows:
+        try:
+            items.append(decode(data))
+        except (json.JSONDecodeError, TypeError):
+            continue
+    return items
+
+
+def _append_rows(
+    cursor: Any,
+    conversation_id: int,
+    start: int,
+    rows: list[tuple[str, str, str]],
+    interrupted: bool,
+    title: str,
+) -> None:
+    """Insert items at positions ``start``… and move the conversation's counters on, under the
+    row lock. Plain SQL: this runs twice per turn, and the ORM's per-query compilation cost
+    more than the statements (see ``make bench``, session store)."""
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    for first in range(0, len(rows), INSERT_CHUNK):
+        chunk = rows[first : first + INSERT_CHUNK]
+        params: list[Any] = []
+        for offset, (role, item_type, data) in enumerate(chunk, start=start + first):
+            params += [conversation_id, offset, data, role, item_type, interrupted, now]
+        cursor.execute(
+            f"INSERT INTO {ITEMS} (conversation_id, position, data, role, item_type,"
+            f" interrupted, created_at) VALUES {', '.join([ITEM_ROW] * len(chunk))}",
+            params,
+        )
+    # updated_at never before created_at, whatever the clocks of two writers say.
+    set_title = ", title = %s" if title else ""
+    size = sum(_utf8_size(data) for _, _, data in rows)
+    cursor.execute(
+        f"UPDATE {CONVERSATIONS} SET next_position = %s, item_count = item_count + %s,"
+        " stored_bytes = stored_bytes + %s,"
+        f" updated_at = CASE WHEN created_at > %s THEN created_at ELSE %s END{set_title}"
+        " WHERE id = %s",
+        [
+            start + len(rows),
+            len(rows),
+            size,
+            now,
+            now,
+            *([title] if title else []),
+            conversation_id,
+        ],
+    )
+
+
+def _encode(item: Any) -> str:
+    """JSON text of an item: readable UTF-8 where possible (admin search finds "café"),
+    ASCII escapes when the item holds lone surrogates that UTF-8 cannot store."""
+    text = json.dumps(item, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(item)
+    return text
+
+
+def _utf8_size(text: str) -> int:
+    """Bytes of ``text`` in UTF-8 (what MAX_CONVERSATION_BYTES counts)."""
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+
+
+def _decode_for_model(data: str) -> Any:
+    """A stored item for the model: lone surrogates (stored as ``\\udXXX`` escapes, see
+    ``_encode``; nothing else writes them) read as U+FFFD."""
+    item = json.loads(data)
+    if "\\ud" not in data and "\\uD" not in data:
+        return item
+    return _replace_lone_surrogates(item)
+
+
+def _replace_lone_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, list):
+        return [_replace_lone_surrogates(child) for child in value]
+    if isinstance(value, dict):
+        return {
+            _replace_lone_surrogates(key): _replace_lone_surrogates(child)
+            for key, child in value.items()
+        }
+    return value
+
+
+def _storable(text: str) -> str:
+    """Text a plain column can hold: PostgreSQL rejects NUL, UTF-8 cannot hold lone surrogates."""
+    return text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+
+
+def _field(item: Any, name: str) -> str:
+    value = item.get(name) if isinstance(item, dict) else getattr(item, name, None)
+    return _storable(value) if isinstance(value, str) else ""
+
+
+def _first_user_text(items: list[TResponseInputItem]) -> str:
+    """A title for the conversation: the first words the user said."""
+    for item in items:
+        if not isinstance(item, dict) or item.get("role") != "user":
+            continue
+        content = _storable(message_text(item.get("content")))
+        if content.strip():
+            text = " ".join(content.split())
+            return text if len(text) <= TITLE_LENGTH else text[: TITLE_LENGTH - 1] + "…"
+    return ""

@@ -1,0 +1,426 @@
+"""Execute one agent run in the background: the only code that iterates ``Runner`` streams.
+
+The driver publishes wire events to its ``LiveRun`` (memory, for followers in this process),
+writes them in batches to the event log (for followers elsewhere), keeps the leases alive,
+honours cancel requests, and at the end records the outcome in the ``Run`` ledger and gives the
+conversation back. It runs detached from any connection, so a client may leave and come back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+from agents import ModelProvider, ModelSettings, RunConfig, Runner
+from agents.usage import Usage
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from agentsite.conversations.dbthread import in_database_thread
+from agentsite.conversations.leases import release_conversation, release_now, renew_lease
+from agentsite.conversations.session import DjangoSession
+from agentsite.conversations.sql import update_row
+from agentsite.errors import forget_broken_connections, translate_error
+from agentsite.models import Run, RunStatus
+from agentsite.providers.selection import get_model_provider
+from agentsite.runs.eventlog import (
+    DatabaseEventLog,
+    Numbered,
+    expire_events_soon,
+    forget_run_events,
+    get_event_log,
+)
+from agentsite.runs.events import (
+    EventEncoder,
+    WireEvent,
+    error_event,
+    real_id,
+    stream_complete,
+    usage_dict,
+)
+from agentsite.runs.hub import LiveRun, listen_for_cancel
+
+logger = logging.getLogger(__name__)
+FLUSH_SECONDS = 0.1
+FLUSH_BATCH = 64
+RETRY_FIRST_SECONDS = 0.5
+RETRY_MAX_SECONDS = 5.0
+
+
+class RunDriver:
+    def __init__(
+        self,
+        *,
+        run: Run,
+        live: LiveRun,
+        agent: Any,
+        input: Any,
+        context: Any,
+        session: DjangoSession | None,
+    ) -> None:
+        self.run = run
+        self.live = live
+        self.agent = agent
+        self.input = input
+        self.context = context
+        self.session = session
+        self._pending: list[Numbered] = []
+        self._background: set[asyncio.Future[None]] = set()
+        self._started = time.monotonic()
+        self._first_event_ms: int | None = None
+        self._last_write: asyncio.Future[None] | None = None
+
+    async def execute(self) -> None:
+        helpers = [
+            asyncio.create_task(self._housekeeping()),
+            asyncio.create_task(listen_for_cancel(self.live)),
+        ]
+        usage = Usage()
+        status, error = RunStatus.COMPLETED, ""
+        terminal: WireEvent | None = None
+        try:
+            result = Runner.run_streamed(
+                self.agent,
+                input=self.input,
+                context=self.context,
+                session=self.session,
+                max_turns=settings.MAX_TURNS,
+                run_config=run_config(self.run.model, self.run.agent, get_model_provider()),
+            )
+            self.live.on_cancel(result.cancel)
+            try:
+                partial = await self._relay(result)
+            finally:
+                usage = result.context_wrapper.usage
+                if not result.is_complete:
+                    result.cancel()
+            if self.live.cancel_mode is None:
+                terminal = stream_complete(
+                    result.final_output,
+                    result.current_turn,
+                    usage,
+                    self.live.session_id,
+                    response_id=real_id(result.last_response_id),
+                    agent_name=result.last_agent.name,
+                    run_id=str(self.run.id),
+                )
+            else:
+                status = RunStatus.CANCELLED
+                await self._keep_partial_reply(partial)
+                terminal = self._cancelled_event(result.final_output, partial, usage)
+        except asyncio.CancelledError:
+            status, error = RunStatus.CANCELLED, "The server stopped the run"
+            self.live.cancelled_by = self.live.cancelled_by or "server"
+            terminal = self._cancelled_event(None, "", usage)
+            raise
+        except Exception as exc:
+            failure = translate_error(exc)
+            status, error = RunStatus.FAILED, failure.message
+            terminal = error_event(
+                failure.message, self.live.session_id, status=failure.status, code=failure.code
+            )
+        finally:
+            for helper in helpers:
+                helper.cancel()
+            await asyncio.shield(self._finish(status, error, usage, terminal))
+
+    async def _relay(self, result: Any) -> str:
+        """Forward the SDK's events; return the assistant text of the unfinished message."""
+        encoder = EventEncoder(self.run.model)
+        partial = ""
+        async for event in result.stream_events():
+            wire = encoder.encode(event)
+            kind = wire.get("event_type") or wire.get("name")
+            if kind in ("response.created", "message_output_created"):
+                partial = ""
+            elif kind == "response.output_text.delta":
+                partial += wire["delta"]
+            self._emit(wire)
+        return partial
+
+    def _emit(self, event: WireEvent) -> None:
+        if self._first_event_ms is None:
+            self._first_event_ms = int((time.monotonic() - self._started) * 1000)
+        seq = self.live.publish(event)
+        self._pending.append((seq, event))
+        if len(self._pending) >= FLUSH_BATCH:
+            flushing = asyncio.ensure_future(self._flush_logged())
+            self._background.add(flushing)
+            flushing.add_done_callback(self._background.discard)
+
+    def _cancelled_event(self, final_output: Any, partial: str, usage: Usage) -> WireEvent:
+        return {
+            "type": "run_cancelled",
+            "mode": self.live.cancel_mode or "immediate",
+            "cancelled_by": self.live.cancelled_by,
+            "partial_output": partial,
+            "final_output": final_output
+            if isinstance(final_output, str | None)
+            else str(final_output),
+            "usage": usage_dict(usage),
+            "session_id": self.live.session_id,
+            "run_id": str(self.run.id),
+        }
+
+    async def _keep_partial_reply(self, partial: str) -> None:
+        """Store the text the user already saw, so the history shows what they saw."""
+        if self.session is not None and partial.strip():
+            await self.session.add_interrupted_reply(partial)
+
+    def _flush(
+        self, write_with: Callable[[list[Numbered]], Awaitable[None]] | None = None
+    ) -> Awaitable[None]:
+        """Write what is pending, after every earlier write (a follower must not find a batch
+        before an earlier one). Shielded: a cancelled caller (the periodic flusher, stopped when
+        the run ends) must not lose a batch it took. A batch that could not be written goes
+        back in front of the pending events, for the next try (appends are idempotent).
+
+        ``write_with(batch)`` writes the batch instead of the event log's ``append``, and
+        runs even when nothing is pending (the end-of-run transaction)."""
+        batch, self._pending = self._pending, []
+        previous = self._last_write
+
+        async def write() -> None:
+            if previous is not None:
+                await asyncio.gather(previous, return_exceptions=True)
+            if batch or write_with is not None:
+                try:
+                    if write_with is not None:
+                        await write_with(batch)
+                    else:
+                        await get_event_log().append(self.run.id, batch)
+                except BaseException:
+                    self._pending[:0] = batch
+                    raise
+
+        self._last_write = asyncio.ensure_future(write())
+        return asyncio.shield(self._last_write)
+
+    async def _flush_logged(self) -> None:
+        await _attempt(self._flush, f"could not write events of run {self.run.id}")
+
+    async def _housekeeping(self) -> None:
+        """Write pending events every FLUSH_SECONDS (sooner when FLUSH_BATCH are waiting, see
+        ``_emit``) and renew the leases every third of RUN_LEASE_SECONDS: one task with a plain
+        sleep, since a short run ticks only a few times."""
+        loop = asyncio.get_running_loop()
+        renew_every = max(settings.RUN_LEASE_SECONDS / 3, 0.5)
+        renew_at = loop.time() + renew_every
+        while True:
+            await asyncio.sleep(FLUSH_SECONDS)
+            await self._flush_logged()
+            if loop.time() >= renew_at:
+                renew_at = loop.time() + renew_every
+                # The database may be away; the next tick tries again.
+                failure = f"could not renew the leases of run {self.run.id}"
+                await _attempt(self._renew_leases, failure)
+
+    async def _renew_leases(self) -> None:
+        until = timezone.now() + timedelta(seconds=settings.RUN_LEASE_SECONDS)
+        await Run.objects.filter(pk=self.run.pk).aupdate(lease_until=until)
+        if self.run.conversation_id is not None:
+            await renew_lease(self.run.id)
+
+    async def _finish(
+        self, status: str, error: str, usage: Usage, terminal: WireEvent | None
+    ) -> None:
+        """Record the outcome and give the conversation back *before* anyone sees the last
+        event: a client that starts its next turn on ``stream_complete`` must find the session
+        free, and followers elsewhere stop reading the log once the run is no longer "running",
+        so the last event must be in the log by then.
+
+        With the log in the database that is one transaction — the last events, the release,
+        the ledger — and the last event goes out to this process's followers once it commits.
+        With Redis: release, last event, flush, ledger, in that order.
+
+        With the database unavailable the last event still goes out (from memory), and the
+        bookkeeping that failed is retried in the background until the database is back.
+        """
+        if self._first_event_ms is None:
+            self._first_event_ms = int((time.monotonic() - self._started) * 1000)
+        outcome = self._outcome(status, error, usage, with_terminal=terminal is not None)
+        release = self.run.conversation_id is not None
+        steps: list[Callable[[], Awaitable[None]]] = []
+        try:
+            if get_event_log().transactional:
+                if terminal is not None:
+                    self._pending.append((len(self.live.events) + 1, terminal))
+                steps.append(
+                    functools.partial(self._end_in_one_transaction, release, usage, outcome)
+                )
+                try:
+                    await _advance(steps)
+                finally:
+                    if terminal is not None:
+                        self.live.publish(terminal)
+            else:
+                if release:
+                    steps.append(functools.partial(release_conversation, self.run.id, usage))
+                await _advance(steps)
+                if terminal is not None:
+                    self._emit(terminal)
+                steps += [self._flush, functools.partial(self._record, outcome)]
+                await _advance(steps)
+        finally:
+            self.live.finish()
+        if steps:
+            _keep_retrying(self.run, steps)
+        _log_outcome(self.run, status, usage, int(outcome["latency_ms"]))
+        expire_events_soon()
+
+    def _outcome(
+        self, status: str, error: str, usage: Usage, with_terminal: bool
+    ) -> dict[str, Any]:
+        """The ledger columns of the run's end (the last event counted, sent or not yet)."""
+        return {
+            "status": status,
+            "error": error,
+            "cancelled_by": self.live.cancelled_by if status == RunStatus.CANCELLED else "",
+            "event_count": len(self.live.events) + with_terminal,
+            "first_event_ms": self._first_event_ms,
+            "latency_ms": int((time.monotonic() - self._started) * 1000),
+            "finished_at": timezone.now(),
+            "lease_until": None,
+            **usage_columns(usage),
+        }
+
+    def _end_in_one_transaction(
+        self, release: bool, usage: Usage, outcome: dict[str, Any]
+    ) -> Awaitable[None]:
+        """The pending events, the release and the ledger row, committed together."""
+        return self._flush(
+            functools.partial(
+                _end_run_in_thread, self.run.id, release=usage if release else None, outcome=outcome
+            )
+        )
+
+    async def _record(self, outcome: dict[str, Any]) -> None:
+        """The ledger row (Redis log). The conversation may have been deleted between the
+        release and the last events' write to Redis (``agentsite.conversations.retention``): then
+        those
+        events are deleted here, as the deletion would have."""
+        linked = self.run.conversation_id is not None
+        if await _record_in_thread(self.run.id, outcome, linked):
+            await _forget_in_thread([self.run.id])
+        else:
+            await get_event_log().expire(self.run.id)
+
+
+def _record_now(run_id: uuid.UUID, outcome: dict[str, Any], linked: bool = False) -> bool:
+    """Write the outcome; True if ``linked`` (the run had a conversation) and the
+    conversation is gone. The UPDATE waits for a deletion that holds the row, so the read
+    after it sees that deletion."""
+    with connection.cursor() as cursor:
+        update_row(cursor, Run, run_id, outcome)
+        if not linked:
+            return False
+        column = Run._meta.get_field("conversation").column
+        cursor.execute(
+            f"SELECT {connection.ops.quote_name(column)} FROM {Run._meta.db_table}"
+            f" WHERE {Run._meta.pk.column} = %s",
+            [Run._meta.pk.get_db_prep_save(run_id, connection)],
+        )
+        row = cursor.fetchone()
+        return row is not None and row[0] is None
+
+
+def _end_run_now(
+    run_id: uuid.UUID, batch: list[Numbered], release: Usage | None, outcome: dict[str, Any]
+) -> None:
+    """``release`` is the run's usage when it holds a conversation, else None."""
+    with transaction.atomic():
+        DatabaseEventLog.append_now(run_id, batch)
+        if release is not None:
+            release_now(run_id, release)
+        _record_now(run_id, outcome)
+
+
+_record_in_thread = in_database_thread(_record_now)
+_forget_in_thread = in_database_thread(forget_run_events)
+_end_run_in_thread = in_database_thread(_end_run_now)
+
+
+async def _attempt(step: Callable[[], Awaitable[None]], failure: str) -> bool:
+    """Run a database write that can wait for a later try; False (logged) if it failed."""
+    try:
+        await step()
+    except Exception as exc:
+        logger.warning("%s: %s", failure, exc)
+        forget_broken_connections()
+        return False
+    return True
+
+
+async def _advance(steps: list[Callable[[], Awaitable[None]]]) -> None:
+    """Run the steps in order, removing each that succeeds; stop at the first that fails, so
+    the rest keep their order for the next try."""
+    while steps and await _attempt(steps[0], "could not record the end of a run (will retry)"):
+        steps.pop(0)
+
+
+_retrying: set[asyncio.Task[None]] = set()
+
+
+def _keep_retrying(run: Run, steps: list[Callable[[], Awaitable[None]]]) -> None:
+    """Retry the end-of-run bookkeeping with backoff for as long as the run's lease would have
+    lasted (after that the conversation is free anyway and the ledger row reads as
+    interrupted), so a database outage does not block the conversation for the whole lease."""
+
+    async def retry() -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + settings.RUN_LEASE_SECONDS
+        delay = RETRY_FIRST_SECONDS
+        while steps and loop.time() < deadline:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RETRY_MAX_SECONDS)
+            await _advance(steps)
+        if steps:
+            logger.error("gave up recording the end of run %s", run.id)
+
+    task = asyncio.get_running_loop().create_task(retry(), context=contextvars.Context())
+    _retrying.add(task)
+    task.add_done_callback(_retrying.discard)
+
+
+@functools.lru_cache(maxsize=64)
+def run_config(model: str, agent: str, provider: ModelProvider) -> RunConfig:
+    """The run configuration of an agent's runs, built once: the SDK resolves type hints each
+    time a RunConfig is made (a few % of a short streamed run's CPU), and runs never change it.
+    Keyed by the provider too, which is rebuilt when the provider settings change."""
+    return RunConfig(
+        model=model,
+        model_provider=provider,
+        # The SDK asks Chat Completions servers for stream usage only when they are
+        # api.openai.com; compatible servers (vLLM, Ollama, LiteLLM) report it too.
+        model_settings=ModelSettings(include_usage=True),
+        workflow_name=f"agentsite:{agent}",
+    )
+
+
+def _log_outcome(run: Run, status: str, usage: Usage, latency_ms: int) -> None:
+    """One INFO line per run: ids, outcome, tokens and timing, never message content."""
+    fields = {
+        "run_id": str(run.id),
+        "agent": run.agent,
+        "model": run.model,
+        "status": status,
+        "total_tokens": usage.total_tokens,
+        "latency_ms": latency_ms,
+    }
+    logger.info(" ".join(f"{key}=%s" for key in fields), *fields.values(), extra=fields)
+
+
+def usage_columns(usage: Usage) -> dict[str, int]:
+    return {
+        **usage_dict(usage),
+        "cached_tokens": getattr(usage.input_tokens_details, "cached_tokens", 0) or 0,
+        "reasoning_tokens": getattr(usage.output_tokens_details, "reasoning_tokens", 0) or 0,
+    }

@@ -1,0 +1,148 @@
+"""The site's one NinjaAPI: agent routers mounted by prefix, /health, OpenAPI docs, and the single
+place where errors become JSON responses (``{"success": false, "error": ...}``)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db import connection
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI, Status
+from ninja.errors import HttpError, ValidationError
+from ninja.openapi.docs import Redoc
+
+from agentsite.errors import (
+    DATABASE_UNAVAILABLE,
+    AgentSiteError,
+    DatabaseUnavailable,
+    forget_broken_connections,
+)
+from agentsite.providers.check import cached_provider_status, health_summary
+from agentsite.providers.selection import is_offline, provider_name
+from agentsite.registry import all_specs
+from agentsite.web.schemas import HealthOut
+
+logger = logging.getLogger(__name__)
+
+api = NinjaAPI(
+    title="agentsite",
+    version="1.0",
+    description=(
+        "OpenAI Agents SDK agents over REST and Server-Sent Events, with conversations stored "
+        'in Django models. Errors are JSON: `{"success": false, "error": "..."}`.'
+    ),
+    urls_namespace="api",
+    docs_url="/docs",
+    openapi_url="/openapi.json",
+)
+api.add_router("/chat", "chat.urls.chat_router")
+api.add_router("/assistant", "chat.urls.assistant_router")
+api.add_router("/research", "research.urls.research_router")
+
+
+@api.get("/health", response={200: HealthOut, 503: HealthOut}, tags=["site"])
+async def health(request: HttpRequest) -> Status[HealthOut]:
+    status, body = await check_health()
+    return Status(status, body)
+
+
+@api.api_operation(["HEAD"], "/health", include_in_schema=False)
+async def health_head(request: HttpRequest) -> HttpResponse:
+    """Load balancers and uptime probes often ask with HEAD: GET's status, no body."""
+    status, _ = await check_health()
+    return HttpResponse(status=status, content_type="application/json")
+
+
+async def check_health() -> tuple[int, HealthOut]:
+    """503 only when the database is down: that is this process's to fix (a load balancer
+    should stop sending it requests). An unusable model provider is outside every process, so
+    it makes the status ``degraded`` and says why in ``provider_status``, still with 200."""
+    database = "ok"
+    try:
+        await _ping_database()
+    except Exception as exc:
+        logger.warning("health check: database unavailable: %s", exc)
+        database = "unavailable"
+    provider = await cached_provider_status()
+    body = HealthOut(
+        status="ok" if database == "ok" and provider.ok else "degraded",
+        database=database,
+        provider=provider_name(),
+        offline=is_offline(),
+        agents=[spec.slug for spec in all_specs()],
+        provider_status=health_summary(provider),
+    )
+    return (200 if database == "ok" else 503), body
+
+
+async def _ping_database() -> None:
+    from asgiref.sync import sync_to_async
+
+    def ping() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+
+    await sync_to_async(ping)()
+
+
+def redoc(request: HttpRequest) -> HttpResponse:
+    return Redoc().render_page(request, api)
+
+
+def error_response(
+    request: HttpRequest, status: int, message: str, detail: Any = None, code: str | None = None
+) -> HttpResponse:
+    body: dict[str, Any] = {"success": False, "error": message}
+    if code is not None:
+        body["code"] = code
+    if detail is not None:
+        body["detail"] = detail
+    return api.create_response(request, body, status=status)
+
+
+@api.exception_handler(AgentSiteError)
+def on_domain_error(request: HttpRequest, exc: AgentSiteError) -> HttpResponse:
+    return error_response(request, exc.status, exc.message, code=exc.code)
+
+
+def on_database_error(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """The database is down or dropped the connection: a 503 the client can retry, not a 500
+    page (a query the database rejected is still a bug, and still a 500)."""
+    logger.warning("database unavailable: %s %s: %s", request.method, request.path, exc)
+    forget_broken_connections()
+    error = DatabaseUnavailable()
+    return error_response(request, error.status, error.message, code=error.code)
+
+
+for database_error in DATABASE_UNAVAILABLE:
+    api.add_exception_handler(database_error, on_database_error)
+
+
+@api.exception_handler(ValidationError)
+def on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    problems = "; ".join(_describe(error) for error in exc.errors)
+    return error_response(
+        request, 422, f"Invalid request: {problems}", exc.errors, code="invalid_request"
+    )
+
+
+@api.exception_handler(HttpError)
+def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    message = str(exc)
+    if exc.status_code == 400 and message.startswith("Cannot parse request body"):
+        message = "Malformed JSON in request body"
+    return error_response(request, exc.status_code, message)
+
+
+@api.exception_handler(Http404)
+def on_not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return error_response(request, 404, str(exc) or "Not found")
+
+
+def _describe(error: dict[str, Any]) -> str:
+    location = ".".join(str(part) for part in error.get("loc", ()) if part not in ("body", "body"))
+    message = str(error.get("msg", "invalid"))
+    if message.startswith("Value error, "):
+        message = message.removeprefix("Value error, ")
+    return f"{location}: {message}" if location else message

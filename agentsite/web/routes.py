@@ -1,0 +1,390 @@
+"""The per-agent HTTP routes (DESIGN.md §5), written once and mounted by each agent app.
+
+Views only translate: request bodies in, ``runs``/``sessions`` services called, JSON or SSE
+out. Domain errors are turned into responses by the handlers in ``agentsite.web.api``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from pathlib import PurePath
+from typing import Any, Literal
+
+from agents import Agent
+from agents.handoffs import Handoff
+from agents.tool import FunctionTool
+from django.conf import settings
+from django.db import connection
+from django.http import HttpRequest, HttpResponse
+from ninja import Header, Path, Query, Router, Status
+
+from agentsite.conversations.leases import is_running, list_conversations
+from agentsite.conversations.retention import delete_conversation
+from agentsite.conversations.session import DjangoSession
+from agentsite.errors import (
+    DATABASE_UNAVAILABLE,
+    AgentSiteError,
+    ConversationBusy,
+    NotFound,
+    translate_error,
+)
+from agentsite.models import Run
+from agentsite.providers.selection import is_offline, model_name_for, provider_name
+from agentsite.registry import AgentSpec, register
+from agentsite.runs.events import instructions_text
+from agentsite.runs.service import (
+    CANCEL_WAIT_SECONDS,
+    RunRequest,
+    cancel_run,
+    follow_run,
+    get_resumable_run,
+    get_run,
+    has_ended_before,
+    run_to_completion,
+    start_run,
+)
+from agentsite.web.owners import Owner, check_json_content_type, owner_for_request
+from agentsite.web.schemas import (
+    SESSION_ID_PATTERN,
+    ErrorOut,
+    InfoOut,
+    MessageOut,
+    RewindOut,
+    RunBody,
+    RunOut,
+    RunStatusOut,
+    SessionListOut,
+    SessionOut,
+)
+from agentsite.web.sse import parse_last_event_id, sse_response
+
+ERRORS: dict[int, type[ErrorOut]] = {
+    code: ErrorOut for code in (400, 401, 404, 409, 413, 415, 422, 500, 502, 503)
+}
+# One Server-Sent Event, as OpenAPI 3.1 tools read a text/event-stream ``schema`` (and 3.2 an
+# ``itemSchema``): the fields of each event, not the stream as one string.
+SSE_EVENT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "data": {"type": "string", "description": "The event as JSON; see Stream events"},
+        "id": {"type": "string", "description": "<run_id>:<seq>"},
+        "event": {"type": "string"},
+        "retry": {"type": "integer"},
+    },
+}
+SSE_OPENAPI = {
+    "responses": {
+        200: {
+            "description": "Server-Sent Events: `id: <run_id>:<seq>` and one `data: <json>` line "
+            "per event; the run id is also in the `X-Run-Id` header",
+            "content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA}},
+        }
+    }
+}
+SessionIdPath = Path(..., pattern=SESSION_ID_PATTERN.pattern, max_length=128)
+
+
+def agent_router(spec: AgentSpec) -> Router:
+    """Routes for one agent: run, stream, runs/{id}, sessions, session/{id} and info."""
+    register(spec)
+    router = Router(tags=[spec.slug])
+
+    async def caller(request: HttpRequest) -> Owner:
+        owner = await owner_for_request(request)
+        check_json_content_type(request, owner)
+        return owner
+
+    def run_request(owner: Owner, body: RunBody, on_disconnect: str) -> RunRequest:
+        return RunRequest(
+            spec=spec,
+            input=body.input,
+            owner=owner.key,
+            session_id=body.session_id,
+            context=body.context or {},
+            on_disconnect=body.on_disconnect or on_disconnect,  # type: ignore[arg-type]
+            multitask=body.multitask or settings.MULTITASK,
+        )
+
+    @router.post(
+        "/run",
+        response={**ERRORS, 200: RunOut, 409: RunOut, 500: RunOut, 502: RunOut, 503: RunOut},
+        summary=f"Run {spec.slug} and return its final output",
+        operation_id=f"{spec.slug}_run",
+    )
+    async def run(request: HttpRequest, body: RunBody) -> Status[RunOut]:
+        owner = await caller(request)
+        session_id = body.session_id if settings.ENABLE_SESSIONS else None
+        try:
+            done = await run_to_completion(run_request(owner, body, "cancel"))
+        except (AgentSiteError, *DATABASE_UNAVAILABLE) as exc:
+            # The database may go away under the run: still /run's usual body, with a 503.
+            error = translate_error(exc)
+            failed = RunOut(
+                success=False, error=error.message, code=error.code, session_id=session_id
+            )
+            return Status(error.status, failed)
+        outcome = RunOut(
+            final_output=done["final_output"],
+            success=True,
+            usage=done["usage"],
+            response_id=done.get("response_id"),
+            session_id=session_id,
+        )
+        return Status(200, outcome)
+
+    @router.post(
+        "/stream",
+        response={409: ErrorOut, **ERRORS},
+        openapi_extra=SSE_OPENAPI,
+        summary=f"Run {spec.slug}, streaming its events as SSE",
+        operation_id=f"{spec.slug}_stream",
+    )
+    async def stream(request: HttpRequest, body: RunBody) -> HttpResponse:
+        owner = await caller(request)
+        live = await start_run(run_request(owner, body, settings.SSE_ON_DISCONNECT))
+        policy = body.on_disconnect or settings.SSE_ON_DISCONNECT
+
+        async def stop_run() -> None:
+            """The client left: stop the run and wait until it has let go of the session, so
+            the client's next turn is not refused."""
+            live.cancel("immediate", "disconnect")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(live.done.wait(), CANCEL_WAIT_SECONDS)
+
+        return sse_response(
+            live.follow(), live.run_id, on_close=stop_run if policy == "cancel" else None
+        )
+
+    @router.get(
+        "/runs/{run_id}/stream",
+        response={204: None, **ERRORS},
+        openapi_extra=SSE_OPENAPI,
+        summary="Resume a run's event stream after Last-Event-ID (or ?after=), then follow it; "
+        "204 when the run has ended and the client has every event",
+        operation_id=f"{spec.slug}_resume",
+    )
+    async def resume(
+        request: HttpRequest,
+        run_id: uuid.UUID,
+        after: int | None = Query(
+            None, ge=0, description="Replay events after this seq (Last-Event-ID wins)"
+        ),
+        last_event_id: str | None = Header(None, alias="Last-Event-ID"),
+    ) -> HttpResponse:
+        owner = await caller(request)
+        # The header wins: an EventSource opened at ?after=N sends the URL unchanged when it
+        # reconnects, with the id of the last event it got in Last-Event-ID.
+        start = parse_last_event_id(last_event_id, run_id) if last_event_id else (after or 0)
+        run = await get_resumable_run(run_id, owner.key, spec.slug)
+        if await has_ended_before(run, start):
+            # 204 tells an EventSource to stop reconnecting; an empty 200 would make it
+            # reconnect for ever to a run that has nothing more to say.
+            return HttpResponse(status=204)
+        return sse_response(follow_run(run_id, owner.key, spec.slug, start), run_id)
+
+    @router.get(
+        "/runs/{run_id}",
+        response={200: RunStatusOut, **ERRORS},
+        summary="A run's status",
+        operation_id=f"{spec.slug}_run_status",
+    )
+    async def run_status(request: HttpRequest, run_id: uuid.UUID) -> RunStatusOut:
+        owner = await caller(request)
+        return run_out(await get_run(run_id, owner.key, spec.slug))
+
+    @router.post(
+        "/runs/{run_id}/cancel",
+        response={200: RunStatusOut, **ERRORS},
+        summary="Stop a run, from any process",
+        operation_id=f"{spec.slug}_cancel",
+    )
+    async def cancel(
+        request: HttpRequest,
+        run_id: uuid.UUID,
+        mode: Literal["immediate", "after_turn"] = Query("immediate"),
+    ) -> RunStatusOut:
+        owner = await caller(request)
+        return run_out(await cancel_run(run_id, owner.key, spec.slug, mode, by=owner.key))
+
+    @router.get(
+        "/sessions",
+        response={200: SessionListOut, **ERRORS},
+        summary="The caller's conversations",
+        operation_id=f"{spec.slug}_sessions",
+    )
+    async def sessions(
+        request: HttpRequest,
+        page: int = Query(1, ge=1, le=100_000),
+        page_size: int = Query(20, ge=1, le=100),
+    ) -> SessionListOut:
+        owner = await caller(request)
+        rows, total = await list_conversations(owner.key, spec.slug, page, page_size)
+        return SessionListOut(
+            sessions=rows,
+            page=page,
+            page_size=page_size,
+            total=total,
+            has_more=page * page_size < total,
+        )
+
+    @router.get(
+        "/session/{session_id}",
+        response={200: SessionOut, **ERRORS},
+        summary="The stored items of a conversation, oldest first",
+        operation_id=f"{spec.slug}_get_session",
+    )
+    async def get_session(
+        request: HttpRequest,
+        session_id: str = SessionIdPath,
+        limit: int | None = Query(
+            None,
+            ge=1,
+            le=100_000,
+            description="Only the latest N items (at most SESSION_PAGE_MAX_ITEMS, the default)",
+        ),
+        before: int | None = Query(
+            None, ge=0, description="Items before this position: a page's next_before"
+        ),
+    ) -> SessionOut:
+        session = _session(await caller(request), spec, session_id)
+        page_size = min(limit or settings.SESSION_PAGE_MAX_ITEMS, settings.SESSION_PAGE_MAX_ITEMS)
+        page = await session.read_page(page_size, before)
+        return SessionOut(
+            session_id=session_id,
+            messages=page.items,
+            message_count=len(page.items),
+            success=True,
+            total=page.total,
+            has_more=page.next_before is not None,
+            next_before=page.next_before,
+        )
+
+    @router.delete(
+        "/session/{session_id}",
+        response={200: MessageOut, **ERRORS},
+        summary="Delete a conversation with all its items and its runs' events",
+        operation_id=f"{spec.slug}_clear_session",
+    )
+    async def clear_session(request: HttpRequest, session_id: str = SessionIdPath) -> MessageOut:
+        session = _session(await caller(request), spec, session_id)
+        await delete_conversation(session.owner, spec.slug, session_id)
+        return MessageOut(message=f"Session {session_id} cleared successfully", success=True)
+
+    @router.post(
+        "/session/{session_id}/rewind",
+        response={200: RewindOut, **ERRORS},
+        summary="Remove the last user turn and its answer (to regenerate it)",
+        operation_id=f"{spec.slug}_rewind",
+    )
+    async def rewind(request: HttpRequest, session_id: str = SessionIdPath) -> RewindOut:
+        session = await _idle_session(await caller(request), spec, session_id)
+        removed = await session.rewind_last_turn()
+        if removed is None:
+            raise NotFound("This session has no user turn to rewind")
+        return RewindOut(input=removed.get("content"), success=True)
+
+    @router.get(
+        "/info",
+        response={200: InfoOut, **ERRORS},
+        summary=f"Describe the {spec.slug} agent",
+        operation_id=f"{spec.slug}_info",
+    )
+    async def info(request: HttpRequest) -> InfoOut:
+        # Behind REQUIRE_API_KEY like every other agent route: the instructions are the
+        # operator's prompt, not public metadata.
+        await caller(request)
+        return InfoOut(**agent_info(spec))
+
+    return router
+
+
+def _session(owner: Owner, spec: AgentSpec, session_id: str) -> DjangoSession:
+    if not settings.ENABLE_SESSIONS:
+        raise NotFound("Sessions are disabled on this server (ENABLE_SESSIONS=false)")
+    return DjangoSession(session_id, agent=spec.slug, owner=owner.key)
+
+
+async def _idle_session(owner: Owner, spec: AgentSpec, session_id: str) -> DjangoSession:
+    """The session, for a change that must not race a run (delete, rewind): 409 during one."""
+    session = _session(owner, spec, session_id)
+    if await is_running(session.owner, spec.slug, session_id):
+        raise ConversationBusy("A run is in progress for this session; cancel it first")
+    return session
+
+
+def run_out(run: Run) -> RunStatusOut:
+    return RunStatusOut(
+        run_id=str(run.id),
+        agent=run.agent,
+        session_id=run.session_id or None,
+        status=run.status,
+        model=run.model,
+        usage=run.usage,
+        event_count=run.event_count,
+        error=run.error,
+        cancelled_by=run.cancelled_by,
+        started_at=run.started_at.isoformat(),
+        finished_at=run.finished_at.isoformat() if run.finished_at else None,
+    )
+
+
+def agent_info(spec: AgentSpec) -> dict[str, Any]:
+    agent = spec.agent
+    base = f"/{spec.slug}"
+    return {
+        "name": agent.name,
+        "agent_name": agent.name,
+        "slug": spec.slug,
+        "instructions": instructions_text(agent),
+        "model": model_name_for(spec.slug),
+        "tools_count": len(agent.tools),
+        "handoffs_count": len(agent.handoffs),
+        "endpoints": {
+            "run": f"{base}/run",
+            "stream": f"{base}/stream",
+            "get_session": f"{base}/session/{{session_id}}",
+            "clear_session": f"{base}/session/{{session_id}}",
+            "info": f"{base}/info",
+            "sessions": f"{base}/sessions",
+            "rewind": f"{base}/session/{{session_id}}/rewind",
+            "run_status": f"{base}/runs/{{run_id}}",
+            "resume": f"{base}/runs/{{run_id}}/stream",
+            "cancel": f"{base}/runs/{{run_id}}/cancel",
+            "websocket": f"/ws/{spec.slug}/",
+        },
+        "session_config": {
+            "sessions_enabled": settings.ENABLE_SESSIONS,
+            "db_path": database_label(),
+            "env_variables": {
+                "ENABLE_SESSIONS": str(settings.ENABLE_SESSIONS).lower(),
+                "SESSION_HISTORY_LIMITS": ",".join(
+                    f"{slug}={limit}" for slug, limit in settings.SESSION_HISTORY_LIMITS.items()
+                ),
+            },
+            "enabled": settings.ENABLE_SESSIONS,
+            "backend": "django",
+            "database": connection.vendor,
+            "session_id_pattern": SESSION_ID_PATTERN.pattern,
+        },
+        "provider": provider_name(),
+        "offline": is_offline(),
+        "description": spec.description,
+        "tools": [tool.name for tool in agent.tools if isinstance(tool, FunctionTool)],
+        "handoffs": [
+            target.agent_name if isinstance(target, Handoff) else target.name
+            for target in agent.handoffs
+            if isinstance(target, Handoff | Agent)
+        ],
+    }
+
+
+def database_label() -> str:
+    """Where conversations are stored, as the FastAPI app's ``db_path`` told it, without
+    revealing the server's file system or credentials: the SQLite file's name, or the
+    database's name on its server."""
+    name = str(connection.settings_dict["NAME"])
+    if connection.vendor == "sqlite":
+        return PurePath(name).name
+    return f"{connection.vendor}:{name}"

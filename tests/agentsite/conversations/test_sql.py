@@ -1,0 +1,94 @@
+"""``agentsite.conversations.sql``: plain-SQL writes read back through the ORM exactly as ``save``
+and
+``update`` would have written them (SQLite and PostgreSQL passes)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from agentsite.conversations.sql import insert_row, update_row
+from agentsite.models import Conversation, Run, RunEventBatch, RunStatus
+
+pytestmark = pytest.mark.django_db
+
+
+def comparable(instance) -> dict:
+    return {field.attname: getattr(instance, field.attname) for field in instance._meta.fields}
+
+
+def test_insert_row_writes_what_save_writes_defaults_included():
+    lease = timezone.now() + timedelta(seconds=30)
+    saved = Conversation(agent="chat", session_id="orm", active_run=uuid.uuid4())
+    saved.save()
+    plain = Conversation(
+        agent="chat",
+        session_id="sql",
+        active_run=saved.active_run,
+        run_lease_until=lease,
+        created_at=saved.created_at,
+        updated_at=saved.updated_at,
+    )
+    with connection.cursor() as cursor:
+        pk = insert_row(cursor, plain)
+    assert isinstance(pk, int) and pk != saved.pk
+    stored = Conversation.objects.get(pk=pk)
+    expected = comparable(saved) | {"id": pk, "session_id": "sql", "run_lease_until": lease}
+    assert comparable(stored) == expected
+
+
+def test_insert_row_with_a_uuid_pk_and_a_foreign_key():
+    conversation = Conversation.objects.create(agent="chat", session_id="s")
+    run = Run(id=uuid.uuid4(), agent="chat", conversation_id=conversation.pk, model="m")
+    with connection.cursor() as cursor:
+        assert insert_row(cursor, run) == run.id
+    stored = Run.objects.get(pk=run.id)
+    assert (stored.conversation_id, stored.status, stored.model) == (
+        conversation.pk,
+        RunStatus.RUNNING,
+        "m",
+    )
+
+
+def test_insert_row_ignoring_conflicts_keeps_the_first_row():
+    run = Run.objects.create(agent="chat")
+    first = RunEventBatch(run_id=run.id, first_seq=1, last_seq=2, data="[1, 2]")
+    again = RunEventBatch(run_id=run.id, first_seq=1, last_seq=2, data="[changed]")
+    with connection.cursor() as cursor:
+        assert insert_row(cursor, first, ignore_conflicts=True) is not None
+        assert insert_row(cursor, again, ignore_conflicts=True) is None
+    assert list(RunEventBatch.objects.values_list("data", flat=True)) == ["[1, 2]"]
+
+
+def test_update_row_converts_each_value_for_its_field():
+    run = Run.objects.create(agent="chat", lease_until=timezone.now())
+    other = Run.objects.create(agent="chat")
+    finished = timezone.now()
+    with connection.cursor() as cursor:
+        changed = update_row(
+            cursor,
+            Run,
+            run.id,
+            {
+                "status": RunStatus.COMPLETED,
+                "finished_at": finished,
+                "lease_until": None,
+                "total_tokens": 7,
+                "error": "",
+            },
+        )
+        missing = update_row(cursor, Run, uuid.uuid4(), {"status": RunStatus.FAILED})
+    assert (changed, missing) == (1, 0)
+    run.refresh_from_db()
+    assert (run.status, run.finished_at, run.lease_until, run.total_tokens) == (
+        RunStatus.COMPLETED,
+        finished,
+        None,
+        7,
+    )
+    other.refresh_from_db()
+    assert other.status == RunStatus.RUNNING

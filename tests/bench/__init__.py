@@ -1,9 +1,0 @@
-"""Benchmarks of agentsite against a local OpenAI-protocol server (``make bench``).
-
-Not a test package: no module is named ``test_*`` so pytest never collects it; the harness
-itself is smoke-tested by tests/agentsite/test_bench_harness.py. Entry point:
-``python -m tests.bench`` (see ``__main__``). Modules: ``upstream`` (the fast fake Responses
-server, own process), ``stack`` (daphne + fresh database), ``client`` (SSE streams at a fixed
-concurrency), ``baseline`` (the SDK alone, own process), ``session_store`` (DjangoSession vs
-SQLiteSession latency, own process), ``profiling`` (py-spy), ``report`` (table and JSON).
-"""
