@@ -39,6 +39,7 @@ api = NinjaAPI(
 api.add_router("/chat", "chat.urls.chat_router")
 api.add_router("/assistant", "chat.urls.assistant_router")
 api.add_router("/research", "research.urls.research_router")
+api.add_router("/conversations", "agentsite.web.conversation_routes.router")
 
 
 @api.get("/health", response={200: HealthOut, 503: HealthOut}, tags=["site"])

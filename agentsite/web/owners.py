@@ -74,6 +74,14 @@ async def owner_for_request(request: HttpRequest) -> Owner:
     return await _browser_owner(getattr(request, "session", None)) or ANONYMOUS
 
 
+async def browser_behind_account(request: HttpRequest, owner: Owner) -> Owner | None:
+    """The marked browser a logged-in user is using: its conversations from before the login
+    may be claimed into the account. None for key callers and visitors not logged in."""
+    if not owner.via_cookie or not owner.key.startswith("user:"):
+        return None
+    return await _browser_owner(getattr(request, "session", None))
+
+
 async def owner_for_scope(scope: dict[str, Any]) -> Owner:
     """The owner of a Channels WebSocket connection (a scope after ``AuthMiddlewareStack``).
 
