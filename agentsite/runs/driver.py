@@ -47,6 +47,7 @@ from agentsite.runs.events import (
     usage_dict,
 )
 from agentsite.runs.hub import LiveRun, listen_for_cancel
+from agentsite.runs.interrupted_usage import with_interrupted_response
 
 logger = logging.getLogger(__name__)
 FLUSH_SECONDS = 0.1
@@ -77,6 +78,8 @@ class RunDriver:
         self._started = time.monotonic()
         self._first_event_ms: int | None = None
         self._last_write: asyncio.Future[None] | None = None
+        # A model response has started and not completed: its usage is not reported yet.
+        self._response_open = False
 
     async def execute(self) -> None:
         helpers = [
@@ -114,6 +117,8 @@ class RunDriver:
                 )
             else:
                 status = RunStatus.CANCELLED
+                if self._response_open:
+                    usage = with_interrupted_response(usage, await self._sent_items(), partial)
                 await self._keep_partial_reply(partial)
                 terminal = self._cancelled_event(result.final_output, partial, usage)
         except asyncio.CancelledError:
@@ -139,6 +144,10 @@ class RunDriver:
         async for event in result.stream_events():
             wire = encoder.encode(event)
             kind = wire.get("event_type") or wire.get("name")
+            if kind == "response.created":
+                self._response_open = True
+            elif kind == "response.completed":
+                self._response_open = False
             if kind in ("response.created", "message_output_created"):
                 partial = ""
             elif kind == "response.output_text.delta":
@@ -169,6 +178,13 @@ class RunDriver:
             "session_id": self.live.session_id,
             "run_id": str(self.run.id),
         }
+
+    async def _sent_items(self) -> list[Any]:
+        """What the interrupted response was given: the stored history (which holds this
+        run's input by then), or the input alone for a run without a session."""
+        if self.session is not None:
+            return list(await self.session.get_items())
+        return self.input if isinstance(self.input, list) else [self.input]
 
     async def _keep_partial_reply(self, partial: str) -> None:
         """Store the text the user already saw, so the history shows what they saw."""
