@@ -166,7 +166,12 @@ def test_purge_selected_by_hand_keeps_live_conversation(admin_client):
     )
     response = admin_client.post(
         CHANGELIST,
-        {"action": "purge_selected", "_selected_action": [idle.pk, live.pk], "index": 0},
+        {
+            "action": "purge_selected",
+            "_selected_action": [idle.pk, live.pk],
+            "index": 0,
+            "confirm": "yes",
+        },
         follow=True,
     )
     assert "Purged 1 conversation(s) with 1 item(s)." in response.content.decode()
