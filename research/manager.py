@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -57,6 +58,8 @@ from research.search import (
 )
 
 CANCELLED = "The research was cancelled before the report was finished"
+
+logger = logging.getLogger(__name__)
 
 
 def clean_query(value: Any) -> str:
@@ -249,6 +252,7 @@ class ResearchManager:
             return
         failed = [search for search in self.searches if search["status"] == "failed"]
         if not failed:
+            logger.warning("%s (report %s)", NoSources.operator_hint, self.report_id)
             raise NoSources()
         raise ResearchFailed(
             f"No search succeeded: {len(failed)} of {len(self.searches)} failed "

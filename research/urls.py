@@ -17,11 +17,17 @@ from agentsite.errors import AgentSiteError, BadRequest
 from agentsite.runs.events import WireEvent
 from agentsite.web.owners import Owner, check_json_content_type, owner_for_request
 from agentsite.web.routes import SSE_EVENT_SCHEMA
-from agentsite.web.schemas import ErrorOut
+from agentsite.web.schemas import ErrorOut, MessageOut
 from agentsite.web.sse import sse_response
 from research.errors import InvalidQuery
 from research.manager import ResearchManager
-from research.reports import get_report, list_reports, report_detail, report_summary
+from research.reports import (
+    delete_report,
+    get_report,
+    list_reports,
+    report_detail,
+    report_summary,
+)
 from research.schemas import (
     ReportDetailOut,
     ReportListOut,
@@ -123,6 +129,15 @@ async def reports(
 async def report(request: HttpRequest, report_id: uuid.UUID) -> ReportDetailOut:
     owner = await caller(request)
     return ReportDetailOut(**report_detail(await get_report(report_id, owner.key)))
+
+
+@research_router.delete(
+    "/reports/{report_id}", response={200: MessageOut, **ERRORS}, summary="Delete a report"
+)
+async def remove_report(request: HttpRequest, report_id: uuid.UUID) -> MessageOut:
+    owner = await caller(request)
+    await delete_report(report_id, owner.key)
+    return MessageOut(message=f"Report {report_id} deleted", success=True)
 
 
 def body_query(request: HttpRequest) -> Any:
