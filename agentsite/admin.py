@@ -88,8 +88,11 @@ class ConversationAdmin(admin.ModelAdmin):
         return owner_label(obj.owner_key)
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        """Read-only: a transcript is evidence, not a form (no Save buttons)."""
-        return False
+        """A conversation's page is read-only (a transcript is evidence, not a form: no Save
+        buttons); the list's actions keep the staff member's own change permission."""
+        if obj is not None:
+            return False
+        return super().has_change_permission(request)
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         """One deletion action: the purge (which asks first), not also Django's own."""
