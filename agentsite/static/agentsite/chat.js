@@ -56,6 +56,10 @@
     return body;
   }
 
+  function feedbackFor(agent) {
+    return { api, runUrl: (runId) => `/${agent}/runs/${runId}` };
+  }
+
   function agentName(slug) {
     return state.agentNames[slug] || slug.charAt(0).toUpperCase() + slug.slice(1);
   }
@@ -79,7 +83,7 @@
     try {
       const data = await api(`/${state.agent}/session/${encodeURIComponent(sessionId)}`);
       state.lastInput = Messages.renderHistory(
-        data.messages, data.item_times || [], data.runs || [], agentName(state.agent));
+        data.messages, data.item_times || [], data.runs || [], agentName(state.agent), feedbackFor(state.agent));
     } catch (error) {
       Messages.clear();
       Messages.addError(null, "Could not load the conversation: " + error.message,
@@ -164,7 +168,8 @@
         `/${state.agent}/session/${encodeURIComponent(sessionId)}/rewind`, { method: "POST" });
       const text = Messages.itemText(body.input) || state.lastInput;
       const data = await api(`/${state.agent}/session/${encodeURIComponent(sessionId)}`);
-      Messages.renderHistory(data.messages, data.item_times || [], data.runs || [], agentName(state.agent));
+      Messages.renderHistory(
+        data.messages, data.item_times || [], data.runs || [], agentName(state.agent), feedbackFor(state.agent));
       startRun(text);
     } catch (error) {
       Messages.addError(null, "Could not regenerate: " + error.message, regenerate);
@@ -266,6 +271,7 @@
       case "stream_complete":
         if (!run.text && typeof event.final_output === "string") Messages.setText(node, event.final_output);
         Messages.setUsage(node, run.model, event.usage);
+        if (run.runId) Messages.addFeedback(node, `/${run.agent}/runs/${run.runId}`, null, api);
         finishRun();
         break;
       case "run_cancelled":
@@ -340,6 +346,7 @@
       return;
     }
     state.lastInput = pending.input;
+    Messages.dropAfterLastUser();
     const node = Messages.addMessage("assistant", "", agentName(pending.agent));
     node.classList.add("streaming");
     await socketReady;
