@@ -1,11 +1,13 @@
-"""The site's one NinjaAPI: agent routers mounted by prefix, /health, OpenAPI docs, and the single
-place where errors become JSON responses (``{"success": false, "error": ...}``)."""
+"""The site's one NinjaAPI: a router for every agent and app endpoint the registry holds,
+/health, OpenAPI docs, and the single place where errors become JSON responses
+(``{"success": false, "error": ...}``)."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
+from django.apps import apps
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI, Status
@@ -20,7 +22,8 @@ from agentsite.errors import (
 )
 from agentsite.providers.check import cached_provider_status, health_summary
 from agentsite.providers.selection import is_offline, provider_name
-from agentsite.registry import all_specs
+from agentsite.registry import all_endpoints, all_specs
+from agentsite.web.routes import agent_router
 from agentsite.web.schemas import HealthOut
 
 logger = logging.getLogger(__name__)
@@ -36,9 +39,20 @@ api = NinjaAPI(
     docs_url="/docs",
     openapi_url="/openapi.json",
 )
-api.add_router("/chat", "chat.urls.chat_router")
-api.add_router("/assistant", "chat.urls.assistant_router")
-api.add_router("/research", "research.urls.research_router")
+
+
+def mount_registered_routes() -> None:
+    """Mount what the apps declared in ``AppConfig.ready()``: the shared routes of every agent,
+    then every app endpoint's own router. Importing this module before the apps are ready
+    would mount nothing, so that fails loudly instead."""
+    apps.check_apps_ready()
+    for spec in all_specs():
+        api.add_router(f"/{spec.slug}", agent_router(spec))
+    for endpoint in all_endpoints():
+        api.add_router(f"/{endpoint.prefix}", endpoint.router)
+
+
+mount_registered_routes()
 
 
 @api.get("/health", response={200: HealthOut, 503: HealthOut}, tags=["site"])

@@ -1,4 +1,5 @@
-"""The per-agent WebSocket consumer (DESIGN.md §6), written once and mounted by each agent app.
+"""The per-agent WebSocket consumer (DESIGN.md §6), written once and mounted for every registered
+agent by ``agentsite.web.routing``.
 
 A thin protocol adapter over ``agentsite.runs.service``, like the SSE views in
 ``agentsite.web.routes``: the
@@ -56,7 +57,7 @@ from agentsite.errors import (
     translate_error,
 )
 from agentsite.models import Run
-from agentsite.registry import AgentSpec, register
+from agentsite.registry import AgentSpec
 from agentsite.runs.eventlog import Numbered
 from agentsite.runs.events import error_event
 from agentsite.runs.hub import TERMINAL_TYPES, LiveRun
@@ -109,7 +110,6 @@ class ResumeFrame(BaseModel):
 
 def agent_websocket_path(spec: AgentSpec) -> URLPattern:
     """The route of one agent's consumer: ``ws/{slug}/`` (the trailing slash is optional)."""
-    register(spec)
     return re_path(rf"^ws/{re.escape(spec.slug)}/?$", AgentConsumer.as_asgi(spec=spec))
 
 

@@ -1,4 +1,5 @@
-"""The per-agent HTTP routes (DESIGN.md §5), written once and mounted by each agent app.
+"""The per-agent HTTP routes (DESIGN.md §5), written once and mounted for every registered agent
+by ``agentsite.web.api``.
 
 Views only translate: request bodies in, ``runs``/``sessions`` services called, JSON or SSE
 out. Domain errors are turned into responses by the handlers in ``agentsite.web.api``.
@@ -32,7 +33,7 @@ from agentsite.errors import (
 )
 from agentsite.models import Run
 from agentsite.providers.selection import is_offline, model_name_for, provider_name
-from agentsite.registry import AgentSpec, register
+from agentsite.registry import AgentSpec
 from agentsite.runs.events import instructions_text
 from agentsite.runs.service import (
     CANCEL_WAIT_SECONDS,
@@ -88,7 +89,6 @@ SessionIdPath = Path(..., pattern=SESSION_ID_PATTERN.pattern, max_length=128)
 
 def agent_router(spec: AgentSpec) -> Router:
     """Routes for one agent: run, stream, runs/{id}, sessions, session/{id} and info."""
-    register(spec)
     router = Router(tags=[spec.slug])
 
     async def caller(request: HttpRequest) -> Owner:
