@@ -11,13 +11,14 @@ from django.apps import apps
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI, Status
-from ninja.errors import HttpError, ValidationError
+from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.openapi.docs import Redoc
 
 from agentsite.errors import (
     DATABASE_UNAVAILABLE,
     AgentSiteError,
     DatabaseUnavailable,
+    Unauthorized,
     forget_broken_connections,
 )
 from agentsite.providers.check import cached_provider_status, health_summary
@@ -25,10 +26,21 @@ from agentsite.providers.selection import is_offline, provider_name
 from agentsite.registry import all_endpoints, all_specs
 from agentsite.web.routes import agent_router
 from agentsite.web.schemas import HealthOut
+from agentsite.web.security import CALLER_AUTH, document_keyless_access
 
 logger = logging.getLogger(__name__)
 
-api = NinjaAPI(
+
+class AgentSiteAPI(NinjaAPI):
+    def get_openapi_schema(
+        self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None
+    ) -> Any:
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        return document_keyless_access(schema)
+
+
+# Every operation authenticates its caller (agentsite.web.security) unless it says auth=None.
+api = AgentSiteAPI(
     title="agentsite",
     version="1.0",
     description=(
@@ -38,6 +50,7 @@ api = NinjaAPI(
     urls_namespace="api",
     docs_url="/docs",
     openapi_url="/openapi.json",
+    auth=CALLER_AUTH,
 )
 
 
@@ -55,13 +68,13 @@ def mount_registered_routes() -> None:
 mount_registered_routes()
 
 
-@api.get("/health", response={200: HealthOut, 503: HealthOut}, tags=["site"])
+@api.get("/health", response={200: HealthOut, 503: HealthOut}, tags=["site"], auth=None)
 async def health(request: HttpRequest) -> Status[HealthOut]:
     status, body = await check_health()
     return Status(status, body)
 
 
-@api.api_operation(["HEAD"], "/health", include_in_schema=False)
+@api.api_operation(["HEAD"], "/health", include_in_schema=False, auth=None)
 async def health_head(request: HttpRequest) -> HttpResponse:
     """Load balancers and uptime probes often ask with HEAD: GET's status, no body."""
     status, _ = await check_health()
@@ -147,6 +160,13 @@ def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     if exc.status_code == 400 and message.startswith("Cannot parse request body"):
         message = "Malformed JSON in request body"
     return error_response(request, exc.status_code, message)
+
+
+@api.exception_handler(AuthenticationError)
+def on_authentication_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    """No auth class answered (the last, ``Anonymous``, always does): the usual 401 anyway."""
+    error = Unauthorized()
+    return error_response(request, error.status, error.message, code=error.code)
 
 
 @api.exception_handler(Http404)

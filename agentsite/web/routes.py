@@ -46,7 +46,7 @@ from agentsite.runs.service import (
     run_to_completion,
     start_run,
 )
-from agentsite.web.owners import Owner, check_json_content_type, owner_for_request
+from agentsite.web.owners import Owner
 from agentsite.web.schemas import (
     SESSION_ID_PATTERN,
     ErrorOut,
@@ -59,6 +59,7 @@ from agentsite.web.schemas import (
     SessionListOut,
     SessionOut,
 )
+from agentsite.web.security import request_owner
 from agentsite.web.sse import parse_last_event_id, sse_response
 
 ERRORS: dict[int, type[ErrorOut]] = {
@@ -91,11 +92,6 @@ def agent_router(spec: AgentSpec) -> Router:
     """Routes for one agent: run, stream, runs/{id}, sessions, session/{id} and info."""
     router = Router(tags=[spec.slug])
 
-    async def caller(request: HttpRequest) -> Owner:
-        owner = await owner_for_request(request)
-        check_json_content_type(request, owner)
-        return owner
-
     def run_request(owner: Owner, body: RunBody, on_disconnect: str) -> RunRequest:
         return RunRequest(
             spec=spec,
@@ -114,7 +110,7 @@ def agent_router(spec: AgentSpec) -> Router:
         operation_id=f"{spec.slug}_run",
     )
     async def run(request: HttpRequest, body: RunBody) -> Status[RunOut]:
-        owner = await caller(request)
+        owner = request_owner(request)
         session_id = body.session_id if settings.ENABLE_SESSIONS else None
         try:
             done = await run_to_completion(run_request(owner, body, "cancel"))
@@ -142,7 +138,7 @@ def agent_router(spec: AgentSpec) -> Router:
         operation_id=f"{spec.slug}_stream",
     )
     async def stream(request: HttpRequest, body: RunBody) -> HttpResponse:
-        owner = await caller(request)
+        owner = request_owner(request)
         live = await start_run(run_request(owner, body, settings.SSE_ON_DISCONNECT))
         policy = body.on_disconnect or settings.SSE_ON_DISCONNECT
 
@@ -173,7 +169,7 @@ def agent_router(spec: AgentSpec) -> Router:
         ),
         last_event_id: str | None = Header(None, alias="Last-Event-ID"),
     ) -> HttpResponse:
-        owner = await caller(request)
+        owner = request_owner(request)
         # The header wins: an EventSource opened at ?after=N sends the URL unchanged when it
         # reconnects, with the id of the last event it got in Last-Event-ID.
         start = parse_last_event_id(last_event_id, run_id) if last_event_id else (after or 0)
@@ -191,7 +187,7 @@ def agent_router(spec: AgentSpec) -> Router:
         operation_id=f"{spec.slug}_run_status",
     )
     async def run_status(request: HttpRequest, run_id: uuid.UUID) -> RunStatusOut:
-        owner = await caller(request)
+        owner = request_owner(request)
         return run_out(await get_run(run_id, owner.key, spec.slug))
 
     @router.post(
@@ -205,7 +201,7 @@ def agent_router(spec: AgentSpec) -> Router:
         run_id: uuid.UUID,
         mode: Literal["immediate", "after_turn"] = Query("immediate"),
     ) -> RunStatusOut:
-        owner = await caller(request)
+        owner = request_owner(request)
         return run_out(await cancel_run(run_id, owner.key, spec.slug, mode, by=owner.key))
 
     @router.get(
@@ -219,7 +215,7 @@ def agent_router(spec: AgentSpec) -> Router:
         page: int = Query(1, ge=1, le=100_000),
         page_size: int = Query(20, ge=1, le=100),
     ) -> SessionListOut:
-        owner = await caller(request)
+        owner = request_owner(request)
         rows, total = await list_conversations(owner.key, spec.slug, page, page_size)
         return SessionListOut(
             sessions=rows,
@@ -248,7 +244,7 @@ def agent_router(spec: AgentSpec) -> Router:
             None, ge=0, description="Items before this position: a page's next_before"
         ),
     ) -> SessionOut:
-        session = _session(await caller(request), spec, session_id)
+        session = _session(request_owner(request), spec, session_id)
         page_size = min(limit or settings.SESSION_PAGE_MAX_ITEMS, settings.SESSION_PAGE_MAX_ITEMS)
         page = await session.read_page(page_size, before)
         return SessionOut(
@@ -268,7 +264,7 @@ def agent_router(spec: AgentSpec) -> Router:
         operation_id=f"{spec.slug}_clear_session",
     )
     async def clear_session(request: HttpRequest, session_id: str = SessionIdPath) -> MessageOut:
-        session = _session(await caller(request), spec, session_id)
+        session = _session(request_owner(request), spec, session_id)
         await delete_conversation(session.owner, spec.slug, session_id)
         return MessageOut(message=f"Session {session_id} cleared successfully", success=True)
 
@@ -279,7 +275,7 @@ def agent_router(spec: AgentSpec) -> Router:
         operation_id=f"{spec.slug}_rewind",
     )
     async def rewind(request: HttpRequest, session_id: str = SessionIdPath) -> RewindOut:
-        session = await _idle_session(await caller(request), spec, session_id)
+        session = await _idle_session(request_owner(request), spec, session_id)
         removed = await session.rewind_last_turn()
         if removed is None:
             raise NotFound("This session has no user turn to rewind")
@@ -292,9 +288,8 @@ def agent_router(spec: AgentSpec) -> Router:
         operation_id=f"{spec.slug}_info",
     )
     async def info(request: HttpRequest) -> InfoOut:
-        # Behind REQUIRE_API_KEY like every other agent route: the instructions are the
-        # operator's prompt, not public metadata.
-        await caller(request)
+        # Authenticated like every other agent route (the API's default auth), so behind
+        # REQUIRE_API_KEY too: the instructions are the operator's prompt, not public metadata.
         return InfoOut(**agent_info(spec))
 
     return router
