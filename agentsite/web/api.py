@@ -25,7 +25,7 @@ from agentsite.providers.check import cached_provider_status, health_summary
 from agentsite.providers.selection import is_offline, provider_name
 from agentsite.registry import all_endpoints, all_specs
 from agentsite.web.routes import agent_router
-from agentsite.web.schemas import HealthOut
+from agentsite.web.schemas import HealthOut, describe_validation_errors
 from agentsite.web.security import CALLER_AUTH, document_keyless_access
 
 logger = logging.getLogger(__name__)
@@ -148,7 +148,7 @@ for database_error in DATABASE_UNAVAILABLE:
 
 @api.exception_handler(ValidationError)
 def on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
-    problems = "; ".join(_describe(error) for error in exc.errors)
+    problems = describe_validation_errors(exc.errors)
     return error_response(
         request, 422, f"Invalid request: {problems}", exc.errors, code="invalid_request"
     )
@@ -172,11 +172,3 @@ def on_authentication_error(request: HttpRequest, exc: AuthenticationError) -> H
 @api.exception_handler(Http404)
 def on_not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
     return error_response(request, 404, str(exc) or "Not found")
-
-
-def _describe(error: dict[str, Any]) -> str:
-    location = ".".join(str(part) for part in error.get("loc", ()) if part not in ("body", "body"))
-    message = str(error.get("msg", "invalid"))
-    if message.startswith("Value error, "):
-        message = message.removeprefix("Value error, ")
-    return f"{location}: {message}" if location else message

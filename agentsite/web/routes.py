@@ -37,7 +37,6 @@ from agentsite.registry import AgentSpec
 from agentsite.runs.events import instructions_text
 from agentsite.runs.service import (
     CANCEL_WAIT_SECONDS,
-    RunRequest,
     cancel_run,
     follow_run,
     get_resumable_run,
@@ -92,17 +91,6 @@ def agent_router(spec: AgentSpec) -> Router:
     """Routes for one agent: run, stream, runs/{id}, sessions, session/{id} and info."""
     router = Router(tags=[spec.slug])
 
-    def run_request(owner: Owner, body: RunBody, on_disconnect: str) -> RunRequest:
-        return RunRequest(
-            spec=spec,
-            input=body.input,
-            owner=owner.key,
-            session_id=body.session_id,
-            context=body.context or {},
-            on_disconnect=body.on_disconnect or on_disconnect,  # type: ignore[arg-type]
-            multitask=body.multitask or settings.MULTITASK,
-        )
-
     @router.post(
         "/run",
         response={**ERRORS, 200: RunOut, 409: RunOut, 500: RunOut, 502: RunOut, 503: RunOut},
@@ -113,7 +101,7 @@ def agent_router(spec: AgentSpec) -> Router:
         owner = request_owner(request)
         session_id = body.session_id if settings.ENABLE_SESSIONS else None
         try:
-            done = await run_to_completion(run_request(owner, body, "cancel"))
+            done = await run_to_completion(body.run_request(spec, owner.key, "cancel"))
         except (AgentSiteError, *DATABASE_UNAVAILABLE) as exc:
             # The database may go away under the run: still /run's usual body, with a 503.
             error = translate_error(exc)
@@ -139,8 +127,8 @@ def agent_router(spec: AgentSpec) -> Router:
     )
     async def stream(request: HttpRequest, body: RunBody) -> HttpResponse:
         owner = request_owner(request)
-        live = await start_run(run_request(owner, body, settings.SSE_ON_DISCONNECT))
-        policy = body.on_disconnect or settings.SSE_ON_DISCONNECT
+        asked = body.run_request(spec, owner.key, settings.SSE_ON_DISCONNECT)
+        live = await start_run(asked)
 
         async def stop_run() -> None:
             """The client left: stop the run and wait until it has let go of the session, so
@@ -149,9 +137,8 @@ def agent_router(spec: AgentSpec) -> Router:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(live.done.wait(), CANCEL_WAIT_SECONDS)
 
-        return sse_response(
-            live.follow(), live.run_id, on_close=stop_run if policy == "cancel" else None
-        )
+        on_close = stop_run if asked.on_disconnect == "cancel" else None
+        return sse_response(live.follow(), live.run_id, on_close=on_close)
 
     @router.get(
         "/runs/{run_id}/stream",
