@@ -20,8 +20,8 @@ from agentsite.registry import all_endpoints, all_specs
 
 ROOT = Path(__file__).resolve().parents[2]
 BROWSER_HEADERS = [(b"origin", b"http://testserver"), (b"host", b"testserver")]
-# Modules that build routes: none of them may be what fills the registry.
-ROUTE_MODULES = ("agentsite.urls", "agentsite.web.api", "agentsite.web.routes", "research.urls")
+# The URLconf and the modules that mount routers: none of them may be what fills the registry.
+ROUTE_MODULES = ("agentsite.urls", "agentsite.web.api", "research.urls")
 
 SETUP_PROBE = """
 import json, os, sys
@@ -35,7 +35,7 @@ print(json.dumps({
     "routing_modules": sorted(
         name for name in sys.modules
         if name.split(".")[0] in ("agentsite", "chat", "research")
-        and (name.endswith((".urls", ".routing", ".routes")) or name == "agentsite.web.api")
+        and (name.endswith((".urls", ".routing")) or name == "agentsite.web.api")
     ),
 }))
 """
