@@ -32,6 +32,9 @@ logger = logging.getLogger(__name__)
 
 
 class AgentSiteAPI(NinjaAPI):
+    """ninja's API, with each operation's ``security`` finished from the current settings
+    (the keyless schemes exist only without REQUIRE_API_KEY): ninja cannot express that."""
+
     def get_openapi_schema(
         self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None
     ) -> Any:
