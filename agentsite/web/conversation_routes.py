@@ -15,8 +15,9 @@ from agentsite.conversations.listing import (
 )
 from agentsite.errors import NotFound
 from agentsite.registry import all_specs
-from agentsite.web.owners import browser_behind_account, check_json_content_type, owner_for_request
+from agentsite.web.owners import browser_behind_account
 from agentsite.web.schemas import ClaimOut, ErrorOut, SessionListOut
+from agentsite.web.security import request_owner
 
 ERRORS: dict[int, type[ErrorOut]] = {code: ErrorOut for code in (400, 401, 404, 415, 422, 503)}
 
@@ -37,7 +38,7 @@ async def conversations(
         "", max_length=200, description="Only conversations whose title or text has every word"
     ),
 ) -> SessionListOut:
-    owner = await owner_for_request(request)
+    owner = request_owner(request)
     if not settings.ENABLE_SESSIONS:
         raise NotFound("Sessions are disabled on this server (ENABLE_SESSIONS=false)")
     agents = [spec.slug for spec in all_specs()]
@@ -58,7 +59,7 @@ async def conversations(
     operation_id="conversations_claimable",
 )
 async def claimable(request: HttpRequest) -> ClaimOut:
-    owner = await owner_for_request(request)
+    owner = request_owner(request)
     browser = await browser_behind_account(request, owner)
     return ClaimOut(count=await claimable_count(browser.key) if browser else 0)
 
@@ -70,8 +71,7 @@ async def claimable(request: HttpRequest) -> ClaimOut:
     operation_id="conversations_claim",
 )
 async def claim(request: HttpRequest) -> ClaimOut:
-    owner = await owner_for_request(request)
-    check_json_content_type(request, owner)
+    owner = request_owner(request)
     browser = await browser_behind_account(request, owner)
     if browser is None:
         raise NotFound("Only a logged-in browser session can claim its conversations")

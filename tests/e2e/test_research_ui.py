@@ -75,8 +75,8 @@ def test_a_query_with_no_matches_fails_plainly_and_can_be_deleted(new_page):
     page = new_page("/ui/research/")
     page.fill("#research-query", "qwxzv flibbertigibbet zzyzx")
     page.press("#research-query", "Enter")
-    error = page.locator("#research-error")
-    poll(lambda: error.is_visible(), timeout=60)
+    error = page.locator("#research-errors .error[role=alert]")
+    poll(lambda: error.count() == 1 and error.is_visible(), timeout=60)
     assert "Nothing in the knowledge base matches" in error.inner_text()
     assert "manage.py" not in page.locator("main").inner_text()
     assert not page.locator("#research-bar").is_visible(), "a failed run shows no full bar"
@@ -98,3 +98,16 @@ def test_a_query_with_no_matches_fails_plainly_and_can_be_deleted(new_page):
     page.reload()
     page.wait_for_selector("[data-ready=true]")
     poll(lambda: page.locator("#report-list li").count() == count - 1)
+
+
+def test_a_refused_query_shows_the_error_box_with_retry(new_page):
+    page = new_page("/ui/research/")
+    # Valid JavaScript, invalid Unicode: the server refuses the query (422) before it runs.
+    page.evaluate("() => { document.getElementById('research-query').value = 'Why \\uD800'; }")
+    page.press("#research-query", "Enter")
+    box = page.locator("#research-errors .error[role=alert]")
+    poll(lambda: box.count() == 1)
+    assert "lone surrogate" in box.inner_text()
+    page.locator("#research-errors button", has_text="Retry").click()
+    poll(lambda: page.locator("#research-app[data-busy=false]").count() == 1)
+    assert box.count() == 1, "a retry shows its own failure in the same single box"

@@ -4,7 +4,7 @@
  */
 (function () {
   "use strict";
-  const { renderInto } = window.AgentSite;
+  const { renderInto, showError, errorMessage } = window.AgentSite;
   const $ = (id) => document.getElementById(id);
   const messages = $("messages");
   const jump = $("jump-latest");
@@ -158,7 +158,7 @@
           comment.hidden = !rating;
           if (rating) field.focus();
         } catch (error) {
-          addError(node, "Could not save your rating: " + error.message);
+          addError(node, "Could not save your rating: " + errorMessage(error));
         }
       });
       return button;
@@ -174,7 +174,7 @@
         });
         comment.hidden = true;
       } catch (error) {
-        addError(node, "Could not save your comment: " + error.message);
+        addError(node, "Could not save your comment: " + errorMessage(error));
       }
     });
     paint();
@@ -191,21 +191,9 @@
     scrollDown();
   }
 
+  /* The page's one error box (api.js), in the reply or the log; Retry when it can be retried. */
   function addError(node, text, onRetry) {
-    const box = document.createElement("div");
-    box.className = "error";
-    box.setAttribute("role", "alert");
-    const message = document.createElement("span");
-    message.textContent = text;
-    box.append(message);
-    if (onRetry) {
-      const retry = document.createElement("button");
-      retry.type = "button";
-      retry.textContent = "Retry";
-      retry.addEventListener("click", () => { box.remove(); onRetry(); });
-      box.append(" ", retry);
-    }
-    (node || messages).append(box);
+    showError(node || messages, text, onRetry);
     updateEmptyState();
     scrollDown();
   }

@@ -83,7 +83,7 @@
       empty.textContent = query ? "No conversation matches “" + query + "”." : "No conversations yet.";
     } catch (error) {
       empty.hidden = false;
-      empty.textContent = "Could not load conversations: " + error.message;
+      empty.textContent = "Could not load conversations: " + AgentSite.errorMessage(error);
     }
   }
 
@@ -123,7 +123,7 @@
             { method: "PATCH", body: JSON.stringify({ title }) });
           row.title = title;
         } catch (error) {
-          showToast("Could not rename: " + error.message);
+          showToast("Could not rename: " + AgentSite.errorMessage(error));
         }
       }
       const fresh = entry(row);
@@ -163,7 +163,7 @@
     hideToast();
     handlers.api(`/${row.agent}/session/${encodeURIComponent(row.session_id)}`,
       { method: "DELETE", keepalive: Boolean(keepalive) })
-      .catch((error) => { showToast("Could not delete: " + error.message); load(); });
+      .catch((error) => { showToast("Could not delete: " + AgentSite.errorMessage(error)); load(); });
   }
 
   function showToast(text, onUndo) {
@@ -194,7 +194,7 @@
       showToast(`Added ${result.count} conversation${result.count === 1 ? "" : "s"} to your account.`);
       load();
     } catch (error) {
-      showToast("Could not add them: " + error.message);
+      showToast("Could not add them: " + AgentSite.errorMessage(error));
     }
   }
 

@@ -7,7 +7,7 @@
  */
 (function () {
   "use strict";
-  const { readSse, checkOffline } = window.AgentSite;
+  const { readSse, checkOffline, ApiError, request, requestJson, errorMessage } = window.AgentSite;
   const { Messages, Sidebar } = window.AgentSiteChat;
   const $ = (id) => document.getElementById(id);
   const PENDING_KEY = "agentsite.pendingRun";
@@ -40,20 +40,11 @@
     return "ui-" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
   }
 
-  async function api(path, options = {}) {
+  /* requestJson (api.js), with a JSON body declared as JSON (PATCH too, not only POST). */
+  function api(path, options = {}) {
     const headers = { ...(options.headers || {}) };
-    // Cookie-authenticated POSTs must declare JSON (the API's CSRF defence), bodiless ones too.
-    const method = options.method || "GET";
-    if (method === "POST" || method === "PATCH") headers["Content-Type"] = "application/json";
-    const response = await fetch(path, { credentials: "same-origin", ...options, headers });
-    let body = null;
-    try { body = await response.json(); } catch (_) { body = null; }
-    if (!response.ok) {
-      const error = new Error((body && body.error) || "HTTP " + response.status);
-      error.status = response.status;
-      throw error;
-    }
-    return body;
+    if (options.body) headers["Content-Type"] = "application/json";
+    return requestJson(path, { ...options, headers });
   }
 
   function feedbackFor(agent) {
@@ -86,7 +77,7 @@
         data.messages, data.item_times || [], data.runs || [], agentName(state.agent), feedbackFor(state.agent));
     } catch (error) {
       Messages.clear();
-      Messages.addError(null, "Could not load the conversation: " + error.message,
+      Messages.addError(null, "Could not load the conversation: " + errorMessage(error),
         () => openConversation(sessionId));
     }
     setBusy(Boolean(state.running));
@@ -172,7 +163,7 @@
         data.messages, data.item_times || [], data.runs || [], agentName(state.agent), feedbackFor(state.agent));
       startRun(text);
     } catch (error) {
-      Messages.addError(null, "Could not regenerate: " + error.message, regenerate);
+      Messages.addError(null, "Could not regenerate: " + errorMessage(error), regenerate);
     }
   }
 
@@ -208,14 +199,7 @@
   async function streamOverHttp(path, options) {
     const run = state.running;
     try {
-      const headers = options.method === "POST" ? { "Content-Type": "application/json" } : {};
-      const response = await fetch(path, { credentials: "same-origin", ...options, headers });
-      if (!response.ok) {
-        let body = null;
-        try { body = await response.json(); } catch (_) { body = null; }
-        handleEvent({ type: "error", message: (body && body.error) || "HTTP " + response.status });
-        return;
-      }
+      const response = await request(path, options);
       if (run && response.headers.get("X-Run-Id")) run.runId = response.headers.get("X-Run-Id");
       await readSse(response, (event, id) => {
         if (id && !event.seq) event.seq = Number(id.split(":").pop());
@@ -223,7 +207,9 @@
         handleEvent(event);
       });
     } catch (error) {
-      if (state.running === run && run) handleEvent({ type: "error", message: "Connection lost: " + error.message });
+      // Refused (409 busy, 422 invalid, …): the run's error, with its retry.
+      if (error instanceof ApiError) handleEvent({ type: "error", message: errorMessage(error) });
+      else if (state.running === run && run) handleEvent({ type: "error", message: "Connection lost: " + errorMessage(error) });
     }
   }
 
@@ -231,7 +217,7 @@
     const run = state.running;
     if (event.type === "pong") return;
     if (!run) {
-      if (event.type === "error") Messages.addError(null, event.message);
+      if (event.type === "error") Messages.addError(null, errorMessage(event, "The server reported an error."));
       return;
     }
     if (event.run_id && event.seq) {
@@ -288,7 +274,7 @@
       case "error": {
         const retryInput = run.input;
         finishRun();
-        Messages.addError(node, event.message || "The run failed.", () => startRun(retryInput));
+        Messages.addError(node, errorMessage(event, "The run failed."), () => startRun(retryInput));
         break;
       }
       default:
@@ -324,7 +310,7 @@
         }
       }, 3000);
     } catch (error) {
-      Messages.addError(run.node, "Could not stop: " + error.message);
+      Messages.addError(run.node, "Could not stop: " + errorMessage(error));
     }
   }
 

@@ -7,7 +7,9 @@
  * each progress step stays on screen at least STEP_MS before the next one is drawn. */
 (function () {
   "use strict";
-  const { renderInto, readSse, checkOffline } = window.AgentSite;
+  const {
+    renderInto, readSse, checkOffline, request, requestJson, errorMessage, showError, clearErrors,
+  } = window.AgentSite;
   const $ = (id) => document.getElementById(id);
   const app = $("research-app");
   const query = $("research-query");
@@ -41,28 +43,16 @@
     $("research-bar").max = 1;
     $("research-count").textContent = "";
     $("research-stage").textContent = "";
-    show("research-error", false);
+    clearErrors($("research-errors"));
     show("research-report", false);
   }
 
-  function showError(message, retryQuery) {
+  function showFailure(message, retryQuery) {
     // A failed run's bar must not read "finished": the progress panel keeps only the plan,
     // with each search's outcome, under a stage line that says it failed.
     $("research-progress").dataset.state = "failed";
     if (!$("research-progress").hidden) $("research-stage").textContent = "The research did not produce a report.";
-    const box = $("research-error");
-    box.replaceChildren();
-    const text = document.createElement("span");
-    text.textContent = message;
-    box.append(text);
-    if (retryQuery) {
-      const retry = document.createElement("button");
-      retry.type = "button";
-      retry.textContent = "Retry";
-      retry.addEventListener("click", () => start(retryQuery));
-      box.append(" ", retry);
-    }
-    show("research-error", true);
+    showError($("research-errors"), message, retryQuery ? () => start(retryQuery) : null);
   }
 
   function onProgress(event) {
@@ -133,18 +123,11 @@
     controller = new AbortController();
     let finished = false;
     try {
-      const response = await fetch("/research/stream", {
+      const response = await request("/research/stream", {
         method: "POST",
-        credentials: "same-origin",
-        headers: { "Content-Type": "application/json" },
         body: JSON.stringify({ query: text }),
         signal: controller.signal,
       });
-      if (!response.ok) {
-        let body = null;
-        try { body = await response.json(); } catch (_) { body = null; }
-        throw new Error((body && body.error) || "HTTP " + response.status);
-      }
       shown = Promise.resolve();
       await readSse(response, (event) => {
         if (event.type === "research_progress") paced(() => onProgress(event));
@@ -157,14 +140,14 @@
         } else if (event.type === "stream_complete") finished = true;
         else if (event.type === "error") {
           finished = true;
-          paced(() => showError(event.message || "The research failed.", text));
+          paced(() => showFailure(errorMessage(event, "The research failed."), text));
         }
       });
       await shown;
-      if (!finished) showError("The connection ended before the research finished.", text);
+      if (!finished) showFailure("The connection ended before the research finished.", text);
     } catch (error) {
       if (error.name === "AbortError") $("research-stage").textContent = "Stopped.";
-      else showError(error.message, text);
+      else showFailure(errorMessage(error), text);
     } finally {
       controller = null;
       setBusy(false);
@@ -213,14 +196,16 @@
   }
 
   async function loadReports() {
+    const sidebar = $("report-list").parentElement;
     try {
-      const response = await fetch("/research/reports?page_size=50", { credentials: "same-origin" });
-      const data = await response.json();
+      const data = await requestJson("/research/reports?page_size=50");
+      clearErrors(sidebar);
       const rows = (data.reports || []).filter((r) => !pendingDelete || pendingDelete.id !== r.report_id);
       $("report-list").replaceChildren(...rows.map(reportEntry));
       show("report-empty", rows.length === 0);
-    } catch (_) {
-      show("report-empty", true);
+    } catch (error) {
+      show("report-empty", false);
+      showError(sidebar, "Could not load reports: " + errorMessage(error), loadReports);
     }
   }
 
@@ -245,7 +230,8 @@
     clearTimeout(timer);
     pendingDelete = null;
     show("toast", false);
-    fetch(`/research/reports/${id}`, { method: "DELETE", credentials: "same-origin", keepalive: Boolean(keepalive) })
+    request(`/research/reports/${id}`, { method: "DELETE", keepalive: Boolean(keepalive) })
+      .catch((error) => showError($("report-list").parentElement, "Could not delete: " + errorMessage(error)))
       .finally(loadReports);
   }
 
@@ -254,14 +240,12 @@
     resetView();
     show("research-progress", false);
     try {
-      const response = await fetch(`/research/reports/${id}`, { credentials: "same-origin" });
-      const report = await response.json();
-      if (!response.ok) throw new Error(report.error || "HTTP " + response.status);
+      const report = await requestJson(`/research/reports/${id}`);
       query.value = report.query;
       if (report.status === "completed" || report.markdown_report) renderReport(report);
-      else showError(`This research ${report.status}: ${report.error || "no report was written"}`, report.query);
+      else showFailure(`This research ${report.status}: ${report.error || "no report was written"}`, report.query);
     } catch (error) {
-      showError("Could not load the report: " + error.message);
+      showFailure("Could not load the report: " + errorMessage(error));
     }
   }
 
