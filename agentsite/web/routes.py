@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from collections.abc import Callable
 from pathlib import PurePath
 from typing import Any, Literal
 
@@ -46,6 +47,7 @@ from agentsite.runs.service import (
     start_run,
 )
 from agentsite.web.owners import Owner, check_json_content_type, owner_for_request
+from agentsite.web.protocols import ag_ui_http, ai_sdk_http
 from agentsite.web.schemas import (
     SESSION_ID_PATTERN,
     ErrorOut,
@@ -84,6 +86,11 @@ SSE_OPENAPI = {
     }
 }
 SessionIdPath = Path(..., pattern=SESSION_ID_PATTERN.pattern, max_length=128)
+# The client protocols beside the native one (DESIGN.md §8), each mounted on every agent.
+PROTOCOL_ROUTES: tuple[Callable[[Router, AgentSpec], None], ...] = (
+    ai_sdk_http.add_routes,
+    ag_ui_http.add_routes,
+)
 
 
 def agent_router(spec: AgentSpec) -> Router:
@@ -297,6 +304,8 @@ def agent_router(spec: AgentSpec) -> Router:
         await caller(request)
         return InfoOut(**agent_info(spec))
 
+    for add_routes in PROTOCOL_ROUTES:
+        add_routes(router, spec)
     return router
 
 
@@ -353,6 +362,9 @@ def agent_info(spec: AgentSpec) -> dict[str, Any]:
             "resume": f"{base}/runs/{{run_id}}/stream",
             "cancel": f"{base}/runs/{{run_id}}/cancel",
             "websocket": f"/ws/{spec.slug}/",
+            "ui_chat": f"{base}/ui/chat",
+            "ui_chat_resume": f"{base}/ui/chat/{{session_id}}/stream",
+            "ag_ui": f"{base}/ag-ui",
         },
         "session_config": {
             "sessions_enabled": settings.ENABLE_SESSIONS,
