@@ -60,31 +60,19 @@ from agentsite.web.schemas import (
     SessionListOut,
     SessionOut,
 )
-from agentsite.web.sse import parse_last_event_id, sse_response
+from agentsite.web.sse import parse_last_event_id, sse_openapi, sse_response
 
 ERRORS: dict[int, type[ErrorOut]] = {
     code: ErrorOut for code in (400, 401, 404, 409, 413, 415, 422, 500, 502, 503)
 }
-# One Server-Sent Event, as OpenAPI 3.1 tools read a text/event-stream ``schema`` (and 3.2 an
-# ``itemSchema``): the fields of each event, not the stream as one string.
-SSE_EVENT_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "data": {"type": "string", "description": "The event as JSON; see Stream events"},
-        "id": {"type": "string", "description": "<run_id>:<seq>"},
-        "event": {"type": "string"},
-        "retry": {"type": "integer"},
-    },
-}
-SSE_OPENAPI = {
-    "responses": {
-        200: {
-            "description": "Server-Sent Events: `id: <run_id>:<seq>` and one `data: <json>` line "
-            "per event; the run id is also in the `X-Run-Id` header",
-            "content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA}},
-        }
-    }
-}
+SSE_OPENAPI = sse_openapi(
+    "Server-Sent Events: `id: <run_id>:<seq>` and one `data: <json>` line per event; the run "
+    "id is also in the `X-Run-Id` header",
+    "The event as JSON; see Stream events",
+)
+SSE_EVENT_SCHEMA: dict[str, Any] = SSE_OPENAPI["responses"][200]["content"]["text/event-stream"][
+    "schema"
+]
 SessionIdPath = Path(..., pattern=SESSION_ID_PATTERN.pattern, max_length=128)
 # The client protocols beside the native one (DESIGN.md §8), each mounted on every agent.
 PROTOCOL_ROUTES: tuple[Callable[[Router, AgentSpec], None], ...] = (

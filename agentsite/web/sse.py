@@ -37,6 +37,23 @@ HEARTBEAT = b": keep-alive\n"
 _DONE = object()
 
 
+def sse_openapi(description: str, data: str, event_id: str = "<run_id>:<seq>") -> dict[str, Any]:
+    """The OpenAPI ``openapi_extra`` of an SSE endpoint. OpenAPI 3.1 tools read a
+    text/event-stream ``schema`` (3.2 an ``itemSchema``) as one event's fields, not the stream
+    as one string."""
+    event = {
+        "type": "object",
+        "properties": {
+            "data": {"type": "string", "description": data},
+            "id": {"type": "string", "description": event_id},
+            "event": {"type": "string"},
+            "retry": {"type": "integer"},
+        },
+    }
+    content = {"text/event-stream": {"schema": event}}
+    return {"responses": {200: {"description": description, "content": content}}}
+
+
 MAX_SEQ_DIGITS = 18
 
 

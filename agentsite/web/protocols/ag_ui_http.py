@@ -33,17 +33,13 @@ from agentsite.web.protocols.ai_sdk_http import ERRORS
 from agentsite.web.protocols.base import handoff_tool_names
 from agentsite.web.protocols.http import caller, stream_run
 from agentsite.web.schemas import SessionId, check_json_text
-from agentsite.web.sse import parse_last_event_id, sse_response
+from agentsite.web.sse import parse_last_event_id, sse_openapi, sse_response
 
 MAX_MESSAGES = 10_000
-AG_UI_OPENAPI = {
-    "responses": {
-        200: {
-            "description": "AG-UI events as SSE: `id: <run_id>:<seq>` and `data: <event json>`",
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
-        }
-    }
-}
+AG_UI_OPENAPI = sse_openapi(
+    "AG-UI events as Server-Sent Events; the run id is also in the `X-Run-Id` header",
+    "One AG-UI event as JSON (`RUN_STARTED`, `TEXT_MESSAGE_CONTENT`, …)",
+)
 Role = Literal["developer", "system", "assistant", "user", "tool", "activity", "reasoning"]
 
 

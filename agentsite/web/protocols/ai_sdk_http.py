@@ -26,19 +26,16 @@ from agentsite.web.protocols.ai_sdk import UIMessageStreamEncoder
 from agentsite.web.protocols.base import handoff_tool_names
 from agentsite.web.protocols.http import caller, stream_run
 from agentsite.web.schemas import SESSION_ID_PATTERN, ErrorOut, SessionId, check_json_text
-from agentsite.web.sse import sse_response
+from agentsite.web.sse import sse_openapi, sse_response
 
 MAX_MESSAGES = 10_000
 MAX_PARTS = 1_000
-UI_STREAM_OPENAPI = {
-    "responses": {
-        200: {
-            "description": "The AI SDK UI message stream v1: `data: <chunk json>` per chunk, "
-            "ending with `data: [DONE]`; header `x-vercel-ai-ui-message-stream: v1`",
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
-        }
-    }
-}
+UI_STREAM_OPENAPI = sse_openapi(
+    "The AI SDK UI message stream v1 (header `x-vercel-ai-ui-message-stream: v1`), ending "
+    "with `data: [DONE]`",
+    "One UI message chunk as JSON (`start`, `text-delta`, `tool-input-available`, …)",
+    event_id="not sent: a resumed stream starts again from `start`",
+)
 ERRORS: dict[int, type[ErrorOut]] = {
     code: ErrorOut for code in (400, 401, 404, 409, 413, 415, 422, 429, 503)
 }
