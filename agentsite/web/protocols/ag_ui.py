@@ -58,6 +58,8 @@ class AgUiEncoder:
         self._handoff_calls: dict[str, str | None] = {}
         self._streamed_messages: set[str] = set()
         self._parts = 0
+        self._interrupts: list[Event] = []
+        self._last_seq = resume_after
 
     # --- StreamEncoder -------------------------------------------------------------------
 
@@ -68,6 +70,7 @@ class AgUiEncoder:
         return _encode(events, f"{self.run_id}:{self.resume_after}")
 
     def encode(self, seq: int, event: WireEvent) -> bytes:
+        self._last_seq = seq
         if seq <= self.resume_after:
             self.events(event)  # only to know what is open at the resume point
             return b""
@@ -78,7 +81,13 @@ class AgUiEncoder:
         return _encode([_run_error(error.message, error.code)], None)
 
     def closing(self) -> bytes:
-        return b""
+        """A run paused for approvals finishes with an interrupt per call it waits on."""
+        if not self._interrupts:
+            return b""
+        outcome = {"type": "interrupt", "interrupts": self._interrupts}
+        self._interrupts = []
+        finished = self._run_event("RUN_FINISHED", outcome=outcome)
+        return _encode([*self._close_all(), finished], f"{self.run_id}:{self._last_seq}")
 
     # --- wire event → AG-UI events -------------------------------------------------------
 
@@ -102,7 +111,8 @@ class AgUiEncoder:
             message = str(event.get("message") or "The run failed")
             return [*self._close_all(), _run_error(message, event.get("code"))]
         if kind == "approval_requested":
-            return [*self._close_all(), self._interrupted(event)]
+            self._interrupts.append(_interrupt(event))
+            return self._close_all()
         return []
 
     def _raw(self, event: WireEvent) -> list[Event]:
@@ -257,26 +267,25 @@ class AgUiEncoder:
             {"type": "TEXT_MESSAGE_END", "messageId": message},
         ]
 
-    def _interrupted(self, event: WireEvent) -> Event:
-        """A tool call awaiting a person's decision: the run finishes with an interrupt, which
-        the client answers with ``resume[]`` on its next run."""
-        interrupt = {
-            "id": str(event.get("approval_id")),
-            "reason": "tool_approval",
-            "message": f"Approve the call of {event.get('tool_name')}?",
-        }
-        if event.get("call_id"):
-            interrupt["toolCallId"] = str(event["call_id"])
-        return self._run_event(
-            "RUN_FINISHED", outcome={"type": "interrupt", "interrupts": [interrupt]}
-        )
-
     def _run_event(self, kind: str, **extra: Any) -> Event:
         return {"type": kind, "threadId": self.thread_id, "runId": self.client_run_id, **extra}
 
     def _part_id(self, kind: str) -> str:
         self._parts += 1
         return f"{kind}-{self.run_id.hex[:12]}-{self._parts}"
+
+
+def _interrupt(event: WireEvent) -> Event:
+    """A tool call awaiting a person's decision, as the interrupt the client answers with a
+    ``resume[]`` entry on its next run."""
+    interrupt = {
+        "id": str(event.get("approval_id")),
+        "reason": "tool_approval",
+        "message": f"Approve the call of {event.get('tool_name')}?",
+    }
+    if event.get("call_id"):
+        interrupt["toolCallId"] = str(event["call_id"])
+    return interrupt
 
 
 def _reasoning_start(message_id: str) -> list[Event]:

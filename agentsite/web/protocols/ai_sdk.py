@@ -45,6 +45,7 @@ class UIMessageStreamEncoder:
         self._handoff_calls: dict[str, str | None] = {}
         self._streamed_messages: set[str] = set()
         self._ended = False
+        self._paused = False
 
     # --- StreamEncoder -------------------------------------------------------------------
 
@@ -58,7 +59,12 @@ class UIMessageStreamEncoder:
         return _encode(self._end_with_error(error.message))
 
     def closing(self) -> bytes:
-        return b"data: [DONE]\n\n"
+        paused: list[Chunk] = []
+        if self._paused and not self._ended:
+            self._ended = True
+            finish = {"type": "finish", "finishReason": "tool-calls", **self._metadata()}
+            paused = [*self._close_step(), finish]
+        return _encode(paused) + b"data: [DONE]\n\n"
 
     # --- wire event → chunks -------------------------------------------------------------
 
@@ -188,8 +194,9 @@ class UIMessageStreamEncoder:
         ]
 
     def _approval_requested(self, event: WireEvent) -> list[Chunk]:
-        """A tool call waits for a person's decision: the run pauses and this stream ends."""
-        self._ended = True
+        """A tool call waits for a person's decision. The run pauses once every such call is
+        announced, and its stream ends: ``closing`` finishes the message then."""
+        self._paused = True
         chunks = (
             [] if event.get("call_id") in self._tool_inputs else self._tool_input_available(event)
         )
@@ -198,8 +205,7 @@ class UIMessageStreamEncoder:
             "approvalId": str(event.get("approval_id")),
             "toolCallId": str(event.get("call_id")),
         }
-        finish = {"type": "finish", "finishReason": "tool-calls", **self._metadata()}
-        return [*chunks, request, *self._close_step(), finish]
+        return [*chunks, request]
 
     def _handoff(self, event: WireEvent) -> Chunk:
         call_id = next(iter(self._handoff_calls), None)

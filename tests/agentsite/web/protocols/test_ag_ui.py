@@ -139,11 +139,17 @@ def test_tools_handoff_error_cancel_and_interrupt():
     error = stream(encoder(), [{"type": "error", "message": "no", "code": "provider_auth"}])
     assert error[-1][1] == {"type": "RUN_ERROR", "message": "no", "code": "provider_auth"}
     assert decode(encoder().failure(UpstreamError("down")))[0][1]["type"] == "RUN_ERROR"
-    approval = {"type": "approval_requested", "approval_id": "a", "tool_name": "t", "call_id": "c"}
-    interrupted = stream(encoder(), [approval])[-1][1]
+    paused = encoder()
+    approvals = [
+        {"type": "approval_requested", "approval_id": a, "tool_name": "t", "call_id": c}
+        for a, c in (("a1", "c1"), ("a2", "c2"))
+    ]
+    assert stream(paused, approvals)[-1][1]["type"] == "RUN_STARTED"
+    last_id, interrupted = decode(paused.closing())[-1]
+    assert last_id == f"{RUN}:2"
     assert interrupted["outcome"]["type"] == "interrupt"
-    assert interrupted["outcome"]["interrupts"][0]["id"] == "a"
-    assert interrupted["outcome"]["interrupts"][0]["toolCallId"] == "c"
+    interrupts = interrupted["outcome"]["interrupts"]
+    assert [(i["id"], i["toolCallId"]) for i in interrupts] == [("a1", "c1"), ("a2", "c2")]
 
 
 def test_snapshot_messages_of_stored_items():

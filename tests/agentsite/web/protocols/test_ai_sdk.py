@@ -192,25 +192,32 @@ def test_whole_message_without_deltas_is_one_text_part():
     assert chunks[1]["delta"] == "Whole"
 
 
-def test_approval_request():
-    chunks = chunks_of(
-        [
-            raw("response.created"),
-            {
-                "type": "approval_requested",
-                "approval_id": "ap1",
-                "tool_name": "delete",
-                "tool_arguments": '{"id": 3}',
-                "call_id": "c3",
-                "run_id": str(RUN),
-            },
-        ]
-    )
+def approval(approval_id: str, call_id: str) -> dict[str, Any]:
+    return {
+        "type": "approval_requested",
+        "approval_id": approval_id,
+        "tool_name": "delete",
+        "tool_arguments": '{"id": 3}',
+        "call_id": call_id,
+        "run_id": str(RUN),
+    }
+
+
+def test_approval_requests_then_the_paused_message_finishes():
+    encoder = UIMessageStreamEncoder(RUN, "s1")
+    events = [raw("response.created"), approval("ap1", "c3"), approval("ap2", "c4")]
+    data = b"".join(encoder.encode(seq, e) for seq, e in enumerate(events, start=1))
+    closing = encoder.closing()
+    assert closing.endswith(b"data: [DONE]\n\n")
+    chunks = decode(data + closing.removesuffix(b"data: [DONE]\n\n"))
     assert [chunk["type"] for chunk in chunks] == [
         "start-step",
+        "tool-input-available",
+        "tool-approval-request",
         "tool-input-available",
         "tool-approval-request",
         "finish-step",
         "finish",
     ]
     assert chunks[2] == {"type": "tool-approval-request", "approvalId": "ap1", "toolCallId": "c3"}
+    assert chunks[-1]["finishReason"] == "tool-calls"
