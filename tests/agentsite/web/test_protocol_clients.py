@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -80,8 +81,15 @@ def stored_reply(server: ServerProcess, agent: str, session: str) -> str:
 
 
 def run_status(server: ServerProcess, agent: str, run_id: str) -> dict[str, Any]:
+    """The run's ledger entry once it has ended (a client that left does not wait for the
+    server to notice)."""
+    deadline = time.monotonic() + 10
     with server.client() as client:
-        return client.get(f"/{agent}/runs/{run_id}").json()
+        while True:
+            status = client.get(f"/{agent}/runs/{run_id}").json()
+            if status["status"] != "running" or time.monotonic() > deadline:
+                return status
+            time.sleep(0.1)
 
 
 # --- AI SDK (useChat) -------------------------------------------------------------------
