@@ -285,6 +285,8 @@ def _interrupt(event: WireEvent) -> Event:
     }
     if event.get("call_id"):
         interrupt["toolCallId"] = str(event["call_id"])
+    if isinstance(event.get("expires_at"), str):
+        interrupt["expiresAt"] = event["expires_at"]  # a client refuses to answer it later
     return interrupt
 
 
