@@ -7,6 +7,8 @@
 //   ask TEXT       one run
 //   stop TEXT      one run, aborted (agent.abortRun()) after 5 TEXT_MESSAGE_CONTENT events
 //   cancel TEXT    one run, cancelled by the server (POST …/runs/{id}/cancel) mid-reply
+//   approve TEXT / reject TEXT   one run that finishes with an interrupt (a tool call waits
+//                  for approval); a second run answers it with resume[] and continues
 //   drop TEXT      as stop, with forwardedProps.on_disconnect "continue"; then the same
 //                  agent runs again with Last-Event-ID and gets the rest of the reply
 //
@@ -115,6 +117,19 @@ if (scenario === "conversation") {
     agent.headers = { "Last-Event-ID": wire.lastEventId };
     result.resumed = await run(agent, null, { runId });
   }
+  result.messages = agent.messages;
+} else if (scenario === "approve" || scenario === "reject") {
+  const agent = newAgent();
+  result.run = await run(agent, text);
+  const finished = seen.filter((event) => event.type === "RUN_FINISHED").at(-1);
+  const interrupts = finished?.outcome?.interrupts ?? [];
+  result.interrupts = interrupts;
+  const resume = interrupts.map((interrupt) =>
+    scenario === "approve"
+      ? { interruptId: interrupt.id, status: "resolved", payload: { approved: true } }
+      : { interruptId: interrupt.id, status: "cancelled", payload: { reason: "not today" } },
+  );
+  if (resume.length) result.resumed = await run(agent, null, { resume });
   result.messages = agent.messages;
 } else if (scenario === "cancel") {
   const agent = newAgent();

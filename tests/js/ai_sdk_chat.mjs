@@ -11,6 +11,8 @@
 //                  resumes the reply with resumeStream()
 //   cancel TEXT    one turn, cancelled by the server (POST …/runs/{id}/cancel) mid-reply
 //   resume         a new chat that only calls resumeStream()
+//   approve TEXT / reject TEXT   one turn whose tool call waits for approval; the chat answers
+//                  it (addToolApprovalResponse) and sends again, which resumes the run
 //
 // Every chunk is also checked against `ai`'s uiMessageChunkSchema for keys it does not name:
 // the schema accepts extra keys (looseObject), and zod puts the ones it knows first in its
@@ -120,6 +122,21 @@ if (scenario === "conversation") {
   const cancelled = await fetch(`${base}/${agent}/runs/${runId}/cancel`, { method: "POST" });
   result.cancelStatus = cancelled.status;
   await sending;
+  result.chat = chat.snapshot;
+} else if (scenario === "approve" || scenario === "reject") {
+  const chat = new Chat();
+  await chat.sendMessage({ text });
+  result.paused = chat.snapshot;
+  const waiting = chat.lastMessage.parts.find((part) => part.state === "approval-requested");
+  if (waiting) {
+    const approved = scenario === "approve";
+    await chat.addToolApprovalResponse({
+      id: waiting.approval.id,
+      approved,
+      reason: approved ? undefined : "not today",
+    });
+    await chat.sendMessage();
+  }
   result.chat = chat.snapshot;
 } else if (scenario === "resume") {
   const chat = new Chat();

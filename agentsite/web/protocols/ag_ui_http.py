@@ -63,7 +63,7 @@ class RunAgentInput(Schema):
 
     @model_validator(mode="after")
     def valid_text(self) -> RunAgentInput:
-        for index, message in enumerate(self.new_user_messages()):
+        for index, message in enumerate(self.messages):
             check_json_text(message_text(message.content), f"messages[{index}].content")
         check_json_text(self.context, "context")
         check_json_text(self.state, "state")
@@ -86,14 +86,20 @@ class RunAgentInput(Schema):
         return choice or settings.SSE_ON_DISCONNECT
 
 
-def run_input(messages: list[AgUiMessage]) -> str | list[dict[str, Any]]:
-    """The new user messages as the run's input: the text of one, or one input item each."""
-    texts = [message_text(message.content) for message in messages]
+def run_input(body: RunAgentInput) -> str | list[dict[str, Any]]:
+    """The run's input: the new user messages (the text of one, or one input item each); without
+    sessions (ENABLE_SESSIONS=false) the thread the client holds, as input items."""
+    new = body.new_user_messages()
+    texts = [message_text(message.content) for message in new]
     if not any(text.strip() for text in texts):
         raise BadRequest("RunAgentInput.messages must end with the user's new message (text)")
-    if len(texts) == 1:
-        return texts[0]
-    return [{"role": "user", "content": text} for text in texts if text.strip()]
+    held = body.messages if not settings.ENABLE_SESSIONS else new
+    items = [
+        {"role": message.role, "content": message_text(message.content)}
+        for message in held
+        if message.role in ("user", "assistant") and message_text(message.content).strip()
+    ]
+    return texts[0] if len(items) == 1 and len(texts) == 1 else items
 
 
 def add_routes(router: Router, spec: AgentSpec) -> None:
@@ -120,10 +126,9 @@ def add_routes(router: Router, spec: AgentSpec) -> None:
         }
         if last_event_id:
             return await _resume(owner, spec, body, last_event_id, encoder)
-        new = body.new_user_messages()
         run = RunRequest(
             spec=spec,
-            input=run_input(new),
+            input=run_input(body),
             owner=owner.key,
             session_id=body.threadId,
             context={"ag_ui": {"context": body.context, "state": body.state}},

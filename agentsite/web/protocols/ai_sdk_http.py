@@ -67,10 +67,23 @@ class UIChatBody(Schema):
             raise ValueError("messages must end with the user's new message")
         if not user_text(last).strip():
             raise ValueError("the user's new message has no text part")
-        check_json_text(user_text(last), "messages[-1].parts")
+        for index, message in enumerate(self.messages):
+            check_json_text(user_text(message), f"messages[{index}].parts")
         if self.context is not None:
             check_json_text(self.context, "context")
         return self
+
+
+def chat_input(messages: list[UIMessageIn]) -> str | list[dict[str, Any]]:
+    """The run's input: the new user message when the server keeps the conversation; without
+    sessions (ENABLE_SESSIONS=false) the chat the client holds, as input items."""
+    if settings.ENABLE_SESSIONS:
+        return user_text(messages[-1])
+    return [
+        {"role": message.role, "content": user_text(message)}
+        for message in messages
+        if message.role in ("user", "assistant") and user_text(message).strip()
+    ]
 
 
 def user_text(message: UIMessageIn) -> str:
@@ -98,7 +111,7 @@ def add_routes(router: Router, spec: AgentSpec) -> None:
             await _rewind(owner.key, spec, body.id)
         run = RunRequest(
             spec=spec,
-            input=user_text(body.messages[-1]),
+            input=chat_input(body.messages),
             owner=owner.key,
             session_id=body.id,
             context=body.context or {},

@@ -162,3 +162,30 @@ async def test_ag_ui_resumes_after_last_event_id(client):
         client, "/assistant/ag-ui", ag_body(thread="res"), **{"Last-Event-ID": f"{uuid.uuid4()}:1"}
     )
     assert unknown.status_code == 404
+
+
+async def test_without_sessions_the_client_history_is_the_input(client, settings):
+    """ENABLE_SESSIONS=false keeps nothing: the history the client holds is what the model
+    reads, on both protocols."""
+    settings.ENABLE_SESSIONS = False
+    earlier = [
+        {"id": "u0", "role": "user", "parts": [{"type": "text", "text": "I keep bees."}]},
+        {"id": "a0", "role": "assistant", "parts": [{"type": "text", "text": "Noted."}]},
+    ]
+    body = ui_body("What do I keep?", session="stateless")
+    body["messages"] = earlier + body["messages"]
+    raw = (await read(await post(client, "/chat/ui/chat", body))).decode()
+    assert "I keep bees." in "".join(
+        json.loads(line[6:]).get("delta", "")
+        for line in raw.splitlines()
+        if line.startswith("data: {")
+    )
+    thread = ag_body("What do I keep?", thread="stateless")
+    thread["messages"] = [
+        {"id": "u0", "role": "user", "content": "I keep bees."},
+        {"id": "a0", "role": "assistant", "content": "Noted."},
+        *thread["messages"],
+    ]
+    sent = decode_ag_ui(await read(await post(client, "/chat/ag-ui", thread)))
+    assert "I keep bees." in sent[-1][1]["result"]
+    assert not await Conversation.objects.aexists()
