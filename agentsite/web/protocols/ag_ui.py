@@ -75,6 +75,9 @@ class AgUiEncoder:
             self.events(event)  # only to know what is open at the resume point
             return b""
         reopened = self._reopen() if seq == self.resume_after + 1 and self.resume_after else []
+        if event.get("type") != "approval_requested":
+            # Interrupts a stream goes on past were answered (a run resumed after approvals).
+            self._interrupts = []
         return _encode([*reopened, *self.events(event)], f"{self.run_id}:{seq}")
 
     def failure(self, error: AgentSiteError) -> bytes:

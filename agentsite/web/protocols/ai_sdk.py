@@ -32,11 +32,22 @@ class UIMessageStreamEncoder:
     headers = UI_MESSAGE_STREAM_HEADERS
 
     def __init__(
-        self, run_id: uuid.UUID, session_id: str | None, handoff_tools: Iterable[str] = ()
+        self,
+        run_id: uuid.UUID,
+        session_id: str | None,
+        handoff_tools: Iterable[str] = (),
+        *,
+        continue_after: int = 0,
+        denied_calls: Iterable[str] = (),
     ) -> None:
+        """``continue_after``: the client already holds the reply up to that event (a run
+        resumed after its approvals); earlier events only update what the encoder knows.
+        ``denied_calls``: tool calls a person rejected, whose outputs are the rejection."""
         self.run_id = run_id
         self.session_id = session_id
         self.handoff_tools = frozenset(handoff_tools)
+        self.continue_after = continue_after
+        self.denied_calls = frozenset(denied_calls)
         self._text: str | None = None
         self._reasoning: str | None = None
         self._parts = 0
@@ -53,6 +64,12 @@ class UIMessageStreamEncoder:
         return _encode([{"type": "start", "messageId": str(self.run_id), **self._metadata()}])
 
     def encode(self, seq: int, event: WireEvent) -> bytes:
+        if seq <= self.continue_after:
+            self.chunks(event)
+            return b""
+        if self._paused and event.get("type") != "approval_requested":
+            # The paused stream finished its step and message; the resumed run goes on.
+            self._paused, self._step = False, "closed"
         return _encode(self.chunks(event))
 
     def failure(self, error: AgentSiteError) -> bytes:
@@ -130,6 +147,8 @@ class UIMessageStreamEncoder:
         if name == "tool_called":
             return self._tool_input_available(event)
         if name == "tool_output" and event.get("call_id") is not None:
+            if event["call_id"] in self.denied_calls:
+                return [{"type": "tool-output-denied", "toolCallId": event["call_id"]}]
             output = {"type": "tool-output-available", "toolCallId": event["call_id"]}
             return [{**output, "output": event.get("output")}]
         if name == "handoff_requested":

@@ -178,3 +178,13 @@ def test_snapshot_messages_of_stored_items():
         {"id": "item-12", "role": "tool", "toolCallId": "c1", "content": "42"},
         {"id": "item-13", "role": "assistant", "content": "42"},
     ]
+
+
+def test_a_stream_going_on_past_its_interrupts_does_not_repeat_them():
+    approval = {"type": "approval_requested", "approval_id": "a1", "tool_name": "t", "call_id": "c"}
+    events = [approval, item("tool_output", output="ok", call_id="c"), STORY[-1]]
+    resumed = encoder(resume_after=1)
+    sent = stream(resumed, events) + decode(resumed.closing())
+    kinds = [event["type"] for _, event in sent]
+    assert kinds == ["RUN_STARTED", "TOOL_CALL_RESULT", "RUN_FINISHED"]
+    assert sent[-1][1]["outcome"] == {"type": "success"}

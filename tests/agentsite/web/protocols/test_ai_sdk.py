@@ -30,6 +30,7 @@ ALLOWED = {
     "tool-input-available": {"type", "toolCallId", "toolName", "input", "dynamic", "title"},
     "tool-output-available": {"type", "toolCallId", "output", "dynamic", "preliminary"},
     "tool-approval-request": {"type", "approvalId", "toolCallId"},
+    "tool-output-denied": {"type", "toolCallId"},
     "data-handoff": {"type", "id", "data", "transient"},
 }
 
@@ -221,3 +222,28 @@ def test_approval_requests_then_the_paused_message_finishes():
     ]
     assert chunks[2] == {"type": "tool-approval-request", "approvalId": "ap1", "toolCallId": "c3"}
     assert chunks[-1]["finishReason"] == "tool-calls"
+
+
+def test_a_resumed_run_continues_the_paused_message():
+    paused = [raw("response.created"), approval("ap1", "c3"), approval("ap2", "c4")]
+    resumed = [
+        item("tool_output", output="sent", call_id="c3"),
+        item("tool_output", output="Rejected: not today", call_id="c4"),
+        raw("response.created"),
+        raw("response.output_text.delta", delta="Done.", item_id="m2"),
+        {"type": "stream_complete", "usage": {}},
+    ]
+    encoder = UIMessageStreamEncoder(RUN, "s1", continue_after=3, denied_calls={"c4"})
+    events = paused + resumed
+    data = b"".join(encoder.encode(seq, e) for seq, e in enumerate(events, start=1))
+    chunks = decode(data + encoder.closing().removesuffix(b"data: [DONE]\n\n"))
+    assert [chunk["type"] for chunk in chunks] == [
+        "tool-output-available",
+        "tool-output-denied",
+        "start-step",
+        "text-start",
+        "text-delta",
+        "text-end",
+        "finish-step",
+        "finish",
+    ]
