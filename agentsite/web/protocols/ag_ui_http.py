@@ -31,8 +31,9 @@ from agentsite.web.protocols.ag_ui import AgUiEncoder
 from agentsite.web.protocols.ag_ui_history import snapshot_messages
 from agentsite.web.protocols.ai_sdk_http import ERRORS
 from agentsite.web.protocols.base import handoff_tool_names
-from agentsite.web.protocols.http import caller, stream_run
+from agentsite.web.protocols.http import stream_run
 from agentsite.web.schemas import SessionId, check_json_text
+from agentsite.web.security import request_owner
 from agentsite.web.sse import parse_last_event_id, sse_openapi, sse_response
 
 MAX_MESSAGES = 10_000
@@ -117,7 +118,7 @@ def add_routes(router: Router, spec: AgentSpec) -> None:
         body: RunAgentInput,
         last_event_id: str | None = Header(None, alias="Last-Event-ID"),
     ) -> HttpResponse:
-        owner = await caller(request)
+        owner = request_owner(request)
         encoder = {
             "thread_id": body.threadId,
             "client_run_id": body.runId,

@@ -24,8 +24,9 @@ from agentsite.runs.hub import LiveRun
 from agentsite.runs.service import RunRequest, follow_run, get_resumable_run
 from agentsite.web.protocols.ai_sdk import UIMessageStreamEncoder
 from agentsite.web.protocols.base import handoff_tool_names
-from agentsite.web.protocols.http import caller, stream_run
+from agentsite.web.protocols.http import stream_run
 from agentsite.web.schemas import SESSION_ID_PATTERN, ErrorOut, SessionId, check_json_text
+from agentsite.web.security import request_owner
 from agentsite.web.sse import sse_openapi, sse_response
 
 MAX_MESSAGES = 10_000
@@ -106,7 +107,7 @@ def add_routes(router: Router, spec: AgentSpec) -> None:
         operation_id=f"{spec.slug}_ui_chat",
     )
     async def ui_chat(request: HttpRequest, body: UIChatBody) -> HttpResponse:
-        owner = await caller(request)
+        owner = request_owner(request)
         if body.trigger == "regenerate-message" and settings.ENABLE_SESSIONS:
             await _rewind(owner.key, spec, body.id)
         run = RunRequest(
@@ -132,7 +133,7 @@ def add_routes(router: Router, spec: AgentSpec) -> None:
         request: HttpRequest,
         session_id: str = Path(..., pattern=SESSION_ID_PATTERN.pattern, max_length=128),
     ) -> HttpResponse:
-        owner = await caller(request)
+        owner = request_owner(request)
         run_id = await active_run(owner.key, spec.slug, session_id)
         if run_id is None:
             return HttpResponse(status=204)

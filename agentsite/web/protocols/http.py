@@ -1,5 +1,5 @@
-"""What the protocols' views share: who is asking, and starting a run whose events go out
-through a protocol's encoder."""
+"""What the protocols' views share: starting a run whose events go out through a protocol's
+encoder. (Who is asking is the API's auth, read with ``agentsite.web.security.request_owner``.)"""
 
 from __future__ import annotations
 
@@ -7,20 +7,12 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 
 from agentsite.runs.hub import LiveRun
 from agentsite.runs.service import CANCEL_WAIT_SECONDS, RunRequest, start_run
-from agentsite.web.owners import Owner, check_json_content_type, owner_for_request
 from agentsite.web.protocols.base import StreamEncoder
 from agentsite.web.sse import sse_response
-
-
-async def caller(request: HttpRequest) -> Owner:
-    """The owner a request acts for, as every agent route decides it."""
-    owner = await owner_for_request(request)
-    check_json_content_type(request, owner)
-    return owner
 
 
 async def stream_run(
