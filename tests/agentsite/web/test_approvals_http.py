@@ -185,7 +185,9 @@ async def test_decision_errors(client):
     foreign = await post(client, url, decision, authorization=f"Bearer {key}")
     assert foreign.status_code == 404, foreign.content
     assert (await post(client, f"/chat/runs/{run_id}/approvals", decision)).status_code == 404
-    assert (await post(client, f"/assistant/runs/{uuid.uuid4()}/approvals", decision)).status_code == 404
+    assert (
+        await post(client, f"/assistant/runs/{uuid.uuid4()}/approvals", decision)
+    ).status_code == 404
     assert (await client.get(f"/assistant/runs/{run_id}")).json()["approvals"]
 
     ok = await post(client, url, {"decisions": [{"id": approval_id, "approve": True}]})
@@ -251,7 +253,9 @@ async def test_expired_approvals_are_rejections(client, settings):
     assert run.status == "completed"
     approval = await ToolApproval.objects.aget(run_id=run_id)
     assert approval.decision == "expired" and approval.decided_by == "server"
-    resumed = await read_sse(await client.get(f"/assistant/runs/{run_id}/stream?after={len(events)}"))
+    resumed = await read_sse(
+        await client.get(f"/assistant/runs/{run_id}/stream?after={len(events)}")
+    )
     assert "nobody approved it in time" in resumed[-1]["final_output"]
     assert mail.outbox == []
 
