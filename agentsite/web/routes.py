@@ -54,6 +54,7 @@ from agentsite.web.schemas import (
     ErrorOut,
     InfoOut,
     MessageOut,
+    PausedRunOut,
     RewindOut,
     RunBody,
     RunOut,
@@ -112,11 +113,18 @@ def agent_router(spec: AgentSpec) -> Router:
 
     @router.post(
         "/run",
-        response={**ERRORS, 200: RunOut, 409: RunOut, 500: RunOut, 502: RunOut, 503: RunOut},
+        response={
+            **ERRORS,
+            200: PausedRunOut | RunOut,
+            409: RunOut,
+            500: RunOut,
+            502: RunOut,
+            503: RunOut,
+        },
         summary=f"Run {spec.slug} and return its final output",
         operation_id=f"{spec.slug}_run",
     )
-    async def run(request: HttpRequest, body: RunBody) -> Status[RunOut]:
+    async def run(request: HttpRequest, body: RunBody) -> Status[RunOut | PausedRunOut]:
         owner = await caller(request)
         session_id = body.session_id if settings.ENABLE_SESSIONS else None
         try:
@@ -129,7 +137,7 @@ def agent_router(spec: AgentSpec) -> Router:
             )
             return Status(error.status, failed)
         if done.get("type") == AWAITING_APPROVAL:
-            paused = RunOut(
+            paused = PausedRunOut(
                 success=True,
                 session_id=session_id,
                 run_id=done["run_id"],

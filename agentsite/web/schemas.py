@@ -144,13 +144,14 @@ class RunOut(Schema):
     usage: UsageOut | None = None
     response_id: str | None = None
     session_id: str | None = None
-    run_id: str | None = None
-    status: str | None = Field(
-        default=None, description="awaiting_approval when the run paused on a tool call"
-    )
-    approvals: list[ApprovalOut] | None = Field(
-        default=None, description="The calls waiting for a decision, when the run paused"
-    )
+
+
+class PausedRunOut(RunOut):
+    """``/run`` of a run that paused on tool calls needing approval: ``RunOut`` and the calls."""
+
+    run_id: str
+    status: Literal["awaiting_approval"]
+    approvals: list[ApprovalOut] = Field(description="The calls waiting for a decision")
 
 
 class DecisionIn(Schema):
