@@ -10,6 +10,7 @@ call and its answer. Deciding and resuming is ``agentsite.runs.approvals``.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,6 +28,8 @@ from agentsite.runs.context import context_to_json
 from agentsite.runs.events import WireEvent
 
 STANDING_REASON = "approved for the rest of the conversation"
+# Runs per statement: well under SQLite's bound on query parameters.
+FORGET_CHUNK = 500
 
 
 @dataclass
@@ -130,3 +133,24 @@ def store_pause_now(run: Run, pause: Pause, outcome: dict[str, Any]) -> None:
 
 
 store_pause = in_database_thread(store_pause_now)
+
+ARGUMENTS_REMOVED = "(arguments removed with the conversation)"
+
+
+def forget_paused_content(sender: object, run_ids: Sequence[uuid.UUID], **_: object) -> None:
+    """Receiver of ``runs_content_deleted``: a deleted conversation's paused runs lose their
+    stored state (the whole conversation is in it) and end as cancelled, and its tool calls'
+    arguments go; who decided what, and when, stays."""
+    for start in range(0, len(run_ids), FORGET_CHUNK):
+        chunk = run_ids[start : start + FORGET_CHUNK]
+        ToolApproval.objects.filter(run_id__in=chunk).pending().update(
+            decision=Decision.EXPIRED,
+            reason="the conversation was deleted",
+            decided_by="server",
+            decided_at=timezone.now(),
+        )
+        ToolApproval.objects.filter(run_id__in=chunk).update(arguments=ARGUMENTS_REMOVED)
+        Run.objects.filter(pk__in=chunk, status=RunStatus.AWAITING_APPROVAL).update(
+            status=RunStatus.CANCELLED, cancelled_by="deletion", finished_at=timezone.now()
+        )
+        Run.objects.filter(pk__in=chunk).exclude(paused_state="").update(paused_state="")

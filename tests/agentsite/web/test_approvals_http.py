@@ -19,7 +19,7 @@ from django.core.management import call_command
 from django.test import AsyncClient
 from django.utils import timezone
 
-from agentsite.models import ConversationItem, Run, ToolApproval
+from agentsite.models import Conversation, ConversationItem, Run, ToolApproval
 from agentsite.runs.hub import get_live
 from agentsite.web.apikeys import generate_api_key
 from tests.support.sse import parse_sse
@@ -288,3 +288,22 @@ def test_expire_approvals_command(transactional_db, capsys):
     assert "1 run" in capsys.readouterr().out
     assert Run.objects.get(pk=run_id).status == "completed"
     assert ToolApproval.objects.get(run_id=run_id).decision == "expired"
+
+
+async def test_deleting_a_conversation_takes_its_paused_state_and_call_arguments(client):
+    run_id, _ = await pause(client, "hitl-11")
+    # While the call waits, the conversation is held: not deleted.
+    assert (await client.delete("/assistant/session/hitl-11")).status_code == 409
+    past = timezone.now() - timedelta(seconds=1)
+    await ToolApproval.objects.filter(run_id=run_id).aupdate(expires_at=past)
+
+    await Conversation.objects.filter(session_id="hitl-11").aupdate(run_lease_until=past)
+
+    assert (await client.delete("/assistant/session/hitl-11")).status_code == 200
+    run = await Run.objects.aget(pk=run_id)
+    assert run.paused_state == "" and run.status == "cancelled"
+    approval = await ToolApproval.objects.aget(run_id=run_id)
+    assert "bob@example.com" not in approval.arguments
+    assert approval.decision == "expired"
+    status = await client.get(f"/assistant/runs/{run_id}")
+    assert status.json()["status"] == "cancelled"
