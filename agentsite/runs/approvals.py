@@ -276,4 +276,4 @@ def rejection_message(approval: ToolApproval) -> str:
         why = f"nobody approved it in time ({approval.reason})"
     else:
         why = f"it was rejected: {approval.reason}" if approval.reason else "it was rejected"
-    return f"The {approval.tool_name} call did not run: {why}."
+    return f"The {approval.tool_name} call did not run: {why}"
