@@ -121,6 +121,26 @@ async def expire_all_overdue() -> list[LiveRun]:
     return resumed
 
 
+async def cancel_paused(run: Run, by: str) -> LiveRun | None:
+    """Cancel a paused run: its waiting calls are rejected ("the run was cancelled") and it
+    resumes only to let the model take that in, stopping after that turn (``after_turn``), so
+    the conversation never keeps a tool call without an answer. The resumed run, or None when
+    there was nothing to cancel (it was decided meanwhile)."""
+    waiting = await pending_approvals(run)
+    if not waiting:
+        return None
+    decisions = [
+        ApprovalDecision(approval.id, False, "the run was cancelled") for approval in waiting
+    ]
+    try:
+        _, live = await decide_run(run, decisions, by)
+    except NotAwaitingApproval:
+        return None
+    if live is not None:
+        live.cancel("after_turn", by)
+    return live
+
+
 def check_decisions(decisions: list[ApprovalDecision]) -> None:
     if not decisions:
         raise InvalidDecision("Send at least one decision")

@@ -31,7 +31,7 @@ from agentsite.errors import AgentSiteError, ApprovalPending, EventsGone, NotFou
 from agentsite.models import Run, RunStatus
 from agentsite.providers.selection import model_name_for
 from agentsite.registry import AgentSpec
-from agentsite.runs.approvals import expire_overdue
+from agentsite.runs.approvals import cancel_paused, expire_overdue
 from agentsite.runs.context import RunContext
 from agentsite.runs.driver import RunDriver
 from agentsite.runs.eventlog import Numbered, get_event_log
@@ -280,11 +280,17 @@ async def follow_run(
 
 
 async def cancel_run(run_id: uuid.UUID, owner: str, agent: str, mode: CancelMode, by: str) -> Run:
-    """Ask the run to stop (from any process) and wait briefly for it to record its end."""
+    """Ask the run to stop (from any process) and wait briefly for it to record its end. A run
+    paused for approval has its calls rejected and stops after the model's next turn
+    (``cancel_paused``)."""
     run = await get_run(run_id, owner, agent)
-    if run.status != RunStatus.RUNNING:
+    if run.status == RunStatus.AWAITING_APPROVAL:
+        if await cancel_paused(run, by) is None:
+            return await Run.objects.aget(pk=run_id)
+    elif run.status != RunStatus.RUNNING:
         return run
-    await request_cancel(run_id, mode, by)
+    else:
+        await request_cancel(run_id, mode, by)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + CANCEL_WAIT_SECONDS
     while loop.time() < deadline:

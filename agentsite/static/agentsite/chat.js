@@ -469,6 +469,10 @@
   async function stopRun() {
     const run = state.running;
     if (!run) return;
+    // A paused run's cancel rejects the calls it waits on: their cards take no decision now.
+    for (const control of run.node.querySelectorAll(".approval-card button, .approval-card input")) {
+      control.disabled = true;
+    }
     if (!run.runId) {
       if (socketOpen()) state.ws.send(JSON.stringify({ type: "cancel" }));
       return;

@@ -307,3 +307,27 @@ async def test_deleting_a_conversation_takes_its_paused_state_and_call_arguments
     assert approval.decision == "expired"
     status = await client.get(f"/assistant/runs/{run_id}")
     assert status.json()["status"] == "cancelled"
+
+
+async def test_cancelling_a_paused_run_rejects_its_calls_and_frees_the_conversation(client):
+    run_id, events = await pause(client, "hitl-12")
+    response = await client.post(
+        f"/assistant/runs/{run_id}/cancel", content_type="application/json"
+    )
+    assert response.status_code == 200
+    await wait_for_end(run_id)
+    run = await Run.objects.aget(pk=run_id)
+    assert run.status == "cancelled" and run.cancelled_by == "anonymous"
+    approval = await ToolApproval.objects.aget(run_id=run_id)
+    assert approval.decision == "rejected" and approval.reason == "the run was cancelled"
+    assert mail.outbox == []
+    rest = await read_sse(await client.get(f"/assistant/runs/{run_id}/stream?after={len(events)}"))
+    assert rest[-1]["type"] == "run_cancelled"
+    # Every call in the history has its answer; the next message is served.
+    kinds = [
+        item.item_type
+        async for item in ConversationItem.objects.filter(conversation__session_id="hitl-12")
+    ]
+    assert kinds.count("function_call") == kinds.count("function_call_output") == 1
+    again = await post(client, "/assistant/run", {"input": "hi", "session_id": "hitl-12"})
+    assert again.status_code == 200, again.content
