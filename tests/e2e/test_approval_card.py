@@ -51,3 +51,19 @@ def test_rejecting_in_the_card_tells_the_assistant_why(new_page):
     send(page, "thanks")
     poll(lambda: page.locator(".message.user").count() == 2)
     wait_idle(page)
+
+
+def test_the_card_comes_back_after_a_reload(new_page):
+    page = new_page()
+    ask_to_email(page, "dan@example.com")
+    page.reload()
+    page.wait_for_selector("[data-ready=true]")
+    card = page.locator(".approval-card")
+    poll(lambda: card.count() == 1, context=lambda: page_state(page))
+    assert "dan@example.com" in card.locator(".approval-arguments").inner_text()
+    card.locator("button.approve").click()
+    poll(
+        lambda: "Email sent to dan@example.com" in reply_text(page),
+        context=lambda: page_state(page),
+    )
+    wait_idle(page)
