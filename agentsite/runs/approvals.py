@@ -16,37 +16,30 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import logging
 import uuid
-from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from agents import RunState
-from django.conf import settings
-from django.db import transaction
-from django.utils import timezone
 
-from agentsite.conversations.dbthread import in_database_thread
 from agentsite.conversations.session import DjangoSession
-from agentsite.errors import InvalidDecision, NotAwaitingApproval, NotFound
-from agentsite.models import Conversation, Decision, Run, RunStatus, ToolApproval
+from agentsite.errors import AgentRunError, InvalidDecision, NotAwaitingApproval, NotFound
+from agentsite.models import Decision, Run, RunStatus, ToolApproval
 from agentsite.registry import get_spec
 from agentsite.runs.context import context_from_json
+from agentsite.runs.decisions import (
+    RESUME_FAILED,
+    ApprovalDecision,
+    Resumption,
+    expire_run,
+    fail_resume,
+    record_decisions,
+)
 from agentsite.runs.driver import RunDriver
 from agentsite.runs.hub import LiveRun, register
 from agentsite.runs.pauses import call_id_of
 
-EXPIRED_BY = "server"
-
-
-@dataclass(frozen=True)
-class ApprovalDecision:
-    """One decision as a transport received it."""
-
-    approval_id: uuid.UUID
-    approve: bool
-    reason: str = ""
-    always: bool = False
+logger = logging.getLogger(__name__)
 
 
 async def owned_run(run_id: uuid.UUID, owner: str, agent: str) -> Run:
@@ -92,7 +85,7 @@ async def decide_run(
             "This run's approvals expired (APPROVAL_TIMEOUT_SECONDS) and were rejected; "
             "the run has resumed"
         )
-    resumed = await _record_in_thread(run.id, decisions, by)
+    resumed = await record_decisions(run.id, decisions, by)
     live = await _resume(resumed) if resumed is not None else None
     return await Run.objects.aget(pk=run.pk), live
 
@@ -104,7 +97,7 @@ async def expire_overdue(run: Run) -> LiveRun | None:
         return None
     if not await run.approvals.overdue().aexists():
         return None
-    resumed = await _expire_in_thread(run.id)
+    resumed = await expire_run(run.id)
     return await _resume(resumed) if resumed is not None else None
 
 
@@ -155,118 +148,20 @@ def check_decisions(decisions: list[ApprovalDecision]) -> None:
             )
 
 
-@dataclass(frozen=True)
-class Resumption:
-    """What resuming needs, read in the transaction that took the run back up."""
-
-    run: Run
-    state: str
-    approvals: list[ToolApproval]
-
-
-def _record_now(run_id: uuid.UUID, decisions: list[ApprovalDecision], by: str) -> Resumption | None:
-    """Write the decisions (each only if still pending: concurrent deciders cannot both win),
-    then, if none is left pending, take the run back up: one transaction."""
-    now = timezone.now()
-    with transaction.atomic():
-        if not Run.objects.filter(pk=run_id, status=RunStatus.AWAITING_APPROVAL).exists():
-            raise NotAwaitingApproval()
-        for decision in decisions:
-            decided = ToolApproval.objects.filter(
-                pk=decision.approval_id, run_id=run_id, decision=Decision.PENDING
-            ).update(
-                decision=Decision.APPROVED if decision.approve else Decision.REJECTED,
-                reason=decision.reason,
-                always=decision.always,
-                decided_by=by,
-                decided_at=now,
-            )
-            if not decided:
-                _refuse(run_id, decision.approval_id)
-        return _take_up_now(run_id)
-
-
-def _refuse(run_id: uuid.UUID, approval_id: uuid.UUID) -> None:
-    if ToolApproval.objects.filter(pk=approval_id, run_id=run_id).exists():
-        raise NotAwaitingApproval(f"Approval {approval_id} was decided already")
-    raise InvalidDecision(f"{approval_id} is not an approval of this run")
-
-
-def _expire_now(run_id: uuid.UUID) -> Resumption | None:
-    now = timezone.now()
-    seconds = settings.APPROVAL_TIMEOUT_SECONDS
-    with transaction.atomic():
-        expired = (
-            ToolApproval.objects.filter(run_id=run_id, run__status=RunStatus.AWAITING_APPROVAL)
-            .overdue(now)
-            .update(
-                decision=Decision.EXPIRED,
-                reason=f"no decision within {seconds} s (APPROVAL_TIMEOUT_SECONDS)",
-                decided_by=EXPIRED_BY,
-                decided_at=now,
-            )
-        )
-        if not expired:
-            return None
-        # A pause's calls all expire together (they were asked together); any left pending
-        # expire with them, so the run is never half decided by the clock.
-        ToolApproval.objects.filter(run_id=run_id).pending().update(
-            decision=Decision.EXPIRED,
-            reason=f"no decision within {seconds} s (APPROVAL_TIMEOUT_SECONDS)",
-            decided_by=EXPIRED_BY,
-            decided_at=now,
-        )
-        return _take_up_now(run_id)
-
-
-def _take_up_now(run_id: uuid.UUID) -> Resumption | None:
-    """Compare-and-set ``awaiting_approval`` → ``running`` once nothing is pending; the
-    stored state goes with it (and leaves the ledger row: it holds the conversation)."""
-    if ToolApproval.objects.filter(run_id=run_id).pending().exists():
-        return None
-    run = Run.objects.get(pk=run_id)
-    lease = timezone.now() + timedelta(seconds=settings.RUN_LEASE_SECONDS)
-    taken = Run.objects.filter(pk=run_id, status=RunStatus.AWAITING_APPROVAL).update(
-        status=RunStatus.RUNNING, paused_state="", lease_until=lease
-    )
-    if not taken:
-        raise NotAwaitingApproval()
-    if run.conversation_id is not None:
-        Conversation.objects.filter(pk=run.conversation_id, active_run=run_id).update(
-            run_lease_until=lease
-        )
-    # The calls of this pause: decided, and not those of an earlier pause of the same run.
-    approvals = list(
-        ToolApproval.objects.filter(run_id=run_id, decided_at__isnull=False).order_by(
-            "requested_at"
-        )
-    )
-    run.status, run.lease_until = RunStatus.RUNNING, lease
-    return Resumption(run=run, state=run.paused_state, approvals=approvals)
-
-
-_record_in_thread = in_database_thread(_record_now)
-_expire_in_thread = in_database_thread(_expire_now)
-
-
 async def _resume(resumption: Resumption) -> LiveRun:
     """Load the stored state, apply the decisions, and run the rest here."""
     run = resumption.run
     spec = get_spec(run.agent)
-    if spec is None:
-        raise NotFound(f"No agent is mounted at {run.agent!r} any more")
-    state: RunState[Any, Any] = await RunState.from_string(
-        spec.agent, resumption.state, context_deserializer=context_from_json
-    )
-    by_call = {approval.call_id: approval for approval in resumption.approvals}
-    for item in state.get_interruptions():
-        approval = by_call.get(call_id_of(item))
-        if approval is None:
-            continue
-        if approval.decision == Decision.APPROVED:
-            state.approve(item, always_approve=approval.always)
-        else:
-            state.reject(item, rejection_message=rejection_message(approval))
+    try:
+        if spec is None:
+            raise LookupError(f"no agent is mounted at {run.agent!r} any more")
+        state = await _decided_state(spec.agent, resumption)
+    except Exception as exc:
+        # The agent's code changed under the paused run (a tool renamed, an agent removed):
+        # the run fails and gives its conversation back rather than hold it for its lease.
+        logger.warning("run %s could not be resumed: %s", run.id, exc)
+        await fail_resume(run.id)
+        raise AgentRunError(RESUME_FAILED) from exc
     session = None
     if run.conversation_id is not None and run.session_id:
         session = DjangoSession(
@@ -288,6 +183,22 @@ async def _resume(resumption: Resumption) -> LiveRun:
         driver.execute(), context=contextvars.Context()
     )
     return live
+
+
+async def _decided_state(agent: Any, resumption: Resumption) -> RunState[Any, Any]:
+    state: RunState[Any, Any] = await RunState.from_string(
+        agent, resumption.state, context_deserializer=context_from_json
+    )
+    by_call = {approval.call_id: approval for approval in resumption.approvals}
+    for item in state.get_interruptions():
+        approval = by_call.get(call_id_of(item))
+        if approval is None:
+            continue
+        if approval.decision == Decision.APPROVED:
+            state.approve(item, always_approve=approval.always)
+        else:
+            state.reject(item, rejection_message=rejection_message(approval))
+    return state
 
 
 def rejection_message(approval: ToolApproval) -> str:

@@ -331,3 +331,18 @@ async def test_cancelling_a_paused_run_rejects_its_calls_and_frees_the_conversat
     assert kinds.count("function_call") == kinds.count("function_call_output") == 1
     again = await post(client, "/assistant/run", {"input": "hi", "session_id": "hitl-12"})
     assert again.status_code == 200, again.content
+
+
+async def test_a_run_that_cannot_be_resumed_fails_and_frees_its_conversation(client):
+    run_id, events = await pause(client, "hitl-13")
+    # As if the agent's definition had changed beyond what the stored state can be loaded into.
+    await Run.objects.filter(pk=run_id).aupdate(paused_state='{"$schemaVersion": "0.0"}')
+    decision = {"decisions": [{"id": events[-1]["approval_id"], "approve": True}]}
+    response = await post(client, f"/assistant/runs/{run_id}/approvals", decision)
+    assert response.status_code == 502
+    assert response.json()["code"] == "agent_run_failed"
+    run = await Run.objects.aget(pk=run_id)
+    assert run.status == "failed" and "could not be resumed" in run.error
+    assert mail.outbox == []
+    again = await post(client, "/assistant/run", {"input": "hi", "session_id": "hitl-13"})
+    assert again.status_code == 200, again.content
