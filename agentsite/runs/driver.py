@@ -86,6 +86,8 @@ class RunDriver:
         self._started = time.monotonic()
         self._first_event_ms: int | None = None
         self._last_write: asyncio.Future[None] | None = None
+        # The SDK's latest streamed result: its usage is the run's, also when the run fails.
+        self._result: Any = None
 
     async def execute(self) -> None:
         helpers = [
@@ -118,7 +120,7 @@ class RunDriver:
         except asyncio.CancelledError:
             status, error = RunStatus.CANCELLED, "The server stopped the run"
             self.live.cancelled_by = self.live.cancelled_by or "server"
-            terminal = self._cancelled_event(None, "", usage)
+            terminal = self._cancelled_event(None, "", self._usage())
             raise
         except Exception as exc:
             failure = translate_error(exc)
@@ -129,7 +131,11 @@ class RunDriver:
         finally:
             for helper in helpers:
                 helper.cancel()
+            usage = self._usage()
             await asyncio.shield(self._finish(status, error, usage, terminal, pause))
+
+    def _usage(self) -> Usage:
+        return self._result.context_wrapper.usage if self._result is not None else Usage()
 
     async def _run_until_decision_needed(self) -> tuple[Any, str, Pause | None]:
         """Run the agent; when it stops on tool calls that need approval and the conversation
@@ -146,6 +152,7 @@ class RunDriver:
                 max_turns=settings.MAX_TURNS,
                 run_config=run_config(self.run.model, self.run.agent, get_model_provider()),
             )
+            self._result = result
             self.live.on_cancel(result.cancel)
             try:
                 partial = await self._relay(result)
