@@ -1,6 +1,10 @@
 /* The chat page: replies streamed over the WebSocket (SSE fallback); the message log is
  * chat-messages.js, the conversation list chat-sidebar.js.
  *
+ * A tool call that needs approval (approval_requested) shows a card with the tool, its
+ * arguments and Approve / Reject (with a reason); the decision goes over the socket (an
+ * `approval` frame) or to POST /{agent}/runs/{id}/approvals, and the resumed run streams on.
+ *
  * A run started here uses on_disconnect="continue", so it goes on when the page goes away; its
  * id and last seen event number are kept in sessionStorage, and a reloaded page replays the run
  * from the start (`resume` frame, or the SSE resume endpoint) and follows it to its end.
@@ -8,7 +12,7 @@
 (function () {
   "use strict";
   const { readSse, checkOffline, ApiError, request, requestJson, errorMessage } = window.AgentSite;
-  const { Messages, Sidebar } = window.AgentSiteChat;
+  const { Messages, Sidebar, Approvals } = window.AgentSiteChat;
   const $ = (id) => document.getElementById(id);
   const PENDING_KEY = "agentsite.pendingRun";
   const CURRENT_KEY = "agentsite.current";
@@ -201,6 +205,11 @@
     try {
       const response = await request(path, options);
       if (run && response.headers.get("X-Run-Id")) run.runId = response.headers.get("X-Run-Id");
+      if ((response.headers.get("Content-Type") || "").startsWith("application/json")) {
+        const status = await response.json();
+        handleEvent({ ...status, type: "run_status" });
+        return;
+      }
       await readSse(response, (event, id) => {
         if (id && !event.seq) event.seq = Number(id.split(":").pop());
         if (run && !event.run_id) event.run_id = run.runId;
@@ -265,7 +274,13 @@
         Messages.setUsage(node, run.model, event.usage);
         finishRun();
         break;
+      case "approval_requested":
+        addApprovalCard(run, {
+          id: event.approval_id, tool_name: event.tool_name, arguments: event.tool_arguments,
+        });
+        break;
       case "run_status":
+        if (event.status === "awaiting_approval") break; // other calls of the run still wait
         if (event.status && event.status !== "running") {
           finishRun();
           if (state.sessionId) openConversation(state.sessionId);
@@ -282,6 +297,26 @@
     }
   }
 
+  // ---- approvals -------------------------------------------------------------------------
+
+  function addApprovalCard(run, approval) {
+    Approvals.addCard(run.node, approval, (decision) => sendDecision(run, decision));
+  }
+
+  function sendDecision(run, decision) {
+    if (socketOpen()) {
+      run.viaSocket = true;
+      state.ws.send(JSON.stringify({ type: "approval", run_id: run.runId, decisions: [decision] }));
+      return;
+    }
+    run.viaSocket = false;
+    streamOverHttp(`/${run.agent}/runs/${run.runId}/approvals`, {
+      method: "POST",
+      headers: { Accept: "text/event-stream" },
+      body: JSON.stringify({ decisions: [decision] }),
+    });
+  }
+
   function finishRun() {
     const run = state.running;
     if (!run) return;
@@ -296,6 +331,10 @@
   async function stopRun() {
     const run = state.running;
     if (!run) return;
+    // A paused run's cancel rejects the calls it waits on: their cards take no decision now.
+    for (const control of run.node.querySelectorAll(".approval-card button, .approval-card input")) {
+      control.disabled = true;
+    }
     if (!run.runId) {
       if (socketOpen()) state.ws.send(JSON.stringify({ type: "cancel" }));
       return;
@@ -326,6 +365,19 @@
     }
     let ledger = null;
     try { ledger = await api(`/${pending.agent}/runs/${pending.runId}`); } catch (_) { ledger = null; }
+    if (ledger && ledger.status === "awaiting_approval") {
+      // Paused on a tool call: the cards come back, the decision resumes the run.
+      await socketReady;
+      Messages.dropAfterLastUser();
+      const node = Messages.addMessage("assistant", "", agentName(pending.agent));
+      state.running = {
+        runId: pending.runId, seq: ledger.event_count, input: pending.input, text: "", node,
+        agent: pending.agent, sessionId: pending.sessionId, viaSocket: socketOpen(),
+      };
+      setBusy(true);
+      for (const approval of ledger.approvals) addApprovalCard(state.running, approval);
+      return;
+    }
     if (!ledger || ledger.status !== "running") {
       storage.drop(PENDING_KEY);
       if (ledger) await openConversation(pending.sessionId);
