@@ -15,6 +15,11 @@ from tests.e2e.test_chat_ui import LONG_MESSAGE, reply_text, send, streaming, wa
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
+
+def a_delete(response) -> bool:
+    return response.request.method == "DELETE"
+
+
 DESKTOP = {"width": 1366, "height": 900}
 PHONE = {"width": 390, "height": 844}
 MARKDOWN = (
@@ -149,8 +154,10 @@ def test_search_rename_and_delete_with_undo(new_page):
     assert page.locator("#toast").is_visible()
     page.click("#toast-undo")
     poll(lambda: "Bread, renamed" in listed(page))
-    page.locator("#conversation-list li .delete").nth(1).click()
-    poll(lambda: not page.locator("#toast").is_visible(), timeout=10)
+    with page.expect_response(a_delete, timeout=15_000) as deleted:
+        page.locator("#conversation-list li .delete").nth(1).click()
+    assert deleted.value.ok  # sent once the undo window has passed
+    assert not page.locator("#toast").is_visible()
     page.reload()
     page.wait_for_selector("[data-ready=true]")
     poll(lambda: len(listed(page)) == 2)

@@ -10,6 +10,11 @@ from tests.e2e.conftest import poll, screenshot
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
+
+def a_delete(response) -> bool:
+    return response.request.method == "DELETE"
+
+
 RECORD_STAGES = """() => {
   window.__stages = [];
   const stage = document.getElementById('research-stage');
@@ -93,8 +98,10 @@ def test_a_query_with_no_matches_fails_plainly_and_can_be_deleted(new_page):
     assert page.locator("#report-list li").count() == count - 1
     page.click("#toast-undo")
     poll(lambda: page.locator("#report-list li").count() == count)
-    page.locator("#report-list li").first.locator(".delete").click()
-    poll(lambda: not page.locator("#toast").is_visible(), timeout=10)
+    with page.expect_response(a_delete, timeout=15_000) as deleted:
+        page.locator("#report-list li").first.locator(".delete").click()
+    assert deleted.value.ok
+    assert not page.locator("#toast").is_visible()
     page.reload()
     page.wait_for_selector("[data-ready=true]")
     poll(lambda: page.locator("#report-list li").count() == count - 1)
