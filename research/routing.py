@@ -1,7 +1,35 @@
-"""The research WebSocket route, ``ws/research/`` (gathered by ``agentsite.web.routing``)."""
+"""The research WebSocket route, ``ws/research/`` (gathered by ``agentsite.web.routing``): the
+shared run consumer, with research's ``run`` frame.
 
-from django.urls import URLPattern, re_path
+Frames the client sends: ``{"type": "run", "query": "…", "on_disconnect"?: "cancel"|"continue"}``
+(``input`` is accepted in place of ``query``), and the consumer's own ``cancel``, ``resume`` and
+``ping``. Closing the socket cancels the research unless the run frame said ``continue``.
+"""
 
-from research.consumers import ResearchConsumer
+from __future__ import annotations
 
-websocket_urlpatterns: list[URLPattern] = [re_path(r"^ws/research/?$", ResearchConsumer.as_asgi())]
+from typing import Any, Literal
+
+from django.urls import URLPattern
+from pydantic import BaseModel
+
+from agentsite.runs.service import WorkRequest
+from agentsite.web.consumers import run_websocket_path, validate
+from agentsite.web.owners import Owner
+from research.manager import RESEARCH, ResearchManager
+
+
+class ResearchFrame(BaseModel):
+    # Any: the query is checked (with its own 422 messages) by ResearchManager.
+    query: Any = None
+    input: Any = None
+    on_disconnect: Literal["cancel", "continue"] = "cancel"
+
+
+def research_request(frame: dict[str, Any], owner: Owner) -> WorkRequest:
+    fields = validate(ResearchFrame, frame)
+    query = fields.query if fields.query is not None else fields.input
+    return ResearchManager(query, owner.key).request(fields.on_disconnect)
+
+
+websocket_urlpatterns: list[URLPattern] = [run_websocket_path(RESEARCH, research_request)]
