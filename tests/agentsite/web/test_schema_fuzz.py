@@ -101,7 +101,7 @@ def test_event_streams_document_one_event():
         for operation in operations()
         if "text/event-stream" in operation.definition.raw["responses"]["200"].get("content", {})
     ]
-    assert len(streams) == 5  # stream and resume per agent, research/stream
+    assert len(streams) == 6  # stream and resume per agent, and research's
     for event in streams:
         assert event["type"] == "object"
         assert event["properties"]["data"] == {
