@@ -32,9 +32,8 @@ from django.utils import timezone
 from agentsite.errors import translate_error
 from agentsite.providers.offline import OfflineProvider
 from agentsite.providers.selection import get_model_provider
+from agentsite.runs import OnDisconnect, PipelineWork, WorkRequest
 from agentsite.runs.events import WireEvent, stream_complete, usage_dict
-from agentsite.runs.service import OnDisconnect, WorkRequest
-from agentsite.runs.work import PipelineWork
 from agentsite.web.schemas import check_json_text
 from research import events
 from research.agents import (

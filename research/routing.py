@@ -13,7 +13,7 @@ from typing import Any, Literal
 from django.urls import URLPattern
 from pydantic import BaseModel
 
-from agentsite.runs.service import WorkRequest
+from agentsite.runs import WorkRequest
 from agentsite.web.consumers import run_websocket_path, validate
 from agentsite.web.owners import Owner
 from research.manager import RESEARCH, ResearchManager

@@ -18,7 +18,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Status
 
 from agentsite.errors import AgentSiteError, BadRequest
-from agentsite.runs.service import run_to_completion, start_run
+from agentsite.runs import run_to_completion, start_run
 from agentsite.web.routes import SSE_EVENT_SCHEMA, caller, mount_run_routes, stream_live
 from agentsite.web.schemas import ErrorOut
 from research.errors import InvalidQuery
