@@ -20,7 +20,7 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from agentsite.asgi import application
-from agentsite.models import Run
+from agentsite.models import Run, RunEventBatch
 from agentsite.runs import hub
 from research.manager import CANCELLED
 from research.models import Report
@@ -290,3 +290,25 @@ async def test_another_owner_cannot_see_resume_or_cancel_a_research_run(
         response = await getattr(client, method)(path)
         assert response.status_code == 404, path
         assert response.json()["success"] is False
+
+
+# --- privacy ------------------------------------------------------------------------------
+
+
+async def test_deleting_a_report_deletes_its_runs_events(
+    client, use_research_script, knowledge_base
+):
+    use_research_script(ResearchScript())
+    response = await client.post("/research/stream", {"query": QUERY}, "application/json")
+    events = await SseStream(response).read_to_end()
+    run_id = events[-1][1]["run_id"]
+    assert await RunEventBatch.objects.filter(run_id=run_id).aexists()
+    assert (await client.get(f"/research/runs/{run_id}/stream")).status_code == 200
+
+    await (await Report.objects.aget(pk=run_id)).adelete()
+
+    assert not await RunEventBatch.objects.filter(run_id=run_id).aexists()
+    gone = await client.get(f"/research/runs/{run_id}/stream")
+    assert gone.status_code == 404 and gone.json()["success"] is False
+    # The ledger keeps the run's metadata.
+    assert (await Run.objects.aget(pk=run_id)).total_tokens == ALL_CALLS * TOKENS_PER_CALL
