@@ -77,14 +77,14 @@ class PipelineWork(RunWork):
         queue: asyncio.Queue[Any] = asyncio.Queue()
 
         async def pump() -> None:
-            try:
-                async with contextlib.aclosing(self.steps()) as steps:  # type: ignore[type-var]
-                    async for event in steps:
-                        queue.put_nowait(event)
-            finally:
-                queue.put_nowait(_END)
+            async with contextlib.aclosing(self.steps()) as steps:  # type: ignore[type-var]
+                async for event in steps:
+                    queue.put_nowait(event)
 
         task = self._task = asyncio.create_task(pump())
+        # A done callback, not a ``finally`` in ``pump``: a task cancelled before its first step
+        # never runs its coroutine at all.
+        task.add_done_callback(lambda _: queue.put_nowait(_END))
         if self._cancel_requested:
             task.cancel()
         try:

@@ -21,8 +21,8 @@ from channels.testing import WebsocketCommunicator
 
 from agentsite.asgi import application
 from agentsite.models import Run, RunEventBatch
-from agentsite.runs import hub
-from research.manager import CANCELLED
+from agentsite.runs import hub, start_run
+from research.manager import CANCELLED, ResearchManager
 from research.models import Report
 from tests.agentsite.web.test_runs_http import AsgiStream, SseStream, assert_contiguous
 from tests.research.conftest import PLAN, REPORT, ResearchScript, upstream_error
@@ -312,3 +312,18 @@ async def test_deleting_a_report_deletes_its_runs_events(
     assert gone.status_code == 404 and gone.json()["success"] is False
     # The ledger keeps the run's metadata.
     assert (await Run.objects.aget(pk=run_id)).total_tokens == ALL_CALLS * TOKENS_PER_CALL
+
+
+async def test_a_research_cancelled_before_it_started_ends_at_once(use_research_script):
+    """A cancel that reaches the run before its pipeline has taken a step (a socket's cancel
+    right after its run frame): the run ends cancelled, having called no model."""
+    script = use_research_script(ResearchScript())
+    manager = ResearchManager(QUERY, "owner:test")
+    live = await start_run(manager.request())
+    live.cancel("immediate", "owner:test")
+    async with asyncio.timeout(TIMEOUT):
+        events = [event async for _, event in live.follow()]
+    assert [event["type"] for event in events] == ["run_cancelled"]
+    assert events[0]["report_id"] == str(manager.report_id)
+    assert script.calls == []
+    assert (await run_when(str(manager.report_id))).status == "cancelled"
