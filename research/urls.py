@@ -19,8 +19,9 @@ from ninja import Query, Router, Status
 
 from agentsite.errors import AgentSiteError, BadRequest
 from agentsite.runs import run_to_completion, start_run
-from agentsite.web.routes import SSE_EVENT_SCHEMA, caller, mount_run_routes, stream_live
+from agentsite.web.routes import SSE_EVENT_SCHEMA, mount_run_routes, stream_live
 from agentsite.web.schemas import ErrorOut
+from agentsite.web.security import request_owner
 from research.errors import InvalidQuery
 from research.manager import RESEARCH, ResearchManager
 from research.reports import get_report, list_reports, report_detail, report_summary
@@ -58,6 +59,7 @@ OnDisconnectQuery = Query(
     description="When the client goes away: cancel the run (default SSE_ON_DISCONNECT) or let "
     "it finish so it can be resumed at /research/runs/{run_id}/stream",
 )
+
 research_router = Router(tags=[RESEARCH])
 
 
@@ -69,7 +71,7 @@ research_router = Router(tags=[RESEARCH])
 async def research(
     request: HttpRequest, query: str = Query(..., description="What to research")
 ) -> Status[Any]:
-    owner = await caller(request)
+    owner = request_owner(request)
     manager = ResearchManager(query, owner.key)
     try:
         done = await run_to_completion(manager.request())
@@ -93,7 +95,7 @@ async def stream(
     query: str | None = Query(None, description='What to research, or send {"query": …}'),
     on_disconnect: Literal["cancel", "continue"] | None = OnDisconnectQuery,
 ) -> HttpResponse:
-    owner = await caller(request)
+    owner = request_owner(request)
     if query is None:
         query, on_disconnect = body_fields(request, on_disconnect)
     manager = ResearchManager(query, owner.key)
@@ -132,7 +134,7 @@ async def reports(
     page: int = Query(1, ge=1, le=100_000),
     page_size: int = Query(20, ge=1, le=100),
 ) -> ReportListOut:
-    owner = await caller(request)
+    owner = request_owner(request)
     rows, total = await list_reports(owner.key, page, page_size)
     return ReportListOut(
         reports=[ReportSummaryOut(**report_summary(row)) for row in rows],
@@ -147,5 +149,5 @@ async def reports(
     "/reports/{report_id}", response={200: ReportDetailOut, **ERRORS}, summary="One report"
 )
 async def report(request: HttpRequest, report_id: uuid.UUID) -> ReportDetailOut:
-    owner = await caller(request)
+    owner = request_owner(request)
     return ReportDetailOut(**report_detail(await get_report(report_id, owner.key)))

@@ -1,5 +1,5 @@
-"""The WebSocket consumer of runs (DESIGN.md §6), written once and mounted by each agent app (and
-by the research pipeline, with its own ``run`` frame).
+"""The WebSocket consumer of runs (DESIGN.md §6), written once: mounted for every registered agent
+by ``agentsite.web.routing``, and by the research pipeline with its own ``run`` frame.
 
 A thin protocol adapter over ``agentsite.runs.service``, like the SSE views in
 ``agentsite.web.routes``: the
@@ -57,7 +57,7 @@ from agentsite.errors import (
     translate_error,
 )
 from agentsite.models import Run
-from agentsite.registry import AgentSpec, register
+from agentsite.registry import AgentSpec
 from agentsite.runs.eventlog import Numbered
 from agentsite.runs.events import error_event
 from agentsite.runs.hub import TERMINAL_TYPES, LiveRun
@@ -71,7 +71,7 @@ from agentsite.runs.service import (
     start_run,
 )
 from agentsite.web.owners import Owner, owner_for_scope, reauthenticate_scope
-from agentsite.web.schemas import SESSION_ID_PATTERN, RunBody
+from agentsite.web.schemas import SESSION_ID_PATTERN, RunBody, describe_validation_errors
 
 # Application close codes (4000–4999 are free for applications, RFC 6455 §7.4.2).
 CLOSE_UNAUTHORIZED = 4401
@@ -114,7 +114,6 @@ class ResumeFrame(BaseModel):
 
 def agent_websocket_path(spec: AgentSpec) -> URLPattern:
     """The route of one agent's consumer: ``ws/{slug}/`` (the trailing slash is optional)."""
-    register(spec)
     return run_websocket_path(spec.slug, partial(agent_run_request, spec))
 
 
@@ -126,16 +125,7 @@ def run_websocket_path(slug: str, read_run: RunFrameReader) -> URLPattern:
 
 def agent_run_request(spec: AgentSpec, frame: dict[str, Any], owner: Owner) -> RunRequest:
     """An agent's ``run`` frame: the body of ``POST /{agent}/stream``."""
-    body = validate(RunBody, frame)
-    return RunRequest(
-        spec=spec,
-        input=body.input,
-        owner=owner.key,
-        session_id=body.session_id,
-        context=body.context or {},
-        on_disconnect=body.on_disconnect or settings.WS_ON_DISCONNECT,  # type: ignore[arg-type]
-        multitask=body.multitask or settings.MULTITASK,  # type: ignore[arg-type]
-    )
+    return validate(RunBody, frame).run_request(spec, owner.key, settings.WS_ON_DISCONNECT)
 
 
 class RunConsumer(AsyncJsonWebsocketConsumer):
@@ -424,14 +414,8 @@ def validate(schema: type[FrameModel], frame: dict[str, Any]) -> FrameModel:
     try:
         return schema.model_validate(fields)
     except PydanticValidationError as exc:
-        problems = "; ".join(describe(error) for error in exc.errors())
+        problems = describe_validation_errors(exc.errors())
         raise InvalidFrame(f"Invalid {frame.get('type')} frame: {problems}") from None
-
-
-def describe(error: Any) -> str:
-    location = ".".join(str(part) for part in error.get("loc", ()))
-    message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
-    return f"{location}: {message}" if location else message
 
 
 def session_id_of(frame: dict[str, Any]) -> str | None:

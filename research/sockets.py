@@ -1,5 +1,5 @@
-"""The research WebSocket route, ``ws/research/`` (gathered by ``agentsite.web.routing``): the
-shared run consumer, with research's ``run`` frame.
+"""``ws/research/``: the shared run consumer (``agentsite.web.consumers``) with research's ``run``
+frame, mounted by the site from ``ResearchConfig``'s endpoint declaration.
 
 Frames the client sends: ``{"type": "run", "query": "…", "on_disconnect"?: "cancel"|"continue"}``
 (``input`` is accepted in place of ``query``), and the consumer's own ``cancel``, ``resume`` and
@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from django.urls import URLPattern
 from pydantic import BaseModel
 
 from agentsite.runs import WorkRequest
-from agentsite.web.consumers import run_websocket_path, validate
+from agentsite.web.consumers import RunConsumer, validate
 from agentsite.web.owners import Owner
 from research.manager import RESEARCH, ResearchManager
 
@@ -32,4 +31,6 @@ def research_request(frame: dict[str, Any], owner: Owner) -> WorkRequest:
     return ResearchManager(query, owner.key).request(fields.on_disconnect)
 
 
-websocket_urlpatterns: list[URLPattern] = [run_websocket_path(RESEARCH, research_request)]
+class ResearchConsumer(RunConsumer):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, slug=RESEARCH, read_run=research_request, **kwargs)
