@@ -2,7 +2,9 @@
 
 The SDK's stream events become wire events (``agentsite.runs.events``); a cancel goes to the
 SDK's own ``cancel`` (``after_turn`` lets the current turn finish); a stopped reply's text is
-kept in the conversation, so its history shows what the user saw.
+kept in the conversation, so its history shows what the user saw. Tool calls that need approval
+end the events with a ``pause`` unless the conversation approved those tools "always" earlier:
+then they are approved and the run goes on (DESIGN.md §9).
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from agents.usage import Usage
 from django.conf import settings
 
 from agentsite.conversations.session import DjangoSession
+from agentsite.models import Run
 from agentsite.providers.selection import get_model_provider
 from agentsite.runs.events import EventEncoder, WireEvent, real_id, stream_complete
+from agentsite.runs.pauses import Pause, apply_standing_approvals, new_approvals, serialize_state
 from agentsite.runs.work import RunWork
 
 
@@ -26,21 +30,19 @@ class AgentWork(RunWork):
     def __init__(
         self,
         *,
+        run: Run,
         agent: Any,
         input: Any,
         context: Any,
         session: DjangoSession | None,
-        model: str,
-        slug: str,
-        session_id: str | None,
     ) -> None:
+        self.run = run
         self.agent = agent
         self.input = input
         self.context = context
         self.session = session
-        self.model = model
-        self.slug = slug
-        self.session_id = session_id
+        self.session_id = run.session_id or None
+        # The SDK's latest streamed result (one per approval round): its usage is the run's.
         self.result: RunResultStreaming | None = None
         # The assistant text of the message being streamed when the run stopped.
         self.partial = ""
@@ -51,29 +53,44 @@ class AgentWork(RunWork):
         return self.result.context_wrapper.usage if self.result is not None else Usage()
 
     async def events(self) -> AsyncIterator[WireEvent]:
-        result = self.result = Runner.run_streamed(
-            self.agent,
-            input=self.input,
-            context=self.context,
-            session=self.session,
-            max_turns=settings.MAX_TURNS,
-            run_config=run_config(self.model, self.slug, get_model_provider()),
-        )
-        if self._cancel_mode is not None:
-            result.cancel(self._cancel_mode)  # type: ignore[arg-type]
-        encoder = EventEncoder(self.model)
-        try:
-            async for event in result.stream_events():
-                wire = encoder.encode(event)
-                kind = wire.get("event_type") or wire.get("name")
-                if kind in ("response.created", "message_output_created"):
-                    self.partial = ""
-                elif kind == "response.output_text.delta":
-                    self.partial += wire["delta"]
-                yield wire
-        finally:
-            if not result.is_complete:
-                result.cancel()
+        input = self.input
+        while True:
+            result = self.result = Runner.run_streamed(
+                self.agent,
+                input=input,
+                context=self.context,
+                session=self.session,
+                max_turns=settings.MAX_TURNS,
+                run_config=run_config(self.run.model, self.run.agent, get_model_provider()),
+            )
+            if self._cancel_mode is not None:
+                result.cancel(self._cancel_mode)  # type: ignore[arg-type]
+            encoder = EventEncoder(self.run.model)
+            self.partial = ""
+            try:
+                async for event in result.stream_events():
+                    wire = encoder.encode(event)
+                    self._track_partial(wire)
+                    yield wire
+            finally:
+                if not result.is_complete:
+                    result.cancel()
+            if self._cancel_mode is not None or not result.interruptions:
+                return
+            state = result.to_state()
+            waiting = await apply_standing_approvals(self.run, state)
+            if waiting:
+                self.pause = Pause(serialize_state(state), new_approvals(self.run.id, waiting))
+                return
+            input = state
+
+    def _track_partial(self, wire: WireEvent) -> None:
+        """Keep the assistant text of the message being streamed, for a cancel."""
+        kind = wire.get("event_type") or wire.get("name")
+        if kind in ("response.created", "message_output_created"):
+            self.partial = ""
+        elif kind == "response.output_text.delta":
+            self.partial += wire["delta"]
 
     def cancel(self, mode: str) -> None:
         self._cancel_mode = mode

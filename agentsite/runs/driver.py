@@ -39,6 +39,7 @@ from agentsite.runs.eventlog import (
 )
 from agentsite.runs.events import WireEvent, error_event, usage_dict
 from agentsite.runs.hub import LiveRun, listen_for_cancel
+from agentsite.runs.pauses import Pause, approval_requested, store_pause, store_pause_now
 from agentsite.runs.work import RunWork
 
 logger = logging.getLogger(__name__)
@@ -66,20 +67,23 @@ class RunDriver:
         ]
         status, error = RunStatus.COMPLETED, ""
         terminal: WireEvent | None = None
+        pause: Pause | None = None
         self.live.on_cancel(self.work.cancel)
         try:
             async with contextlib.aclosing(self.work.events()) as events:  # type: ignore[type-var]
                 async for event in events:
                     self._emit(event)
-            if self.live.cancel_mode is None:
+            if self.live.cancel_mode is not None:
+                status = RunStatus.CANCELLED
+                terminal = self._cancelled_event(await self.work.cancelled())
+            elif self.work.pause is not None:
+                status, pause = RunStatus.AWAITING_APPROVAL, self.work.pause
+            else:
                 terminal = {
                     **self.work.completed(),
                     "run_id": str(self.run.id),
                     **self.work.terminal_keys(),
                 }
-            else:
-                status = RunStatus.CANCELLED
-                terminal = self._cancelled_event(await self.work.cancelled())
         except asyncio.CancelledError:
             status, error = RunStatus.CANCELLED, "The server stopped the run"
             self.live.cancelled_by = self.live.cancelled_by or "server"
@@ -98,7 +102,7 @@ class RunDriver:
         finally:
             for helper in helpers:
                 helper.cancel()
-            await asyncio.shield(self._finish(status, error, self.work.usage, terminal))
+            await asyncio.shield(self._finish(status, error, self.work.usage, terminal, pause))
 
     def _emit(self, event: WireEvent) -> None:
         if self._first_event_ms is None:
@@ -180,7 +184,12 @@ class RunDriver:
             await renew_lease(self.run.id)
 
     async def _finish(
-        self, status: str, error: str, usage: Usage, terminal: WireEvent | None
+        self,
+        status: str,
+        error: str,
+        usage: Usage,
+        terminal: WireEvent | None,
+        pause: Pause | None = None,
     ) -> None:
         """Record the outcome and give the conversation back *before* anyone sees the last
         event: a client that starts its next turn on ``stream_complete`` must find the session
@@ -191,33 +200,45 @@ class RunDriver:
         the ledger — and the last event goes out to this process's followers once it commits.
         With Redis: release, last event, flush, ledger, in that order.
 
+        A run that pauses for approval keeps its conversation; its last events are the
+        ``approval_requested`` ones, sent only once the approvals are stored (a client may
+        decide the moment it sees one). With Redis the pause is stored first, then the events
+        are written; a follower elsewhere waits for the ledger's event count (``follow_run``).
+
         With the database unavailable the last event still goes out (from memory), and the
         bookkeeping that failed is retried in the background until the database is back.
         """
         if self._first_event_ms is None:
             self._first_event_ms = int((time.monotonic() - self._started) * 1000)
-        outcome = self._outcome(status, error, usage, with_terminal=terminal is not None)
-        release = self.run.conversation_id is not None
+        finals = [terminal] if terminal is not None else []
+        if pause is not None:
+            finals = [approval_requested(approval) for approval in pause.approvals]
+        outcome = self._outcome(status, error, usage, len(finals), paused=pause is not None)
+        release = self.run.conversation_id is not None and pause is None
         steps: list[Callable[[], Awaitable[None]]] = []
         try:
             if get_event_log().transactional:
-                if terminal is not None:
-                    self._pending.append((len(self.live.events) + 1, terminal))
+                first = self.live.last_seq + 1
+                self._pending += [(first + index, event) for index, event in enumerate(finals)]
                 steps.append(
-                    functools.partial(self._end_in_one_transaction, release, usage, outcome)
+                    functools.partial(self._end_in_one_transaction, release, usage, outcome, pause)
                 )
                 try:
                     await _advance(steps)
                 finally:
-                    if terminal is not None:
-                        self.live.publish(terminal)
+                    for event in finals:
+                        self.live.publish(event)
             else:
-                if release:
+                if pause is not None:
+                    steps.append(functools.partial(store_pause, self.run, pause, outcome))
+                elif release:
                     steps.append(functools.partial(release_conversation, self.run.id, usage))
                 await _advance(steps)
-                if terminal is not None:
-                    self._emit(terminal)
-                steps += [self._flush, functools.partial(self._record, outcome)]
+                for event in finals:
+                    self._emit(event)
+                steps.append(self._flush)
+                if pause is None:
+                    steps.append(functools.partial(self._record, outcome))
                 await _advance(steps)
         finally:
             self.live.finish()
@@ -227,25 +248,29 @@ class RunDriver:
         expire_events_soon()
 
     def _outcome(
-        self, status: str, error: str, usage: Usage, with_terminal: bool
+        self, status: str, error: str, usage: Usage, finals: int, paused: bool = False
     ) -> dict[str, Any]:
-        """The ledger columns of the run's end (the last event counted, sent or not yet)."""
+        """The ledger columns of the run's end or pause (the last events counted, sent or not
+        yet). Usage is the run's whole usage: a resumed run's state carries the earlier part."""
         return {
             "status": status,
             "error": error,
             "cancelled_by": self.live.cancelled_by if status == RunStatus.CANCELLED else "",
-            "event_count": len(self.live.events) + with_terminal,
+            "event_count": self.live.last_seq + finals,
             "first_event_ms": self._first_event_ms,
             "latency_ms": int((time.monotonic() - self._started) * 1000),
-            "finished_at": timezone.now(),
+            "finished_at": None if paused else timezone.now(),
             "lease_until": None,
             **usage_columns(usage),
         }
 
     def _end_in_one_transaction(
-        self, release: bool, usage: Usage, outcome: dict[str, Any]
+        self, release: bool, usage: Usage, outcome: dict[str, Any], pause: Pause | None
     ) -> Awaitable[None]:
-        """The pending events, the release and the ledger row, committed together."""
+        """The pending events, the release (or the pause) and the ledger row, committed
+        together."""
+        if pause is not None:
+            return self._flush(functools.partial(_pause_run_in_thread, self.run, pause, outcome))
         return self._flush(
             functools.partial(
                 _end_run_in_thread, self.run.id, release=usage if release else None, outcome=outcome
@@ -293,6 +318,13 @@ def _end_run_now(
         _record_now(run_id, outcome)
 
 
+def _pause_run_now(run: Run, pause: Pause, outcome: dict[str, Any], batch: list[Numbered]) -> None:
+    with transaction.atomic():
+        DatabaseEventLog.append_now(run.id, batch)
+        store_pause_now(run, pause, outcome)
+
+
+_pause_run_in_thread = in_database_thread(_pause_run_now)
 _record_in_thread = in_database_thread(_record_now)
 _forget_in_thread = in_database_thread(forget_run_events)
 _end_run_in_thread = in_database_thread(_end_run_now)

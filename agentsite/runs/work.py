@@ -14,11 +14,14 @@ import asyncio
 import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agents.usage import Usage
 
 from agentsite.runs.events import WireEvent
+
+if TYPE_CHECKING:
+    from agentsite.runs.pauses import Pause
 
 _END = object()
 
@@ -26,7 +29,11 @@ _END = object()
 class RunWork(ABC):
     """One run's work. The driver iterates ``events()`` once; then it builds the run's last event
     from ``completed()``, from ``cancelled()`` when ``cancel`` was called, or from the error
-    ``events()`` raised — each with ``terminal_keys()`` added."""
+    ``events()`` raised — each with ``terminal_keys()`` added. Work that stops to wait for a
+    person (an agent's tool calls that need approval) sets ``pause`` before its events end: the
+    run is then stored as awaiting approval instead of ending (``agentsite.runs.approvals``)."""
+
+    pause: Pause | None = None
 
     @property
     @abstractmethod
