@@ -1,14 +1,16 @@
-"""Execute one agent run in the background: the only code that iterates ``Runner`` streams.
+"""Execute one run in the background, whatever its work (``agentsite.runs.work``).
 
-The driver publishes wire events to its ``LiveRun`` (memory, for followers in this process),
-writes them in batches to the event log (for followers elsewhere), keeps the leases alive,
-honours cancel requests, and at the end records the outcome in the ``Run`` ledger and gives the
-conversation back. It runs detached from any connection, so a client may leave and come back.
+The driver publishes the work's wire events to its ``LiveRun`` (memory, for followers in this
+process), writes them in batches to the event log (for followers elsewhere), keeps the leases
+alive, routes cancel requests to the work, builds the run's last event, and at the end records
+the outcome in the ``Run`` ledger and gives the conversation back. It runs detached from any
+connection, so a client may leave and come back.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import functools
 import logging
@@ -18,7 +20,6 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
-from agents import ModelProvider, ModelSettings, RunConfig, Runner
 from agents.usage import Usage
 from django.conf import settings
 from django.db import connection, transaction
@@ -26,11 +27,9 @@ from django.utils import timezone
 
 from agentsite.conversations.dbthread import in_database_thread
 from agentsite.conversations.leases import release_conversation, release_now, renew_lease
-from agentsite.conversations.session import DjangoSession
 from agentsite.conversations.sql import update_row
 from agentsite.errors import forget_broken_connections, translate_error
 from agentsite.models import Run, RunStatus
-from agentsite.providers.selection import get_model_provider
 from agentsite.runs.eventlog import (
     DatabaseEventLog,
     Numbered,
@@ -38,25 +37,10 @@ from agentsite.runs.eventlog import (
     forget_run_events,
     get_event_log,
 )
-from agentsite.runs.events import (
-    EventEncoder,
-    WireEvent,
-    error_event,
-    real_id,
-    stream_complete,
-    usage_dict,
-)
+from agentsite.runs.events import WireEvent, error_event, usage_dict
 from agentsite.runs.hub import LiveRun, listen_for_cancel
-from agentsite.runs.interrupted_usage import with_interrupted_response
-from agentsite.runs.pauses import (
-    Pause,
-    apply_standing_approvals,
-    approval_requested,
-    new_approvals,
-    serialize_state,
-    store_pause,
-    store_pause_now,
-)
+from agentsite.runs.pauses import Pause, approval_requested, store_pause, store_pause_now
+from agentsite.runs.work import RunWork
 
 logger = logging.getLogger(__name__)
 FLUSH_SECONDS = 0.1
@@ -66,136 +50,59 @@ RETRY_MAX_SECONDS = 5.0
 
 
 class RunDriver:
-    def __init__(
-        self,
-        *,
-        run: Run,
-        live: LiveRun,
-        agent: Any,
-        input: Any,
-        context: Any,
-        session: DjangoSession | None,
-    ) -> None:
+    def __init__(self, *, run: Run, live: LiveRun, work: RunWork) -> None:
         self.run = run
         self.live = live
-        self.agent = agent
-        self.input = input
-        self.context = context
-        self.session = session
+        self.work = work
         self._pending: list[Numbered] = []
         self._background: set[asyncio.Future[None]] = set()
         self._started = time.monotonic()
         self._first_event_ms: int | None = None
         self._last_write: asyncio.Future[None] | None = None
-        # The SDK's latest streamed result: its usage is the run's, also when the run fails.
-        self._result: Any = None
-        # A model response has started and not completed: its usage is not reported yet.
-        self._response_open = False
-        # What a cancel cut short (the items sent, the text streamed back), counted by estimate.
-        self._cut_short: tuple[list[Any], str] | None = None
 
     async def execute(self) -> None:
         helpers = [
             asyncio.create_task(self._housekeeping()),
             asyncio.create_task(listen_for_cancel(self.live)),
         ]
-        usage = Usage()
         status, error = RunStatus.COMPLETED, ""
         terminal: WireEvent | None = None
         pause: Pause | None = None
+        self.live.on_cancel(self.work.cancel)
         try:
-            result, partial, pause = await self._run_until_decision_needed()
-            usage = result.context_wrapper.usage
+            async with contextlib.aclosing(self.work.events()) as events:  # type: ignore[type-var]
+                async for event in events:
+                    self._emit(event)
             if self.live.cancel_mode is not None:
                 status = RunStatus.CANCELLED
-                if self._response_open:
-                    self._cut_short = (await self._sent_items(), partial)
-                    usage = self._usage()
-                await self._keep_partial_reply(partial)
-                terminal = self._cancelled_event(result.final_output, partial, usage)
-            elif pause is not None:
-                status = RunStatus.AWAITING_APPROVAL
+                terminal = self._cancelled_event(await self.work.cancelled())
+            elif self.work.pause is not None:
+                status, pause = RunStatus.AWAITING_APPROVAL, self.work.pause
             else:
-                terminal = stream_complete(
-                    result.final_output,
-                    result.current_turn,
-                    usage,
-                    self.live.session_id,
-                    response_id=real_id(result.last_response_id),
-                    agent_name=result.last_agent.name,
-                    run_id=str(self.run.id),
-                )
+                terminal = {
+                    **self.work.completed(),
+                    "run_id": str(self.run.id),
+                    **self.work.terminal_keys(),
+                }
         except asyncio.CancelledError:
             status, error = RunStatus.CANCELLED, "The server stopped the run"
             self.live.cancelled_by = self.live.cancelled_by or "server"
-            terminal = self._cancelled_event(None, "", self._usage())
+            terminal = self._cancelled_event({})
             raise
         except Exception as exc:
             failure = translate_error(exc)
             status, error = RunStatus.FAILED, failure.message
             terminal = error_event(
-                failure.message, self.live.session_id, status=failure.status, code=failure.code
+                failure.message,
+                self.live.session_id,
+                status=failure.status,
+                code=failure.code,
+                **self.work.terminal_keys(),
             )
         finally:
             for helper in helpers:
                 helper.cancel()
-            usage = self._usage()
-            await asyncio.shield(self._finish(status, error, usage, terminal, pause))
-
-    def _usage(self) -> Usage:
-        usage = self._result.context_wrapper.usage if self._result is not None else Usage()
-        if self._cut_short is not None:
-            return with_interrupted_response(usage, *self._cut_short)
-        return usage
-
-    async def _run_until_decision_needed(self) -> tuple[Any, str, Pause | None]:
-        """Run the agent; when it stops on tool calls that need approval and the conversation
-        approved those tools "always" earlier, approve them and go on in the same run. Returns
-        the last streamed result, the unfinished assistant text (for a cancel) and, when calls
-        wait for a person, the pause to store."""
-        input = self.input
-        while True:
-            result = Runner.run_streamed(
-                self.agent,
-                input=input,
-                context=self.context,
-                session=self.session,
-                max_turns=settings.MAX_TURNS,
-                run_config=run_config(self.run.model, self.run.agent, get_model_provider()),
-            )
-            self._result = result
-            self.live.on_cancel(result.cancel)
-            try:
-                partial = await self._relay(result)
-            finally:
-                if not result.is_complete:
-                    result.cancel()
-            if self.live.cancel_mode is not None or not result.interruptions:
-                return result, partial, None
-            state = result.to_state()
-            waiting = await apply_standing_approvals(self.run, state)
-            if waiting:
-                pause = Pause(serialize_state(state), new_approvals(self.run.id, waiting))
-                return result, partial, pause
-            input = state
-
-    async def _relay(self, result: Any) -> str:
-        """Forward the SDK's events; return the assistant text of the unfinished message."""
-        encoder = EventEncoder(self.run.model)
-        partial = ""
-        async for event in result.stream_events():
-            wire = encoder.encode(event)
-            kind = wire.get("event_type") or wire.get("name")
-            if kind == "response.created":
-                self._response_open = True
-            elif kind == "response.completed":
-                self._response_open = False
-            if kind in ("response.created", "message_output_created"):
-                partial = ""
-            elif kind == "response.output_text.delta":
-                partial += wire["delta"]
-            self._emit(wire)
-        return partial
+            await asyncio.shield(self._finish(status, error, self.work.usage, terminal, pause))
 
     def _emit(self, event: WireEvent) -> None:
         if self._first_event_ms is None:
@@ -207,31 +114,20 @@ class RunDriver:
             self._background.add(flushing)
             flushing.add_done_callback(self._background.discard)
 
-    def _cancelled_event(self, final_output: Any, partial: str, usage: Usage) -> WireEvent:
-        return {
+    def _cancelled_event(self, keys: dict[str, Any]) -> WireEvent:
+        event: WireEvent = {
             "type": "run_cancelled",
             "mode": self.live.cancel_mode or "immediate",
             "cancelled_by": self.live.cancelled_by,
-            "partial_output": partial,
-            "final_output": final_output
-            if isinstance(final_output, str | None)
-            else str(final_output),
-            "usage": usage_dict(usage),
+            "partial_output": "",
+            "final_output": None,
+            "usage": usage_dict(self.work.usage),
             "session_id": self.live.session_id,
             "run_id": str(self.run.id),
         }
-
-    async def _sent_items(self) -> list[Any]:
-        """What the interrupted response was given: the stored history (which holds this
-        run's input by then), or the input alone for a run without a session."""
-        if self.session is not None:
-            return list(await self.session.get_items())
-        return self.input if isinstance(self.input, list) else [self.input]
-
-    async def _keep_partial_reply(self, partial: str) -> None:
-        """Store the text the user already saw, so the history shows what they saw."""
-        if self.session is not None and partial.strip():
-            await self.session.add_interrupted_reply(partial)
+        event.update(keys)
+        event.update(self.work.terminal_keys())
+        return event
 
     def _flush(
         self, write_with: Callable[[list[Numbered]], Awaitable[None]] | None = None
@@ -474,21 +370,6 @@ def _keep_retrying(run: Run, steps: list[Callable[[], Awaitable[None]]]) -> None
     task = asyncio.get_running_loop().create_task(retry(), context=contextvars.Context())
     _retrying.add(task)
     task.add_done_callback(_retrying.discard)
-
-
-@functools.lru_cache(maxsize=64)
-def run_config(model: str, agent: str, provider: ModelProvider) -> RunConfig:
-    """The run configuration of an agent's runs, built once: the SDK resolves type hints each
-    time a RunConfig is made (a few % of a short streamed run's CPU), and runs never change it.
-    Keyed by the provider too, which is rebuilt when the provider settings change."""
-    return RunConfig(
-        model=model,
-        model_provider=provider,
-        # The SDK asks Chat Completions servers for stream usage only when they are
-        # api.openai.com; compatible servers (vLLM, Ollama, LiteLLM) report it too.
-        model_settings=ModelSettings(include_usage=True),
-        workflow_name=f"agentsite:{agent}",
-    )
 
 
 def _log_outcome(run: Run, status: str, usage: Usage, latency_ms: int) -> None:

@@ -138,7 +138,10 @@
             renderReport(event);
           });
         } else if (event.type === "stream_complete") finished = true;
-        else if (event.type === "error") {
+        else if (event.type === "run_cancelled") {
+          finished = true;
+          showError(event.message || "The research was cancelled.", text);
+        } else if (event.type === "error") {
           finished = true;
           paced(() => showFailure(errorMessage(event, "The research failed."), text));
         }
