@@ -296,33 +296,3 @@ def test_keyboard_focus_order(new_page):
     positions = [order.index(name) for name in expected]
     assert positions == sorted(positions), order
     assert order.index("composer-input") > order.index("open"), order
-
-
-def test_thumbs_rate_a_reply_with_an_optional_comment(new_page):
-    page = new_page()
-    send(page, "Rate this reply")
-    wait_idle(page)
-    reply = page.locator(".message.assistant").last
-    up, down = reply.locator(".thumb-up"), reply.locator(".thumb-down")
-    assert up.get_attribute("aria-pressed") == "false"
-    with page.expect_response(lambda r: r.url.endswith("/feedback")) as rated:
-        down.click()
-    assert rated.value.ok and rated.value.request.post_data_json == {"rating": "down"}
-    poll(lambda: down.get_attribute("aria-pressed") == "true")
-    reply.locator(".feedback-comment input").fill("Too short")
-    with page.expect_response(lambda r: r.url.endswith("/feedback")) as commented:
-        reply.locator(".feedback-comment button").click()
-    assert commented.value.request.post_data_json == {"rating": "down", "comment": "Too short"}
-    with page.expect_response(lambda r: r.url.endswith("/feedback")) as changed:
-        up.click()
-    assert changed.value.ok
-    poll(lambda: up.get_attribute("aria-pressed") == "true")
-    assert down.get_attribute("aria-pressed") == "false"
-    page.reload()
-    page.wait_for_selector("[data-ready=true]")
-    reply = page.locator(".message.assistant").last
-    poll(lambda: reply.locator(".thumb-up").get_attribute("aria-pressed") == "true")
-    with page.expect_response(lambda r: r.url.endswith("/feedback")) as taken_back:
-        reply.locator(".thumb-up").click()
-    assert taken_back.value.request.method == "DELETE"
-    poll(lambda: reply.locator(".thumb-up").get_attribute("aria-pressed") == "false")

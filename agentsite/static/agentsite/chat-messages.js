@@ -120,69 +120,6 @@
     node.querySelector(".usage").textContent = parts.join(" · ");
   }
 
-  /* Thumbs up/down (and an optional comment) on a reply, sent to the run's feedback endpoint;
-   * pressing the chosen thumb again takes the rating back. */
-  function addFeedback(node, runUrl, current, api) {
-    if (!runUrl || node.querySelector(".feedback")) return;
-    const box = document.createElement("span");
-    box.className = "feedback";
-    box.setAttribute("role", "group");
-    box.setAttribute("aria-label", "Rate this reply");
-    const comment = document.createElement("form");
-    comment.className = "feedback-comment";
-    comment.hidden = true;
-    const field = document.createElement("input");
-    field.type = "text";
-    field.maxLength = 2000;
-    field.setAttribute("aria-label", "Comment on this reply (optional)");
-    field.placeholder = "What was good or wrong? (optional)";
-    const send = document.createElement("button");
-    send.type = "submit";
-    send.textContent = "Send";
-    comment.append(field, send);
-    let rating = current || null;
-    const thumbs = [["up", "👍", "Good reply"], ["down", "👎", "Bad reply"]].map(([value, icon, label]) => {
-      const button = document.createElement("button");
-      button.type = "button";
-      button.className = "thumb thumb-" + value;
-      button.textContent = icon;
-      button.setAttribute("aria-label", label);
-      button.title = label;
-      button.addEventListener("click", async () => {
-        const taking = rating === value;
-        try {
-          if (taking) await api(runUrl + "/feedback", { method: "DELETE" });
-          else await api(runUrl + "/feedback", { method: "POST", body: JSON.stringify({ rating: value }) });
-          rating = taking ? null : value;
-          paint();
-          comment.hidden = !rating;
-          if (rating) field.focus();
-        } catch (error) {
-          addError(node, "Could not save your rating: " + errorMessage(error));
-        }
-      });
-      return button;
-    });
-    const paint = () => thumbs.forEach((button, i) =>
-      button.setAttribute("aria-pressed", String(rating === (i === 0 ? "up" : "down"))));
-    comment.addEventListener("submit", async (event) => {
-      event.preventDefault();
-      if (!rating) return;
-      try {
-        await api(runUrl + "/feedback", {
-          method: "POST", body: JSON.stringify({ rating, comment: field.value.trim() }),
-        });
-        comment.hidden = true;
-      } catch (error) {
-        addError(node, "Could not save your comment: " + errorMessage(error));
-      }
-    });
-    paint();
-    box.append(...thumbs);
-    node.querySelector(".message-meta").append(box);
-    node.append(comment);
-  }
-
   function addStatus(node, text, kind) {
     const line = document.createElement("div");
     line.className = "status-line " + (kind || "");
@@ -243,7 +180,7 @@
 
   /* A stored conversation as the live stream showed it: each run starts with the
    * conversation's agent; a handoff's output names the agent that answers from then on. */
-  function renderHistory(items, times, runs, agentName, feedback) {
+  function renderHistory(items, times, runs, agentName) {
     clear();
     let reply = null;
     let speaker = agentName;
@@ -255,7 +192,6 @@
       if (times[index]) setTime(reply, new Date(times[index]));
       const run = runAt(runs, times[index]);
       if (run) setUsage(reply, run.model, run.usage);
-      if (run && feedback) addFeedback(reply, feedback.runUrl(run.run_id), run.feedback, feedback.api);
       return reply;
     };
     items.forEach((item, index) => {
@@ -289,7 +225,7 @@
   window.AgentSiteChat = Object.assign(window.AgentSiteChat || {}, {
     Messages: {
       addMessage, addStatus, addError, setText, scheduleText, flushText, setSpeaker, setTime,
-      setUsage, addFeedback, scrollDown, clear, dropAfterLastUser, renderHistory, itemText, describeCall, updateEmptyState,
+      setUsage, scrollDown, clear, dropAfterLastUser, renderHistory, itemText, describeCall, updateEmptyState,
     },
   });
 })();

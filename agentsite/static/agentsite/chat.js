@@ -51,10 +51,6 @@
     return requestJson(path, { ...options, headers });
   }
 
-  function feedbackFor(agent) {
-    return { api, runUrl: (runId) => `/${agent}/runs/${runId}` };
-  }
-
   function agentName(slug) {
     return state.agentNames[slug] || slug.charAt(0).toUpperCase() + slug.slice(1);
   }
@@ -78,7 +74,7 @@
     try {
       const data = await api(`/${state.agent}/session/${encodeURIComponent(sessionId)}`);
       state.lastInput = Messages.renderHistory(
-        data.messages, data.item_times || [], data.runs || [], agentName(state.agent), feedbackFor(state.agent));
+        data.messages, data.item_times || [], data.runs || [], agentName(state.agent));
     } catch (error) {
       Messages.clear();
       Messages.addError(null, "Could not load the conversation: " + errorMessage(error),
@@ -164,7 +160,7 @@
       const text = Messages.itemText(body.input) || state.lastInput;
       const data = await api(`/${state.agent}/session/${encodeURIComponent(sessionId)}`);
       Messages.renderHistory(
-        data.messages, data.item_times || [], data.runs || [], agentName(state.agent), feedbackFor(state.agent));
+        data.messages, data.item_times || [], data.runs || [], agentName(state.agent));
       startRun(text);
     } catch (error) {
       Messages.addError(null, "Could not regenerate: " + errorMessage(error), regenerate);
@@ -266,7 +262,6 @@
       case "stream_complete":
         if (!run.text && typeof event.final_output === "string") Messages.setText(node, event.final_output);
         Messages.setUsage(node, run.model, event.usage);
-        if (run.runId) Messages.addFeedback(node, `/${run.agent}/runs/${run.runId}`, null, api);
         finishRun();
         break;
       case "run_cancelled":
