@@ -29,7 +29,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -331,15 +331,28 @@ class ServerProcess:
         return self._stop(signal.SIGKILL, STOP_TIMEOUT)
 
     def _stop(self, signum: signal.Signals, timeout: float) -> int:
+        """SIGTERM goes to the server, which stops its workers itself; SIGKILL to its whole
+        process group (it was started in a session of its own), so a server that serves from
+        worker processes (granian, uvicorn ``--workers``) dies whole, as in a crash."""
         assert self.process is not None, f"{self.name} was never started"
         if self.process.poll() is None:
-            self.process.send_signal(signum)
+            self._signal(signum)
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                self._signal(signal.SIGKILL)
                 self.process.wait(STOP_TIMEOUT)
+        if signum == signal.SIGKILL:
+            self._signal(signal.SIGKILL)  # workers a dead server left behind
         return self.process.returncode
+
+    def _signal(self, signum: signal.Signals) -> None:
+        assert self.process is not None
+        if signum != signal.SIGKILL:
+            self.process.send_signal(signum)
+            return
+        with suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
