@@ -1,4 +1,4 @@
-"""Real daphne processes on a real database: what only a running server can show.
+"""Real server processes (manage.py serve) on a real database: what only a running server can show.
 
 Conversations outlive the process that served them (graceful stop or ``kill -9``), and a client
 that drops a stream stops the run on the server: lease released, no reply stored.
