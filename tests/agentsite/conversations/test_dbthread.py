@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from agentsite.conversations.dbthread import in_database_thread
+from agentsite.conversations.dbthread import in_database_thread, on_every_database_thread
 from agentsite.models import Conversation
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -35,3 +35,31 @@ async def test_one_database_thread_is_asgirefs_shared_one(settings):
     answers = await asyncio.gather(*(where_and_how_many() for _ in range(3)))
     assert len({name for name, _ in answers}) == 1
     assert not answers[0][0].startswith("agentsite-db-")
+
+
+async def test_a_connection_an_outage_broke_is_dropped_before_the_next_call(settings):
+    """No request ever closes the database threads' connections: one that a database error
+    left unusable is closed before the next call on that thread (which then reconnects)."""
+    from django.db import connections
+
+    settings.DATABASE_THREADS = 2
+
+    def break_connection() -> None:
+        connection = connections["default"]
+        connection.ensure_connection()
+        connection.errors_occurred = True
+        connection.is_usable = lambda: False  # as psycopg reports a connection the server cut
+
+    def mend() -> None:
+        vars(connections["default"]).pop("is_usable", None)
+
+    @in_database_thread
+    def connection_at_start() -> object:
+        return connections["default"].connection
+
+    await on_every_database_thread(break_connection)
+    try:
+        assert await asyncio.gather(*(connection_at_start() for _ in range(4))) == [None] * 4
+        assert (await where_and_how_many())[1] == 0, "the thread reconnects"
+    finally:
+        await on_every_database_thread(mend)

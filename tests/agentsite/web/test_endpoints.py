@@ -334,16 +334,19 @@ def test_run_errors_from_a_lost_database_are_503():
     assert translate_error(IntegrityError("duplicate key")).status == 500
 
 
-async def test_a_broken_connection_of_the_run_thread_is_dropped():
+async def test_a_broken_connection_of_the_run_thread_is_dropped(settings):
     """Runs use asgiref's one process-wide thread, where no request ever closes connections:
     after a database error it must drop a connection the outage broke, or every later run
     fails with "the connection is closed" although the database is back. Checked from inside a
-    request's context, where ``sync_to_async`` alone would pick the request's thread."""
+    request's context, where ``sync_to_async`` alone would pick the request's thread. (With
+    several database threads, tests/agentsite/conversations/test_dbthread.py.)"""
     from asgiref.sync import ThreadSensitiveContext
     from django.db import connections
 
     from agentsite.conversations.dbthread import in_database_thread
     from agentsite.errors import forget_broken_connections
+
+    settings.DATABASE_THREADS = 1
 
     @in_database_thread
     def break_connection() -> None:
