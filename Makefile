@@ -7,7 +7,7 @@ PORT ?= 8000
 # PostgreSQL pass of the suite; the test runner creates and drops its own test_* database.
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/test
 
-.PHONY: install install-server js-clients vendor-js migrate run test test-sqlite test-postgres fuzz bench lint format clean
+.PHONY: install install-server js-clients vendor-js migrate run serve test test-sqlite test-postgres fuzz bench lint format clean
 
 # Two installs, each remembered by a stamp that is older than pyproject.toml when it changes:
 # the server's packages (`make run`), and those plus the test, lint and benchmark tools (the
@@ -77,6 +77,14 @@ run: migrate
 	@echo "==> Serving http://$(HOST):$(PORT)/ — the offline model answers unless OPENAI_API_KEY is set; Ctrl-C stops"
 	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
+# The production server (`manage.py serve`: uvicorn with uvloop + httptools, no autoreload, a
+# listen backlog of LISTEN_BACKLOG). HOST, PORT and WORKERS come from the environment (or
+# `make serve WORKERS=2`); DEBUG stays as set, so production settings (SECRET_KEY, …) apply.
+WORKERS ?= 1
+serve: migrate
+	@echo "==> Serving http://$(HOST):$(PORT)/ with $(WORKERS) worker process(es); Ctrl-C stops"
+	$(BIN)/python manage.py serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
+
 # The whole suite (fast tests and the slow ones that start server processes) on SQLite, then
 # again on PostgreSQL. Plain `.venv/bin/pytest` runs only the fast tests. Redis is needed by
 # both passes (the event-log contract tests); the multi-process tests always run on
@@ -108,9 +116,10 @@ FUZZ_EXAMPLES ?= 500
 fuzz: install
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/agentsite/web/test_schema_fuzz.py
 
-# Benchmarks (bench): throughput vs the SDK alone, time to first event, 1,000 slow
-# streams, session-store latency, a py-spy profile of daphne. Needs PostgreSQL; prints a table
-# and writes bench-results.json. `.venv/bin/python -m bench --quick` is a smoke run.
+# Benchmarks (bench): agentsite beside the FastAPI service it replaces (throughput, time to the
+# first event and first text delta), 1,000 slow streams, session-store latency, a py-spy
+# profile of the server. Needs PostgreSQL; prints a table and writes bench-results.json.
+# `.venv/bin/python -m bench --quick` is a smoke run.
 bench: install
 	bash scripts/services.sh postgres
 	$(BIN)/python -m bench

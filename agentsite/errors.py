@@ -264,8 +264,9 @@ def forget_broken_connections() -> None:
     ``close_old_connections`` never runs; a connection a database outage broke would stay
     there forever. Queued behind that thread's current work, never waited for.
     """
-    from asgiref.sync import SyncToAsync
     from django.db import close_old_connections
+
+    from agentsite.conversations.dbthread import submit_to_database_thread
 
     def close() -> None:
         try:
@@ -273,6 +274,4 @@ def forget_broken_connections() -> None:
         except Exception as exc:  # closing a dead connection may itself fail; it is gone anyway
             logger.debug("closing a broken database connection failed: %s", exc)
 
-    # RuntimeError: the executor is shut down, the process is exiting.
-    with contextlib.suppress(RuntimeError):
-        SyncToAsync.single_thread_executor.submit(close)
+    submit_to_database_thread(close)

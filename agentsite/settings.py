@@ -29,6 +29,13 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 PORT = env.int("PORT", default=8000)
+# `manage.py serve` (the production server): where it listens, how many processes, and how many
+# pending connections the kernel queues for it (a burst of new streams beyond it is dropped).
+HOST = env.str("HOST", default="127.0.0.1")
+WORKERS = env.int("WORKERS", default=1)
+LISTEN_BACKLOG = env.int("LISTEN_BACKLOG", default=4096)
+# Addresses of the proxies whose X-Forwarded-For/-Proto `manage.py serve` believes ("*": any).
+FORWARDED_ALLOW_IPS = env.str("FORWARDED_ALLOW_IPS", default="127.0.0.1")
 
 INSTALLED_APPS = [
     "daphne",
@@ -101,6 +108,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {
         "NAME": str(Path(tempfile.gettempdir()) / f"agentsite-test-{os.getpid()}.sqlite3")
     }
+# Threads that run the runs' database work (agentsite.conversations.dbthread). SQLite: always 1
+# (one writer at a time anyway, and one connection never waits on another's file lock).
+DATABASE_THREADS = (
+    1
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+    else env.int("DATABASE_THREADS", default=4)
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")

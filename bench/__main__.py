@@ -2,17 +2,17 @@
 
 Benchmarks (``--only NAME``, repeatable; default all):
 
-- ``throughput``: SSE streams/s and events/s through the full stack (daphne + agentsite, on
-  SQLite and on PostgreSQL) ÷ the same runs with the SDK alone (``Runner.run_streamed`` +
-  ``SQLiteSession``), each baseline run right before its full-stack run, in one invocation;
-  first the same for the *floor* (bench/floor.py: a bare ASGI app running the SDK under
-  the same daphne command), the best ratio any daphne server can reach on the machine;
-- ``ttfe``: time to first event, p50/p99, at concurrency 1 and 50, on both databases;
-- ``slow``: 1,000 simultaneous slow streams (deltas 50 ms apart) on one daphne process:
+- ``throughput``: SSE streams/s through agentsite (``manage.py serve``, on SQLite and on
+  PostgreSQL) and through the reference — a small FastAPI service under uvicorn doing what the
+  replaced app did (bench/reference.py) — with the same upstream, client and concurrency (20
+  clients × 5 streams, each with its own session), in alternating rounds; ratios printed;
+- ``ttfe``: time to the first event and to the first text delta, p50/p99, at 20 and 50
+  concurrent clients, the same servers in alternating rounds;
+- ``slow``: 1,000 simultaneous slow streams (deltas 50 ms apart) on one ``serve`` process:
   completed, errors, wall time, the process's peak RSS;
 - ``session_store``: ``DjangoSession`` vs ``SQLiteSession`` latency on a 10,000-item
   conversation (SQLite and PostgreSQL);
-- ``profile``: py-spy on daphne during a throughput run; top self-time functions and areas.
+- ``profile``: py-spy on the server during a throughput run; top self-time functions and areas.
 
 ``--quick`` shrinks every size to a smoke run (seconds, not minutes) and says so in the table.
 """
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import subprocess
 import sys
@@ -28,19 +29,19 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from bench import profiling
-from bench.client import Batch, run_streams
+from bench import comparison, profiling
+from bench.client import run_streams
 from bench.report import Report, machine_line, percentile
 from bench.stack import (
+    TEMPLATES,
     Database,
-    cpu_seconds,
     fresh_database_url,
     listen_overflows,
     peak_rss_bytes,
-    running_floor,
+    running_reference,
     running_stack,
+    serving_pid,
 )
 from bench.upstream import REPO_ROOT, check_with_openai_client, running_upstream
 from tests.support.server import ServerProcess
@@ -53,12 +54,14 @@ DATABASES: tuple[Database, ...] = ("sqlite", "postgresql")
 class Sizes:
     """Every knob of the benchmarks in one place; ``QUICK`` is the smoke-test version."""
 
-    deltas: int = 50
-    streams: int = 200
-    concurrency: int = 10
+    # 15 deltas: ~25 SSE events a stream (created, item/part added and done, deltas, …).
+    deltas: int = 15
+    clients: int = 20
+    streams_per_client: int = 5
+    rounds: int = 5
     warmup: int = 20
-    ttfe_samples: int = 200
-    ttfe_concurrency: tuple[int, ...] = (1, 50)
+    latency_concurrency: tuple[int, ...] = (20, 50)
+    latency_rounds: int = 3
     slow_streams: int = 1000
     slow_deltas: int = 20
     slow_delay: float = 0.05
@@ -69,12 +72,13 @@ class Sizes:
 
 FULL = Sizes()
 QUICK = Sizes(
-    deltas=10,
-    streams=10,
-    concurrency=2,
+    deltas=5,
+    clients=2,
+    streams_per_client=2,
+    rounds=1,
     warmup=2,
-    ttfe_samples=6,
-    ttfe_concurrency=(1, 3),
+    latency_concurrency=(3,),
+    latency_rounds=1,
     slow_streams=10,
     slow_deltas=3,
     slow_delay=0.05,
@@ -96,202 +100,48 @@ def run_module(module: str, *arguments: str) -> subprocess.CompletedProcess[str]
     )
 
 
-def baseline(
-    base_url: str,
-    sizes: Sizes,
-    directory: Path,
-    total: int | None = None,
-    concurrency: int | None = None,
-) -> dict[str, Any]:
-    """The SDK-only run, in its own process (see bench/baseline.py for why)."""
-    database = directory / f"baseline-{time.monotonic_ns()}.sqlite3"
-    completed = run_module(
-        "bench.baseline",
-        "--base-url",
-        base_url,
-        "--total",
-        str(total or sizes.streams),
-        "--concurrency",
-        str(concurrency or sizes.concurrency),
-        "--database",
-        str(database),
-        "--warmup",
-        str(sizes.warmup),
-    )
-    if completed.returncode != 0:
-        raise RuntimeError(f"baseline failed:\n{completed.stderr[-3000:]}")
-    return json.loads(completed.stdout)
-
-
 def bench_throughput_and_ttfe(
     report: Report, sizes: Sizes, directory: Path, names: set[str]
 ) -> None:
-    """One upstream; per database one daphne: warm-up, throughput (with its baseline run just
-    before), then the time-to-first-event runs on the same server."""
-    with running_upstream(sizes.deltas) as upstream:
+    """One upstream; the reference and agentsite on each database, all up at once (an idle
+    server costs nothing), warmed up, then measured in alternating rounds."""
+    with running_upstream(sizes.deltas) as upstream, contextlib.ExitStack() as stack:
         asyncio.run(check_with_openai_client(upstream.base_url, sizes.deltas))
-        if "throughput" in names:
-            with running_floor(directory / "floor", upstream.base_url) as server:
-                _measure_throughput(report, sizes, directory, "floor", server, upstream.base_url)
+        servers: dict[str, ServerProcess] = {
+            comparison.REFERENCE: stack.enter_context(
+                running_reference(directory / "reference", upstream.base_url)
+            )
+        }
         for kind in DATABASES:
-            with running_stack(kind, directory / kind, upstream.base_url) as server:
-                if "throughput" in names:
-                    _measure_throughput(report, sizes, directory, kind, server, upstream.base_url)
-                else:
-                    asyncio.run(
-                        run_streams(server.url, sizes.warmup, sizes.concurrency, prefix="w")
-                    )
-                if "ttfe" in names:
-                    for concurrency in sizes.ttfe_concurrency:
-                        batch = asyncio.run(
-                            run_streams(server.url, sizes.ttfe_samples, concurrency, prefix="t")
-                        )
-                        sdk = baseline(
-                            upstream.base_url, sizes, directory, sizes.ttfe_samples, concurrency
-                        )
-                        _report_ttfe(report, kind, concurrency, batch, sdk)
-
-
-def _measure_throughput(
-    report: Report,
-    sizes: Sizes,
-    directory: Path,
-    kind: str,
-    server: ServerProcess,
-    upstream_base_url: str,
-) -> None:
-    """Warm-up, the SDK-alone baseline, then the same runs through ``server``."""
-    assert server.process is not None
-    asyncio.run(run_streams(server.url, sizes.warmup, sizes.concurrency, prefix="w"))
-    sdk = baseline(upstream_base_url, sizes, directory)
-    server_cpu = cpu_seconds(server.process.pid)
-    client_cpu = time.process_time()
-    batch = asyncio.run(run_streams(server.url, sizes.streams, sizes.concurrency))
-    cpu = {
-        "server": cpu_seconds(server.process.pid) - server_cpu,
-        "client": time.process_time() - client_cpu,
-    }
-    _report_throughput(report, sizes, kind, batch, sdk, cpu)
-
-
-def _report_throughput(
-    report: Report,
-    sizes: Sizes,
-    kind: str,
-    batch: Batch,
-    sdk: dict[str, Any],
-    cpu: dict[str, float],
-) -> None:
-    name = f"throughput {kind}"
-    streams_per_s = batch.completed / batch.wall_seconds
-    events_per_s = batch.events / batch.wall_seconds
-    sdk_streams_per_s = sdk["completed"] / sdk["wall_seconds"]
-    sdk_events_per_s = sdk["events"] / sdk["wall_seconds"]
-    setup = f"M={sizes.streams} C={sizes.concurrency} N={sizes.deltas}"
-    # The floor (bench/floor.py) is a bare ASGI app: the best ratio daphne + HTTP allow.
-    served = "bare ASGI app" if kind == "floor" else "full stack"
-    target = "no Django: the ceiling for the target" if kind == "floor" else "target ≥ 0.9"
-    report.add(name, f"{served} streams/s", streams_per_s, "1/s", setup)
-    report.add(name, f"{served} events/s", events_per_s, "1/s", f"{batch.events} events")
-    report.add(name, "SDK baseline streams/s", sdk_streams_per_s, "1/s", "separate process")
-    report.add(name, "SDK baseline events/s", sdk_events_per_s, "1/s", f"{sdk['events']} events")
-    report.add(name, "ratio streams/s", streams_per_s / sdk_streams_per_s, "", target)
-    report.add(name, "ratio events/s", events_per_s / sdk_events_per_s, "", target)
-    # CPU per stream separates "the server costs more" from "two processes share two cores".
-    server_ms = 1000 * cpu["server"] / len(batch.results)
-    sdk_ms = 1000 * sdk["cpu_seconds"] / sdk["streams"]
-    report.add(name, "daphne CPU per stream", server_ms, "ms", "user+sys, all threads")
-    report.add(
-        name,
-        "bench client CPU per stream",
-        1000 * cpu["client"] / len(batch.results),
-        "ms",
-        "httpx client in the bench process",
-    )
-    report.add(name, "SDK baseline CPU per stream", sdk_ms, "ms", "whole baseline process")
-    report.add(name, "ratio CPU/stream SDK ÷ daphne", sdk_ms / server_ms, "", "1 = same cost")
-    report.add(
-        name,
-        "completed",
-        f"{batch.completed}/{len(batch.results)} (SDK {sdk['completed']}/{sdk['streams']})",
-    )
-    report.details[name] = {
-        "wall_seconds": batch.wall_seconds,
-        "events": batch.events,
-        "completed": batch.completed,
-        "errors": batch.error_summary(),
-        "cpu_seconds": cpu,
-        "baseline": {
-            key: value for key, value in sdk.items() if key != "first_model_event_seconds"
-        },
-    }
-    if batch.failed or sdk["errors"]:
-        report.failures.append(f"{name}: {batch.error_summary()} SDK: {sdk['errors']}")
-
-
-def _report_ttfe(
-    report: Report, kind: str, concurrency: int, batch: Batch, sdk: dict[str, Any]
-) -> None:
-    name = f"ttfe {kind}"
-    firsts = [r.first_event_seconds for r in batch.results if r.first_event_seconds is not None]
-    note = f"{len(firsts)} samples; completed {batch.completed}/{len(batch.results)}"
-    report.add(
-        name, f"p50 at concurrency {concurrency}", 1000 * percentile(firsts, 0.5), "ms", note
-    )
-    report.add(name, f"p99 at concurrency {concurrency}", 1000 * percentile(firsts, 0.99), "ms")
-    models = [
-        r.first_model_event_seconds
-        for r in batch.results
-        if r.first_model_event_seconds is not None
-    ]
-    sdk_models = sdk["first_model_event_seconds"]
-    for label, samples, note in (
-        ("first model event", models, "first raw_response SSE event"),
-        (
-            "SDK baseline first model event",
-            sdk_models,
-            "Runner.run_streamed alone, separate process",
-        ),
-    ):
-        report.add(
-            name,
-            f"{label} p50 at concurrency {concurrency}",
-            1000 * percentile(samples, 0.5),
-            "ms",
-            note,
-        )
-        report.add(
-            name,
-            f"{label} p99 at concurrency {concurrency}",
-            1000 * percentile(samples, 0.99),
-            "ms",
-        )
-    report.details[f"{name} c={concurrency}"] = {
-        "samples_ms": [1000 * value for value in firsts],
-        "errors": batch.error_summary(),
-    }
-    if batch.failed:
-        report.failures.append(f"{name} c={concurrency}: {batch.error_summary()}")
+            servers[kind] = stack.enter_context(
+                running_stack(kind, directory / kind, upstream.base_url)
+            )
+        for server in servers.values():
+            asyncio.run(run_streams(server.url, sizes.warmup, sizes.clients, prefix="w"))
+        if "throughput" in names:
+            total = sizes.clients * sizes.streams_per_client
+            measured = comparison.alternate(servers, sizes.rounds, total, sizes.clients, "b")
+            setup = (
+                f"{sizes.clients} clients × {sizes.streams_per_client} streams × "
+                f"{sizes.rounds} rounds, {sizes.deltas} deltas"
+            )
+            comparison.report_throughput(report, measured, setup)
+        if "ttfe" in names:
+            for concurrency in sizes.latency_concurrency:
+                measured = comparison.alternate(
+                    servers, sizes.latency_rounds, 2 * concurrency, concurrency, "t"
+                )
+                comparison.report_latency(report, measured, concurrency)
 
 
 def bench_slow(report: Report, sizes: Sizes, directory: Path) -> None:
-    """All streams at once against one daphne on SQLite; the upstream paces every delta.
-
-    Run twice: daphne started as the tests start it (Twisted's default listen backlog of 50),
-    then with ``backlog=4096`` — a burst of 1,000 connects overflows the default queue, and the
-    kernel's ListenOverflows counter says whether that happened.
-    """
-    for backlog in (None, 4096):
-        _slow_run(report, sizes, directory, backlog)
-
-
-def _slow_run(report: Report, sizes: Sizes, directory: Path, backlog: int | None) -> None:
-    name = "slow streams sqlite" + ("" if backlog is None else f" backlog={backlog}")
+    """All streams at once against one ``manage.py serve`` process on SQLite (its listen
+    backlog: LISTEN_BACKLOG, 4,096); the upstream paces every delta. The kernel's
+    ListenOverflows counter says whether a burst of connects overflowed the listen queue."""
+    name = "slow streams sqlite"
     with (
         running_upstream(sizes.slow_deltas, sizes.slow_delay) as upstream,
-        running_stack(
-            "sqlite", directory / f"slow-{backlog}", upstream.base_url, backlog=backlog
-        ) as server,
+        running_stack("sqlite", directory / "slow", upstream.base_url) as server,
     ):
         assert server.process is not None
         asyncio.run(run_streams(server.url, 2, 2, prefix="w"))
@@ -304,10 +154,9 @@ def _slow_run(report: Report, sizes: Sizes, directory: Path, backlog: int | None
         peak = peak_rss_bytes(server.process.pid) if server.running else None
         log_lines = server.log().splitlines()
     upstream_seconds = sizes.slow_deltas * sizes.slow_delay
-    listen = "default listen backlog (50)" if backlog is None else f"listen backlog {backlog}"
     setup = (
         f"{sizes.slow_streams} concurrent, {sizes.slow_deltas} deltas × {sizes.slow_delay:g}s, "
-        f"{listen}"
+        "manage.py serve"
     )
     report.add(name, "completed", f"{batch.completed}/{sizes.slow_streams}", "", setup)
     report.add(name, "errors", len(batch.failed), "", "; ".join(batch.error_summary(2)))
@@ -322,7 +171,7 @@ def _slow_run(report: Report, sizes: Sizes, directory: Path, backlog: int | None
     report.add(name, "first event p50", 1000 * percentile(firsts, 0.5), "ms")
     report.add(name, "first event p99", 1000 * percentile(firsts, 0.99), "ms")
     if peak is None:
-        report.add(name, "peak RSS (VmHWM)", "daphne died", "", "see failures")
+        report.add(name, "peak RSS (VmHWM)", "server died", "", "see failures")
     else:
         report.add(name, "peak RSS (VmHWM)", peak / 2**20, "MiB", "target < 1024 MiB")
     failed_after = sorted(r.total_seconds for r in batch.failed)
@@ -396,18 +245,19 @@ def bench_session_store(report: Report, sizes: Sizes, directory: Path) -> None:
 
 
 def bench_profile(report: Report, sizes: Sizes, directory: Path) -> None:
-    """A throughput run on SQLite with py-spy attached to daphne; the summary goes in the table."""
+    """A throughput run on SQLite with py-spy attached to the server; the summary goes in the
+    table."""
     with (
         running_upstream(sizes.deltas) as upstream,
         running_stack("sqlite", directory / "profile", upstream.base_url) as server,
     ):
         assert server.process is not None
-        asyncio.run(run_streams(server.url, sizes.warmup, sizes.concurrency, prefix="w"))
-        raw = directory / "profile" / "daphne-profile.txt"
-        recorder = profiling.Recorder(server.process.pid, raw)
+        asyncio.run(run_streams(server.url, sizes.warmup, sizes.clients, prefix="w"))
+        raw = directory / "profile" / "server-profile.txt"
+        recorder = profiling.Recorder(serving_pid(server.process.pid), raw)
         try:
             batch = asyncio.run(
-                run_streams(server.url, sizes.profile_streams, sizes.concurrency, prefix="p")
+                run_streams(server.url, sizes.profile_streams, sizes.clients, prefix="p")
             )
         finally:
             recorder.stop()
@@ -417,13 +267,13 @@ def bench_profile(report: Report, sizes: Sizes, directory: Path) -> None:
     profile = profiling.summarise(raw)
     kept = REPO_ROOT / "bench-profile.txt"
     kept.write_text(raw.read_text())
-    name = "profile daphne (py-spy)"
+    name = "profile manage.py serve (py-spy)"
     report.add(
         name,
         "GIL-holding samples",
         profile.samples,
         "",
-        f"{sizes.profile_streams} streams C={sizes.concurrency}, "
+        f"{sizes.profile_streams} streams C={sizes.clients}, "
         f"{batch.completed} completed; raw stacks in bench-profile.txt",
     )
     for area, share in profile.areas:
@@ -465,17 +315,20 @@ def main(argv: list[str] | None = None) -> int:
         ("session_store", names & {"session_store"}, bench_session_store),
         ("profile", names & {"profile"}, bench_profile),
     ]
-    for label, wanted, function in steps:
-        if not wanted:
-            continue
-        print(f"… {label} ({time.monotonic() - started:.0f}s)", file=sys.stderr, flush=True)
-        try:
-            if function is bench_throughput_and_ttfe:
-                function(report, sizes, directory, wanted)
-            else:
-                function(report, sizes, directory)
-        except Exception as exc:
-            report.failures.append(f"{label}: {type(exc).__name__}: {exc}")
+    try:
+        for label, wanted, function in steps:
+            if not wanted:
+                continue
+            print(f"… {label} ({time.monotonic() - started:.0f}s)", file=sys.stderr, flush=True)
+            try:
+                if function is bench_throughput_and_ttfe:
+                    function(report, sizes, directory, wanted)
+                else:
+                    function(report, sizes, directory)
+            except Exception as exc:
+                report.failures.append(f"{label}: {type(exc).__name__}: {exc}")
+    finally:
+        TEMPLATES.close()
     print()
     print(report.table())
     print()

@@ -4,7 +4,8 @@ Every stream gets its own ``session_id`` so no two runs contend for one conversa
 allows one run per conversation) and every run does the full session work: read history, store
 the new items. The client reads every ``data:`` line and parses it as JSON only to learn its
 ``type`` (cheaply: the last event is the only one whose type matters), so the bench process
-spends as little CPU as possible on the client side of the measurement.
+spends as little CPU as possible on the client side of the measurement. It reads agentsite and
+the reference service alike.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class StreamResult:
     events: int = 0
     first_event_seconds: float | None = None
     first_model_event_seconds: float | None = None
+    first_delta_seconds: float | None = None
     total_seconds: float = 0.0
     last_type: str | None = None
     status: int | None = None
@@ -93,8 +95,12 @@ async def one_stream(
                 if line.startswith("data:"):
                     if result.first_event_seconds is None:
                         result.first_event_seconds = time.perf_counter() - started
-                    if result.first_model_event_seconds is None and '"type":"raw_response"' in line:
+                    # Substrings, not JSON: the reference writes `"key": value`, agentsite
+                    # `"key":value`, and parsing every event would load the client.
+                    if result.first_model_event_seconds is None and "raw_response" in line:
                         result.first_model_event_seconds = time.perf_counter() - started
+                    if result.first_delta_seconds is None and "output_text.delta" in line:
+                        result.first_delta_seconds = time.perf_counter() - started
                     result.events += 1
                     last_data = line
         if last_data:

@@ -1,20 +1,29 @@
-"""The full stack under test: a fresh database, ``migrate``, one daphne process serving agentsite
-with the OpenAI provider pointed at the bench upstream.
+"""The servers under test: agentsite (a fresh database, ``migrate``, one ``manage.py serve``
+process with the OpenAI provider pointed at the bench upstream) and the reference FastAPI
+service (bench/reference.py under uvicorn).
 
-Built from tests/support/server.py, so the benchmark starts the server exactly as the slow
-tests do (``python -m daphne … agentsite.asgi:application``, output in a log file).
+Built from tests/support/server.py, so the benchmark starts the servers exactly as the slow
+tests do (output in a log file, killed at the end whatever happens).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
+import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
+import psycopg
+from psycopg import sql
+
 from tests.support.server import (
+    LOCAL_POSTGRESQL,
     ServerProcess,
-    fresh_postgresql_database,
+    _postgresql_url,
     migrate,
     server_environment,
 )
@@ -22,19 +31,83 @@ from tests.support.server import (
 Database = Literal["sqlite", "postgresql"]
 
 
+class MigratedTemplates:
+    """One migrated database per kind for the whole bench run; every fresh database is a copy
+    of it (a file copy for SQLite, ``CREATE DATABASE … TEMPLATE`` for PostgreSQL), so
+    ``migrate`` — seconds of imports each time — runs twice per bench run, not once per server.
+    """
+
+    def __init__(self) -> None:
+        self.directory = Path(tempfile.mkdtemp(prefix="agentsite-bench-templates-"))
+        self.sqlite: Path | None = None
+        self.postgresql: str | None = None
+        self.count = 0
+
+    def sqlite_copy(self, directory: Path) -> str:
+        if self.sqlite is None:
+            self.sqlite = self.directory / "template.sqlite3"
+            migrate(f"sqlite:///{self.sqlite}")
+        directory.mkdir(parents=True, exist_ok=True)
+        self.count += 1
+        path = directory / f"bench-{self.count}.sqlite3"
+        shutil.copyfile(self.sqlite, path)
+        return f"sqlite:///{path}"
+
+    def postgresql_copy(self) -> str:
+        if self.postgresql is None:
+            self.postgresql = self._new_name("template")
+            _admin(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.postgresql)))
+            migrate(_postgresql_url(LOCAL_POSTGRESQL, self.postgresql))
+        name = self._new_name("copy")
+        _admin(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier(self.postgresql)
+            )
+        )
+        return name
+
+    def close(self) -> None:
+        if self.postgresql is not None:
+            drop_postgresql_database(self.postgresql)
+            self.postgresql = None
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    @staticmethod
+    def _new_name(kind: str) -> str:
+        return f"agentsite_bench_{kind}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+
+
+TEMPLATES = MigratedTemplates()
+
+
 @contextlib.contextmanager
 def fresh_database_url(kind: Database, directory: Path) -> Iterator[str]:
     """A new, migrated database: a SQLite file in ``directory``, or a uniquely named
-    PostgreSQL database on the local server (dropped afterwards)."""
-    if kind == "postgresql":
-        with fresh_postgresql_database() as url:
-            yield url
-    else:
-        directory.mkdir(parents=True, exist_ok=True)
-        path = directory / f"bench-{len(list(directory.glob('bench-*.sqlite3')))}.sqlite3"
-        url = f"sqlite:///{path}"
-        migrate(url)
-        yield url
+    PostgreSQL database on the local server (dropped afterwards); copies of ``TEMPLATES``."""
+    if kind == "sqlite":
+        yield TEMPLATES.sqlite_copy(directory)
+        return
+    name = TEMPLATES.postgresql_copy()
+    try:
+        yield _postgresql_url(LOCAL_POSTGRESQL, name)
+    finally:
+        drop_postgresql_database(name)
+
+
+def drop_postgresql_database(name: str) -> None:
+    # FORCE: a killed server may leave a backend that has not noticed yet.
+    _admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def _admin(statement: sql.Composed) -> None:
+    with psycopg.connect(
+        host=LOCAL_POSTGRESQL["HOST"],
+        port=LOCAL_POSTGRESQL["PORT"],
+        user=LOCAL_POSTGRESQL["USER"],
+        dbname="postgres",
+        autocommit=True,
+    ) as admin:
+        admin.execute(statement)
 
 
 def bench_environment(
@@ -73,33 +146,42 @@ def running_stack(
     directory: Path,
     upstream_base_url: str,
     backlog: int | None = None,
+    server: str = "serve",
     **overrides: str,
 ) -> Iterator[ServerProcess]:
-    """daphne on a fresh ``kind`` database; killed at exit whatever happens."""
+    """agentsite under ``server`` (the production command by default) on a fresh ``kind``
+    database; killed at exit whatever happens."""
     directory.mkdir(parents=True, exist_ok=True)
     with fresh_database_url(kind, directory) as database_url:
-        server = ServerProcess(
-            f"daphne-{kind}",
+        process = ServerProcess(
+            f"{server}-{kind}",
             bench_environment(database_url, upstream_base_url, **overrides),
-            directory / f"daphne-{kind}.log",
+            directory / f"{server}-{kind}.log",
             backlog,
+            server=server,
         )
-        with _serving(server):
-            yield server
+        with _serving(process):
+            yield process
 
 
 @contextlib.contextmanager
-def running_floor(directory: Path, upstream_base_url: str) -> Iterator[ServerProcess]:
-    """The bare ASGI app of bench/floor.py under the same daphne command."""
+def running_reference(directory: Path, upstream_base_url: str) -> Iterator[ServerProcess]:
+    """The FastAPI reference (bench/reference.py) under uvicorn with uvloop and httptools, its
+    SDK sessions in one SQLite file; logging as quiet as agentsite's in the bench."""
     directory.mkdir(parents=True, exist_ok=True)
     env = server_environment(
         "sqlite:///unused",
         OPENAI_API_KEY="sk-bench",
+        LOG_LEVEL="WARNING",
         BENCH_UPSTREAM=upstream_base_url,
-        BENCH_SESSION_FILE=str(directory / "floor-session.sqlite3"),
+        BENCH_SESSION_FILE=str(directory / "reference-sessions.sqlite3"),
     )
     server = ServerProcess(
-        "floor", env, directory / "floor.log", application="bench.floor:application"
+        "reference",
+        env,
+        directory / "reference.log",
+        application="bench.reference:app",
+        server="uvicorn",
     )
     with _serving(server):
         yield server
@@ -116,17 +198,38 @@ def _serving(server: ServerProcess) -> Iterator[None]:
             server.kill()
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants: a server that serves from worker processes (uvicorn with
+    ``--workers``, granian always) is measured whole."""
+    pids = [pid]
+    for current in pids:
+        with contextlib.suppress(OSError):
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+            pids.extend(int(child) for child in children)
+    return pids
+
+
+def serving_pid(pid: int) -> int:
+    """The process that runs the application: the last descendant of a server that hands work
+    to a worker process, else the server itself (for py-spy)."""
+    return process_tree(pid)[-1]
+
+
 def peak_rss_bytes(pid: int) -> int:
-    """VmHWM (peak resident set size) of a live process, from /proc."""
-    return _status_kib(pid, "VmHWM") * 1024
+    """VmHWM (peak resident set size) of a live server, its worker processes added, from /proc."""
+    return sum(_status_kib(each, "VmHWM") * 1024 for each in process_tree(pid))
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far (all threads), from /proc."""
+    """User + system CPU time a server (its workers included) has used so far, from /proc."""
     import os
 
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    total = 0
+    for each in process_tree(pid):
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def current_rss_bytes(pid: int) -> int:

@@ -7,6 +7,8 @@ from asgiref.sync import SyncToAsync
 from django.db import connections
 from django.test import AsyncClient
 
+from agentsite.conversations.dbthread import close_connections
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _close_sync_thread_connections(django_db_setup, django_db_blocker):
@@ -15,6 +17,7 @@ def _close_sync_thread_connections(django_db_setup, django_db_blocker):
     yield
     with django_db_blocker.unblock():
         SyncToAsync.single_thread_executor.submit(connections.close_all).result()
+        close_connections()
 
 
 @pytest.fixture(autouse=True)

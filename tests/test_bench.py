@@ -2,7 +2,7 @@
 produces positive figures.
 
 No timing is asserted — a loaded CI machine would make that flaky, and the figures are for
-people to read (``make bench``). The run starts daphne and upstream processes (and needs the
+people to read (``make bench``). The run starts server and upstream processes (and needs the
 local PostgreSQL server, as ``make bench`` does), so the test is slow.
 """
 
@@ -37,20 +37,25 @@ def test_quick_bench_run_completes_every_stream_with_positive_figures(tmp_path: 
     rows = {(row["benchmark"], row["figure"]): row["value"] for row in payload["rows"]}
 
     # Every stream ended with stream_complete (the client counts a stream as completed only then),
-    # through agentsite on both databases and through the bare ASGI floor app.
-    for database in ("floor", "sqlite", "postgresql"):
-        details = payload["details"][f"throughput {database}"]
-        sizes = payload["details"]["sizes"]
-        assert details["completed"] == sizes["streams"]
-        assert details["errors"] == []
-        assert details["baseline"]["completed"] == sizes["streams"]
-        assert rows[(f"throughput {database}", "completed")].startswith(
-            f"{sizes['streams']}/{sizes['streams']}"
-        )
-    slow = payload["details"]["sizes"]["slow_streams"]
-    for variant in ("slow streams sqlite", "slow streams sqlite backlog=4096"):
-        assert rows[(variant, "completed")] == f"{slow}/{slow}"
-        assert rows[(variant, "errors")] == 0
+    # through the FastAPI reference and through agentsite on both databases, every round.
+    sizes = payload["details"]["sizes"]
+    throughput = payload["details"]["throughput vs reference"]
+    assert set(throughput) == {"reference", "sqlite", "postgresql"}
+    for server, figures in throughput.items():
+        expected = sizes["clients"] * sizes["streams_per_client"] * sizes["rounds"]
+        assert (figures["completed"], figures["streams"], figures["errors"]) == (
+            expected,
+            expected,
+            [],
+        ), server
+    for database in ("sqlite", "postgresql"):
+        assert rows[("throughput vs reference", f"ratio streams/s {database} ÷ reference")] > 0
+    for concurrency in sizes["latency_concurrency"]:
+        latency = payload["details"][f"latency at {concurrency} clients"]
+        assert set(latency) == {"reference", "sqlite", "postgresql"}
+    slow = sizes["slow_streams"]
+    assert rows[("slow streams sqlite", "completed")] == f"{slow}/{slow}"
+    assert rows[("slow streams sqlite", "errors")] == 0
 
     numbers = [value for value in rows.values() if isinstance(value, int | float)]
     assert len(numbers) > 20

@@ -1,36 +1,120 @@
-"""The database thread: where a run's SQL runs, one hop from the event loop.
+"""The database threads: where a run's SQL runs, one hop from the event loop.
 
 Django's connections belong to a thread and its transactions are synchronous, so a run's
-database work goes to one worker thread: asgiref's process-wide single thread, the one
-``sync_to_async`` picks outside a request (runs start in a fresh context,
-``agentsite.runs.service``),
-so the ORM calls elsewhere in a run share its connection. ``in_database_thread`` submits
-straight to that thread. asgiref's wrapper also copies the caller's context variables in and
-back out around every call, records the calling task and guards against nested calls: work that
-the functions here (plain SQL, no context variables, no async code) do not need, and that cost
-more than the statements themselves (``make bench``, session store).
+database work — each call here one whole transaction — goes to a worker thread.
+
+On SQLite that is one thread: asgiref's process-wide single thread, the one ``sync_to_async``
+picks outside a request (runs start in a fresh context, ``agentsite.runs.service``), so the ORM
+calls elsewhere in a run share its connection and writers never wait on each other's file lock.
+
+On PostgreSQL one thread makes every run's claim wait behind other runs' event-log flushes and
+session writes, each a round trip and a commit: the process's database work is then serial, and
+it, not the CPU, bounds streams per second (README "Benchmarks"). There, DATABASE_THREADS
+threads of this module's own, each with its own connection, take calls in turn.
+
+Calls go through ``sync_to_async`` or ``run_in_executor``, never asgiref's executor attribute:
+submitting straight to it skips the per-call context copy and saves ~25 µs of CPU per call on
+the 2-core development machine (41–45 µs against 61–82 µs per hop), about 1 % of a stream's CPU
+at ~8 hops a run — below the benchmark's noise, so the framework's own way is kept.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
+import itertools
 from collections.abc import Awaitable, Callable
-from typing import ParamSpec, TypeVar
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, ParamSpec, TypeVar
 
-from asgiref.sync import SyncToAsync
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import connections
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
+# Tasks submitted without waiting for them, kept alive until they finish.
+_background: set[asyncio.Task[Any]] = set()
+_threads: list[ThreadPoolExecutor] = []
+_turns: itertools.cycle[ThreadPoolExecutor] | None = None
+
+
+def database_threads() -> int:
+    """How many threads run database work (DATABASE_THREADS; 1 on SQLite)."""
+    return settings.DATABASE_THREADS
+
 
 def in_database_thread(function: Callable[P, T]) -> Callable[P, Awaitable[T]]:
-    """``function`` as a coroutine function that runs it on the database thread."""
+    """``function`` as a coroutine function that runs it on a database thread."""
+    shared = sync_to_async(function, thread_sensitive=True)
 
     @functools.wraps(function)
     async def call(*args: P.args, **kwargs: P.kwargs) -> T:
-        loop = asyncio.get_running_loop()
-        work = functools.partial(function, *args, **kwargs)
-        return await loop.run_in_executor(SyncToAsync.single_thread_executor, work)
+        if database_threads() <= 1:
+            return await shared(*args, **kwargs)
+        work = functools.partial(_with_usable_connection, function, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(_next_thread(), work)
 
     return call
+
+
+def _next_thread() -> ThreadPoolExecutor:
+    global _turns
+    if _turns is None:
+        _threads.extend(
+            ThreadPoolExecutor(1, thread_name_prefix=f"agentsite-db-{number}")
+            for number in range(database_threads())
+        )
+        _turns = itertools.cycle(_threads)
+    return next(_turns)
+
+
+def _with_usable_connection(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """No request ever closes these threads' connections: one a database outage broke is
+    dropped here, before the next call, which then reconnects."""
+    for connection in connections.all(initialized_only=True):
+        if connection.connection is not None and connection.errors_occurred:
+            if not connection.is_usable():
+                connection.close()
+            connection.errors_occurred = False
+    return function(*args, **kwargs)
+
+
+def submit_to_database_thread(function: Callable[[], object]) -> None:
+    """Queue ``function`` on asgiref's process-wide thread (the database thread on SQLite, and
+    the one the async ORM uses outside requests), without waiting for it.
+
+    From inside a request, ``sync_to_async`` would pick the request's own thread; a fresh,
+    empty context has no request, so the task goes to the thread runs use. Without a running
+    event loop (a sync view's thread) there is nothing to queue on: nothing is done.
+    """
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    task = loop.create_task(
+        sync_to_async(function, thread_sensitive=True)(), context=contextvars.Context()
+    )
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+
+async def on_every_database_thread(function: Callable[[], object]) -> None:
+    """Run ``function`` once on each database thread — asgiref's shared one (which the async
+    ORM uses outside requests) and this module's own — e.g. to give every connection a hook."""
+    await sync_to_async(function, thread_sensitive=True)()
+    if database_threads() <= 1:
+        return
+    _next_thread()
+    loop = asyncio.get_running_loop()
+    for thread in _threads:
+        await loop.run_in_executor(thread, function)
+
+
+def close_connections() -> None:
+    """Close the connections of this module's own threads (tests, before the test database is
+    dropped); they open again on the next call."""
+    for thread in _threads:
+        thread.submit(connections.close_all).result()

@@ -18,7 +18,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from agentsite.conversations.dbthread import in_database_thread
-from agentsite.conversations.sql import db_value, insert_row, update_row
+from agentsite.conversations.sql import Columns, db_value, insert_row, update_row
 from agentsite.errors import ApprovalPending, ConversationBusy, ConversationFull
 from agentsite.models import Conversation, Decision, Run, RunStatus, ToolApproval
 
@@ -100,7 +100,7 @@ def _try_claim(
         return pk
 
 
-CONVERSATIONS = Conversation._meta.db_table
+C = Columns(Conversation)
 
 
 def _lease_state(
@@ -111,9 +111,10 @@ def _lease_state(
     written in SQL here because the claim is on every run's critical path."""
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
     cursor.execute(
-        f"SELECT id, active_run IS NULL OR run_lease_until < %s, active_run IS NOT NULL,"
-        f" item_count, stored_bytes, active_run"
-        f" FROM {CONVERSATIONS} WHERE owner_key = %s AND agent = %s AND session_id = %s{lock}",
+        f"SELECT {C.pk}, {C.active_run} IS NULL OR {C.run_lease_until} < %s,"
+        f" {C.active_run} IS NOT NULL, {C.item_count}, {C.stored_bytes}, {C.active_run}"
+        f" FROM {C.table}"
+        f" WHERE {C.owner_key} = %s AND {C.agent} = %s AND {C.session_id} = %s{lock}",
         [db_value(Conversation, "run_lease_until", now), owner, agent, session_id],
     )
     row = cursor.fetchone()
@@ -192,10 +193,10 @@ def release_now(token: uuid.UUID, usage: Usage | None = None) -> None:
     counts = [0, 0, 0, 0] if usage is None else _usage_counts(usage)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {CONVERSATIONS} SET active_run = NULL, run_lease_until = NULL,"
-            " requests = requests + %s, input_tokens = input_tokens + %s,"
-            " output_tokens = output_tokens + %s, total_tokens = total_tokens + %s"
-            " WHERE active_run = %s",
+            f"UPDATE {C.table} SET {C.active_run} = NULL, {C.run_lease_until} = NULL,"
+            f" {C.requests} = {C.requests} + %s, {C.input_tokens} = {C.input_tokens} + %s,"
+            f" {C.output_tokens} = {C.output_tokens} + %s,"
+            f" {C.total_tokens} = {C.total_tokens} + %s WHERE {C.active_run} = %s",
             [*counts, db_value(Conversation, "active_run", token)],
         )
 

@@ -38,11 +38,12 @@ from django.utils import timezone
 from agentsite.conversations.dbthread import in_database_thread
 from agentsite.conversations.items import message_text
 from agentsite.conversations.retention import delete_conversation
+from agentsite.conversations.sql import Columns
 from agentsite.models import ANONYMOUS_OWNER, Conversation, ConversationItem
 
 TITLE_LENGTH = 80
-CONVERSATIONS = Conversation._meta.db_table
-ITEMS = ConversationItem._meta.db_table
+CONVERSATIONS = Columns(Conversation)
+ITEMS = Columns(ConversationItem)
 ITEM_ROW = "(%s, %s, %s, %s, %s, %s, %s)"
 # Rows per INSERT: 7 parameters each, well under SQLite's 32,766 and PostgreSQL's 65,535.
 INSERT_CHUNK = 500
@@ -223,13 +224,14 @@ class DjangoSession:
             if limit is None or limit < 0:
                 # SQLite's LIMIT treats a negative bound as "no limit"; SQLiteSession inherits it.
                 cursor.execute(
-                    f"SELECT data FROM {ITEMS} WHERE conversation_id = %s ORDER BY position",
+                    f"SELECT {ITEMS.data} FROM {ITEMS.table} WHERE {ITEMS.conversation} = %s"
+                    f" ORDER BY {ITEMS.position}",
                     [self._conversation_id],
                 )
                 return [data for (data,) in cursor.fetchall()]
             cursor.execute(
-                f"SELECT data FROM {ITEMS} WHERE conversation_id = %s"
-                " ORDER BY position DESC LIMIT %s",
+                f"SELECT {ITEMS.data} FROM {ITEMS.table} WHERE {ITEMS.conversation} = %s"
+                f" ORDER BY {ITEMS.position} DESC LIMIT %s",
                 [self._conversation_id, limit],
             )
             return [data for (data,) in reversed(cursor.fetchall())]
@@ -267,8 +269,9 @@ class DjangoSession:
         if self._conversation_id is None:
             return None
         lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+        c = CONVERSATIONS
         cursor.execute(
-            f"SELECT next_position, title FROM {CONVERSATIONS} WHERE id = %s{lock}",
+            f"SELECT {c.next_position}, {c.title} FROM {c.table} WHERE {c.pk} = %s{lock}",
             [self._conversation_id],
         )
         return cursor.fetchone()
@@ -432,24 +435,25 @@ def _append_rows(
     row lock. Plain SQL: this runs twice per turn, and the ORM's per-query compilation cost
     more than the statements (see ``make bench``, session store)."""
     now = connection.ops.adapt_datetimefield_value(timezone.now())
+    c, i = CONVERSATIONS, ITEMS
     for first in range(0, len(rows), INSERT_CHUNK):
         chunk = rows[first : first + INSERT_CHUNK]
         params: list[Any] = []
         for offset, (role, item_type, data) in enumerate(chunk, start=start + first):
             params += [conversation_id, offset, data, role, item_type, interrupted, now]
         cursor.execute(
-            f"INSERT INTO {ITEMS} (conversation_id, position, data, role, item_type,"
-            f" interrupted, created_at) VALUES {', '.join([ITEM_ROW] * len(chunk))}",
+            f"INSERT INTO {i.table} ({i.conversation}, {i.position}, {i.data}, {i.role},"
+            f" {i.item_type}, {i.interrupted}, {i.created_at})"
+            f" VALUES {', '.join([ITEM_ROW] * len(chunk))}",
             params,
         )
     # updated_at never before created_at, whatever the clocks of two writers say.
-    set_title = ", title = %s" if title else ""
+    set_title = f", {c.title} = %s" if title else ""
     size = sum(_utf8_size(data) for _, _, data in rows)
     cursor.execute(
-        f"UPDATE {CONVERSATIONS} SET next_position = %s, item_count = item_count + %s,"
-        " stored_bytes = stored_bytes + %s,"
-        f" updated_at = CASE WHEN created_at > %s THEN created_at ELSE %s END{set_title}"
-        " WHERE id = %s",
+        f"UPDATE {c.table} SET {c.next_position} = %s, {c.item_count} = {c.item_count} + %s,"
+        f" {c.stored_bytes} = {c.stored_bytes} + %s, {c.updated_at} = CASE WHEN"
+        f" {c.created_at} > %s THEN {c.created_at} ELSE %s END{set_title} WHERE {c.pk} = %s",
         [
             start + len(rows),
             len(rows),

@@ -29,17 +29,19 @@ def insert_row(cursor: Any, instance: models.Model, *, ignore_conflicts: bool = 
     meta = instance._meta
     auto_pk = isinstance(meta.pk, models.AutoField)
     fields = [field for field in meta.concrete_fields if not (auto_pk and field.primary_key)]
+    # pre_save as Model.save calls it for an insert: auto_now(_add) stamps, custom fields.
     values = [
-        field.get_db_prep_save(getattr(instance, field.attname), connection) for field in fields
+        field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields
     ]
-    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    columns = ", ".join(quote(field.column) for field in fields)
     placeholders = ", ".join(["%s"] * len(fields))
     conflict = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
     returning = ""
     if auto_pk and connection.features.can_return_columns_from_insert:
-        returning = f" RETURNING {connection.ops.quote_name(meta.pk.column)}"
+        returning = f" RETURNING {quote(meta.pk.column)}"
+    table = quote(meta.db_table)
     cursor.execute(
-        f"INSERT INTO {meta.db_table} ({columns}) VALUES ({placeholders}){conflict}{returning}",
+        f"INSERT INTO {table} ({columns}) VALUES ({placeholders}){conflict}{returning}",
         values,
     )
     if returning:
@@ -51,16 +53,50 @@ def insert_row(cursor: Any, instance: models.Model, *, ignore_conflicts: bool = 
 
 
 def update_row(cursor: Any, model: type[models.Model], pk: Any, changes: dict[str, Any]) -> int:
-    """UPDATE the row ``pk`` of ``model`` with plain values; the number of rows changed."""
+    """UPDATE the row ``pk`` of ``model`` with plain values; the number of rows changed.
+
+    Fields with ``auto_now`` are stamped too, as ``Model.save`` stamps them (unlike
+    ``QuerySet.update``): their ``pre_save`` runs on an unsaved instance carrying ``changes``.
+    """
     meta = model._meta
+    changes = dict(changes)
+    stamped = [f for f in meta.concrete_fields if getattr(f, "auto_now", False)]
+    if stamped:
+        instance = model(**{meta.get_field(name).attname: value for name, value in changes.items()})
+        for field in stamped:
+            if field.name not in changes:
+                changes[field.name] = field.pre_save(instance, False)
     fields = [meta.get_field(name) for name in changes]
-    assignments = ", ".join(f"{connection.ops.quote_name(field.column)} = %s" for field in fields)
+    assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)
     values = [
         field.get_db_prep_save(value, connection)
         for field, value in zip(fields, changes.values(), strict=True)
     ]
     cursor.execute(
-        f"UPDATE {meta.db_table} SET {assignments} WHERE {meta.pk.column} = %s",
+        f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s",
         [*values, meta.pk.get_db_prep_save(pk, connection)],
     )
     return cursor.rowcount
+
+
+def quote(name: str) -> str:
+    """A table or column name quoted for the database (``"name"``)."""
+    return connection.ops.quote_name(name)
+
+
+class Columns:
+    """A model's quoted table and column names, from its metadata, for hand-built SQL:
+    ``Columns(Conversation).active_run`` is ``"active_run"`` (a ForeignKey's name gives its
+    ``_id`` column), ``.table`` the table, ``.pk`` the primary key's column."""
+
+    def __init__(self, model: type[models.Model]) -> None:
+        meta = model._meta
+        self._names = {field.name: quote(field.column) for field in meta.concrete_fields}
+        self._names["pk"] = quote(meta.pk.column)
+        self.table = quote(meta.db_table)
+
+    def __getattr__(self, name: str) -> str:
+        try:
+            return self._names[name]
+        except KeyError:
+            raise AttributeError(name) from None

@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from agentsite.conversations.dbthread import in_database_thread
 from agentsite.conversations.leases import release_conversation, release_now, renew_lease
-from agentsite.conversations.sql import update_row
+from agentsite.conversations.sql import Columns, update_row
 from agentsite.errors import forget_broken_connections, translate_error
 from agentsite.models import Run, RunStatus
 from agentsite.runs.eventlog import (
@@ -297,10 +297,9 @@ def _record_now(run_id: uuid.UUID, outcome: dict[str, Any], linked: bool = False
         update_row(cursor, Run, run_id, outcome)
         if not linked:
             return False
-        column = Run._meta.get_field("conversation").column
+        runs = Columns(Run)
         cursor.execute(
-            f"SELECT {connection.ops.quote_name(column)} FROM {Run._meta.db_table}"
-            f" WHERE {Run._meta.pk.column} = %s",
+            f"SELECT {runs.conversation} FROM {runs.table} WHERE {runs.pk} = %s",
             [Run._meta.pk.get_db_prep_save(run_id, connection)],
         )
         row = cursor.fetchone()

@@ -1,4 +1,4 @@
-"""Real daphne processes on a real database: what only a running server can show.
+"""Real server processes (manage.py serve) on a real database: what only a running server can show.
 
 Conversations outlive the process that served them (graceful stop or ``kill -9``), and a client
 that drops a stream stops the run on the server: lease released, no reply stored.
@@ -80,7 +80,7 @@ def test_conversation_survives_a_server_restart(servers: ServerPool, stop: str):
     assert [message.get("role") for message in before] == ["user", "assistant"] * 2
 
     if stop == "terminate":
-        assert first.terminate() == 0, "daphne should exit cleanly on SIGTERM"
+        assert first.stops_cleanly(), "the server should stop cleanly on SIGTERM"
     else:
         assert first.kill() == -signal.SIGKILL
     assert_clean_log(first)
@@ -97,7 +97,7 @@ def test_conversation_survives_a_server_restart(servers: ServerPool, stop: str):
     assert after[: len(before)] == before
     assert [message.get("role") for message in after] == ["user", "assistant"] * 3
 
-    assert second.terminate() == 0
+    assert second.stops_cleanly()
     assert_clean_log(second)
 
 
@@ -160,5 +160,5 @@ def test_client_disconnect_during_stream_cancels_the_run(servers: ServerPool):
     # A stopped run may keep the words the client saw, never the reply's later words.
     assert not any(f"You said: “{ABANDONED_TEXT}”" in reply for reply in replies), replies
 
-    assert server.terminate() == 0
+    assert server.stops_cleanly()
     assert_clean_log(server)

@@ -1,8 +1,9 @@
 """The web UI in headless Chromium (Debian's ``/usr/bin/chromium``, driven by Playwright).
 
-One daphne server per module, on its own migrated database with the research corpus loaded, and
-the offline model slowed down a little so that streaming can be watched. Screenshots go to
-``test-artifacts/`` (gitignored) for people to look at; tests never compare them.
+One ``manage.py serve`` server per module, on its own migrated database with the research
+corpus loaded, and the offline model slowed down a little so that streaming can be watched.
+Screenshots go to ``test-artifacts/`` (gitignored) for people to look at; tests never compare
+them.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
-"""Real agentsite server processes for slow tests: a fresh database, migrate, daphne.
+"""Real agentsite server processes for slow tests: a fresh database, migrate, a server.
 
 Every test gets its own database so server processes never see another test's rows: a SQLite
 file in the test's temporary directory, or — when the test run itself is on PostgreSQL — a
-PostgreSQL database with a unique name, created and dropped here. Servers run
-``python -m daphne`` on a free port with their output in a log file; whatever happens, they are
+PostgreSQL database with a unique name, created and dropped here. Servers run the production
+command (``manage.py serve``; ``TEST_SERVER`` or ``server=`` picks another) on a free port with
+their output in a log file; whatever happens, they are
 killed at the end and their logs are printed, which pytest shows only when the test failed.
 
 Use the context managers from a fixture::
@@ -28,7 +29,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -196,13 +197,23 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-class ServerProcess:
-    """One daphne (or, with ``server="uvicorn"``, uvicorn) process serving
-    ``agentsite.asgi:application`` on 127.0.0.1.
+# The servers a test can start agentsite under: "serve" is the production command
+# (`manage.py serve`: uvicorn with uvloop + httptools), "daphne" the development one (`make run`).
+# TEST_SERVER picks the default for the whole run — to run the slow suite under another server
+# (the README's server comparison): TEST_SERVER=daphne .venv/bin/pytest -m slow …
+SERVERS = ("serve", "daphne", "uvicorn", "granian")
+# Exit statuses of a server that stopped by itself on SIGTERM (see ServerProcess.stops_cleanly).
+CLEAN_EXITS = (0, -signal.SIGTERM)
+DEFAULT_SERVER = os.environ.get("TEST_SERVER", "serve")
 
-    ``backlog`` listens through daphne's ``-e tcp:…:backlog=N`` endpoint instead of ``-b/-p``,
-    whose listen queue is Twisted's default of 50 pending connections (the README's production
-    command sets one; the benchmarks compare both).
+
+class ServerProcess:
+    """One server process serving ``application`` on 127.0.0.1: ``manage.py serve`` (the
+    production server), daphne, uvicorn or granian (see ``SERVERS``).
+
+    ``backlog`` sets the listen queue. Under daphne it listens through the ``-e
+    tcp:…:backlog=N`` endpoint instead of ``-b/-p``, whose listen queue is Twisted's default of
+    50 pending connections (the benchmarks compare both); ``serve`` defaults to LISTEN_BACKLOG.
     """
 
     def __init__(
@@ -212,8 +223,12 @@ class ServerProcess:
         log_path: Path,
         backlog: int | None = None,
         application: str = "agentsite.asgi:application",
-        server: str = "daphne",
+        server: str = DEFAULT_SERVER,
     ) -> None:
+        if server not in SERVERS:
+            raise ValueError(f"server must be one of {SERVERS}, not {server!r}")
+        if server == "serve" and application != "agentsite.asgi:application":
+            raise ValueError("manage.py serve serves agentsite only")
         self.name = name
         self.server = server
         self.application = application
@@ -235,22 +250,45 @@ class ServerProcess:
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def start(self, timeout: float = START_TIMEOUT) -> ServerProcess:
-        """Start daphne on a free port and wait until ``/health`` answers 200."""
-        self.port = free_port()
+    def command(self) -> list[str]:
+        """The command line that starts the server on ``self.port``."""
+        backlog = [] if self.backlog is None else ["--backlog", str(self.backlog)]
+        address = ["--host", "127.0.0.1", "--port", str(self.port)]
+        if self.server == "serve":
+            return [PYTHON, "manage.py", "serve", *address, *backlog]
         if self.server == "uvicorn":
-            listen = ["--host", "127.0.0.1", "--port", str(self.port)]
-            if self.backlog is not None:
-                listen += ["--backlog", str(self.backlog)]
-        elif self.backlog is None:
+            # As `manage.py serve` runs it: uvloop, httptools, logging at the process's level.
+            options = ["--loop", "uvloop", "--http", "httptools", "--lifespan", "off"]
+            level = ["--log-level", self.env.get("LOG_LEVEL", "INFO").lower()]
+            return [PYTHON, "-m", "uvicorn", *options, *level, *address, *backlog, self.application]
+        if self.server == "granian":
+            return [
+                PYTHON,
+                "-m",
+                "granian",
+                "--interface",
+                "asgi",
+                "--loop",
+                "uvloop",
+                *address,
+                *backlog,
+                self.application,
+            ]
+        if self.backlog is None:
             listen = ["-b", "127.0.0.1", "-p", str(self.port)]
         else:
             listen = ["-e", f"tcp:port={self.port}:interface=127.0.0.1:backlog={self.backlog}"]
+        return [PYTHON, "-m", "daphne", *listen, self.application]
+
+    def start(self, timeout: float = START_TIMEOUT) -> ServerProcess:
+        """Start the server on a free port and wait until ``/health`` answers 200."""
+        self.port = free_port()
+        command = self.command()
         with self.log_path.open("ab") as log:
-            log.write(f"--- {self.name}: {self.server} {' '.join(listen)}\n".encode())
+            log.write(f"--- {self.name}: {' '.join(command[1:])}\n".encode())
             log.flush()
             self.process = subprocess.Popen(
-                [PYTHON, "-m", self.server, *listen, self.application],
+                command,
                 cwd=REPO_ROOT,
                 env=self.env,
                 stdout=log,
@@ -279,20 +317,42 @@ class ServerProcess:
         """SIGTERM, as a process manager stops a server; SIGKILL if it does not exit in time."""
         return self._stop(signal.SIGTERM, timeout)
 
+    def stops_cleanly(self, timeout: float = STOP_TIMEOUT) -> bool:
+        """SIGTERM; True if the server shut down by itself in time, without a traceback.
+
+        daphne then exits 0; uvicorn (``manage.py serve``) finishes its graceful shutdown and
+        re-raises the SIGTERM it caught, so its status says which signal ended it (-15), as
+        process managers (systemd) count a clean stop. A server killed after the timeout
+        ends with SIGKILL's -9."""
+        return self.terminate(timeout) in CLEAN_EXITS and "Traceback" not in self.log()
+
     def kill(self) -> int:
         """SIGKILL: the process dies at once, with no chance to clean anything up."""
         return self._stop(signal.SIGKILL, STOP_TIMEOUT)
 
     def _stop(self, signum: signal.Signals, timeout: float) -> int:
+        """SIGTERM goes to the server, which stops its workers itself; SIGKILL to its whole
+        process group (it was started in a session of its own), so a server that serves from
+        worker processes (granian, uvicorn ``--workers``) dies whole, as in a crash."""
         assert self.process is not None, f"{self.name} was never started"
         if self.process.poll() is None:
-            self.process.send_signal(signum)
+            self._signal(signum)
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                self._signal(signal.SIGKILL)
                 self.process.wait(STOP_TIMEOUT)
+        if signum == signal.SIGKILL:
+            self._signal(signal.SIGKILL)  # workers a dead server left behind
         return self.process.returncode
+
+    def _signal(self, signum: signal.Signals) -> None:
+        assert self.process is not None
+        if signum != signal.SIGKILL:
+            self.process.send_signal(signum)
+            return
+        with suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -306,9 +366,9 @@ class ServerPool:
         self.database_url = database_url
         self.servers: list[ServerProcess] = []
 
-    def start(self, *, server: str = "daphne", **env: str) -> ServerProcess:
-        """A new server (``daphne`` or ``uvicorn``) on the pool's database; ``env`` overrides
-        settings variables."""
+    def start(self, *, server: str = DEFAULT_SERVER, **env: str) -> ServerProcess:
+        """A new server (one of ``SERVERS``; the production one by default) on the pool's
+        database; ``env`` overrides settings variables."""
         name = f"server-{len(self.servers) + 1}"
         process = ServerProcess(
             name,

@@ -22,7 +22,7 @@ from agents.memory import SQLiteSession
 from django.db import connection
 from django.db.models import F
 
-from agentsite.conversations.dbthread import in_database_thread
+from agentsite.conversations.dbthread import on_every_database_thread
 from agentsite.conversations.session import DjangoSession
 from agentsite.models import Conversation, ConversationItem
 
@@ -142,9 +142,9 @@ class DjangoStore:
 
     @asynccontextmanager
     async def pause_next_write(self, session: Any, then_fail: bool = False) -> AsyncIterator[Pause]:
-        # Every session call runs on the database thread; its connection holds the first
-        # INSERT, UPDATE or DELETE (after running it), so the transaction is under way and
-        # has not ended; with ``then_fail`` that statement then raises.
+        # Every session call runs on a database thread; whichever connection runs the first
+        # INSERT, UPDATE or DELETE holds it (after running it), so the transaction is under way
+        # and has not ended; with ``then_fail`` that statement then raises.
         pause = Pause()
         armed = True
 
@@ -158,9 +158,11 @@ class DjangoStore:
                     raise RuntimeError("write failed")
             return result
 
-        await in_database_thread(lambda: connection.execute_wrappers.append(hold_first_write))()
+        await on_every_database_thread(lambda: connection.execute_wrappers.append(hold_first_write))
         try:
             yield pause
         finally:
             pause.release.set()
-            await in_database_thread(lambda: connection.execute_wrappers.remove(hold_first_write))()
+            await on_every_database_thread(
+                lambda: connection.execute_wrappers.remove(hold_first_write)
+            )

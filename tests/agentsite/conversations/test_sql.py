@@ -92,3 +92,42 @@ def test_update_row_converts_each_value_for_its_field():
     )
     other.refresh_from_db()
     assert other.status == RunStatus.RUNNING
+
+
+def test_statements_quote_table_and_column_names_from_the_model_metadata():
+    from django.test.utils import CaptureQueriesContext
+
+    run = Run(id=uuid.uuid4(), agent="chat", model="m")
+    with CaptureQueriesContext(connection) as queries, connection.cursor() as cursor:
+        insert_row(cursor, run)
+        update_row(cursor, Run, run.id, {"status": RunStatus.COMPLETED})
+    insert, update = (query["sql"] for query in queries.captured_queries)
+    table = connection.ops.quote_name(Run._meta.db_table)
+    assert insert.startswith(f"INSERT INTO {table} (")
+    assert connection.ops.quote_name("status") in insert
+    assert update.startswith(f"UPDATE {table} SET {connection.ops.quote_name('status')} = ")
+    assert f" WHERE {connection.ops.quote_name('id')} = " in update
+
+
+def test_pre_save_is_honoured_as_save_honours_it(monkeypatch):
+    """A field whose ``pre_save`` sets its value (``auto_now``) gets it on insert and update,
+    as ``Model.save`` gives it, not the value the instance carried."""
+    field = Conversation._meta.get_field("updated_at")
+    monkeypatch.setattr(field, "auto_now", True)
+    long_ago = timezone.now() - timedelta(days=365)
+    conversation = Conversation(
+        agent="chat", session_id="stamped", created_at=long_ago, updated_at=long_ago
+    )
+    before = timezone.now()
+    with connection.cursor() as cursor:
+        pk = insert_row(cursor, conversation)
+    inserted = Conversation.objects.get(pk=pk)
+    assert inserted.created_at == long_ago
+    assert inserted.updated_at >= before
+
+    Conversation.objects.filter(pk=pk).update(updated_at=long_ago)
+    before = timezone.now()
+    with connection.cursor() as cursor:
+        update_row(cursor, Conversation, pk, {"title": "renamed"})
+    updated = Conversation.objects.get(pk=pk)
+    assert (updated.title, updated.updated_at >= before) == ("renamed", True)

@@ -172,7 +172,7 @@ def test_kill_9_mid_stream_then_restart(servers: ServerPool, database_url: str):
         "assistant",
     ]
     assert get_session(second, "crash-1") == items_final
-    assert second.terminate() == 0
+    assert second.stops_cleanly()
     log = second.log()
     assert "Exception inside application" not in log, log
     # Taking over the dead run's lease marks its ledger row interrupted (it is not left

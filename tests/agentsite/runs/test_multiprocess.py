@@ -63,7 +63,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
             assert config["database"] == "postgresql", f"{server.name} is not on PostgreSQL"
         yield Servers(a, b, redis_url)
         for server in (a, b):
-            assert server.terminate() == 0, f"{server.name} did not stop cleanly"
+            assert server.stops_cleanly(), f"{server.name} did not stop cleanly"
 
 
 @pytest.fixture(autouse=True)

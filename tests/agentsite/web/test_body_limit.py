@@ -1,10 +1,10 @@
 """MAX_REQUEST_BYTES is enforced while the body arrives, not after it has been buffered.
 
 In process, the ASGI application is driven as a server drives it, with a ``receive`` that hands
-the body over chunk by chunk and counts how much of it was taken. Under uvicorn (a server that
-passes the body on as it arrives), a real chunked upload is cut off with a 413 long before the
-client has sent it all. Under daphne no application can refuse early: daphne reads the whole
-body before the application starts (README).
+the body over chunk by chunk and counts how much of it was taken. Under the production server
+(``manage.py serve``, uvicorn: it passes the body on as it arrives), a real chunked upload is
+cut off with a 413 long before the client has sent it all. Under daphne no application can
+refuse early: daphne reads the whole body before the application starts (README).
 """
 
 from __future__ import annotations
@@ -120,9 +120,9 @@ async def test_a_chunked_body_within_the_limit_reaches_the_view():
 
 
 @pytest.fixture
-def uvicorn_server(tmp_path: Path) -> Iterator[Any]:
+def production_server(tmp_path: Path) -> Iterator[Any]:
     with fresh_database(tmp_path) as database_url, ServerPool(tmp_path, database_url) as pool:
-        yield pool.start(server="uvicorn", MAX_REQUEST_BYTES=str(LIMIT))
+        yield pool.start(MAX_REQUEST_BYTES=str(LIMIT))
 
 
 def read_response(connection: socket.socket) -> tuple[int, bytes]:
@@ -150,11 +150,11 @@ def read_response(connection: socket.socket) -> tuple[int, bytes]:
 
 
 @pytest.mark.slow
-def test_uvicorn_answers_413_before_a_chunked_upload_ends(uvicorn_server):
+def test_production_server_answers_413_before_a_chunked_upload_ends(production_server):
     total = 256 * 1024 * 1024
     chunk = b"x" * 65536
     sent = 0
-    with socket.create_connection(("127.0.0.1", uvicorn_server.port), timeout=10) as connection:
+    with socket.create_connection(("127.0.0.1", production_server.port), timeout=10) as connection:
         connection.sendall(
             b"POST /chat/run HTTP/1.1\r\nHost: 127.0.0.1\r\n"
             b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -176,12 +176,12 @@ def test_uvicorn_answers_413_before_a_chunked_upload_ends(uvicorn_server):
     assert json.loads(body)["success"] is False
     # The server stopped reading: the client got its answer with most of the body unsent.
     assert sent < total // 4
-    assert "Traceback" not in uvicorn_server.log()
+    assert "Traceback" not in production_server.log()
 
 
 @pytest.mark.slow
-def test_uvicorn_refuses_a_declared_length_at_once(uvicorn_server):
-    with socket.create_connection(("127.0.0.1", uvicorn_server.port), timeout=10) as connection:
+def test_production_server_refuses_a_declared_length_at_once(production_server):
+    with socket.create_connection(("127.0.0.1", production_server.port), timeout=10) as connection:
         connection.sendall(
             b"POST /chat/run HTTP/1.1\r\nHost: 127.0.0.1\r\n"
             b"Content-Type: application/json\r\nContent-Length: 629145600\r\n\r\n"

@@ -340,33 +340,42 @@ def test_run_errors_from_a_lost_database_are_503():
     assert translate_error(IntegrityError("duplicate key")).status == 500
 
 
-def test_a_broken_connection_of_the_run_thread_is_dropped():
+async def test_a_broken_connection_of_the_run_thread_is_dropped(settings):
     """Runs use asgiref's one process-wide thread, where no request ever closes connections:
     after a database error it must drop a connection the outage broke, or every later run
-    fails with "the connection is closed" although the database is back."""
-    from asgiref.sync import SyncToAsync
+    fails with "the connection is closed" although the database is back. Checked from inside a
+    request's context, where ``sync_to_async`` alone would pick the request's thread. (With
+    several database threads, tests/agentsite/conversations/test_dbthread.py.)"""
+    from asgiref.sync import ThreadSensitiveContext
     from django.db import connections
 
+    from agentsite.conversations.dbthread import in_database_thread
     from agentsite.errors import forget_broken_connections
 
-    run_thread = SyncToAsync.single_thread_executor
+    settings.DATABASE_THREADS = 1
 
+    @in_database_thread
     def break_connection() -> None:
         connection = connections["default"]
         connection.ensure_connection()
         connection.errors_occurred = True
         connection.is_usable = lambda: False  # as psycopg reports a connection the server cut
 
+    @in_database_thread
     def state() -> object:
         return connections["default"].connection
 
+    @in_database_thread
     def mend() -> None:
         vars(connections["default"]).pop("is_usable", None)
 
-    run_thread.submit(break_connection).result()
+    await break_connection()
     try:
-        assert run_thread.submit(state).result() is not None
-        forget_broken_connections()
-        assert run_thread.submit(state).result() is None, "the broken connection was kept"
+        assert await state() is not None
+        async with ThreadSensitiveContext():
+            forget_broken_connections()
+        pending = asyncio.all_tasks() - {asyncio.current_task()}
+        await asyncio.gather(*pending)
+        assert await state() is None, "the broken connection was kept"
     finally:
-        run_thread.submit(mend).result()
+        await mend()

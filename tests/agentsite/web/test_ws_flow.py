@@ -3,8 +3,9 @@ server's memory, and incoming frames are limited in size (4413) and rate (4429).
 
 In process with Channels' ``WebsocketCommunicator`` and, for the stalled reader, the ASGI
 application driven by a client whose ``send`` never returns (it reads nothing). The slow test
-does the same over a real socket under uvicorn, whose ``send`` waits while the client does not
-read (daphne buffers instead; see agentsite.web.ws_flow).
+does the same over a real socket under the production server (``manage.py serve``, uvicorn),
+whose ``send`` waits while the client does not read (daphne buffers instead; see
+agentsite.web.ws_flow).
 """
 
 from __future__ import annotations
@@ -181,7 +182,7 @@ class RawClient:
 
 
 @pytest.mark.slow
-def test_uvicorn_closes_a_socket_whose_client_stopped_reading(tmp_path: Path):
+def test_production_server_closes_a_socket_whose_client_stopped_reading(tmp_path: Path):
     """The client asks again and again for the replay of a long finished run (hundreds of
     events each time) and reads none of it: more than the kernel's buffers hold, so uvicorn's
     send waits, the socket's queue fills and the server closes it with 4408 (the close frame
@@ -189,7 +190,6 @@ def test_uvicorn_closes_a_socket_whose_client_stopped_reading(tmp_path: Path):
     frames = 300
     with fresh_database(tmp_path) as database_url, ServerPool(tmp_path, database_url) as pool:
         server = pool.start(
-            server="uvicorn",
             WS_MAX_PENDING_BYTES="500000",
             WS_FRAMES_PER_SECOND="100000",
             WS_FRAME_BURST="100000",

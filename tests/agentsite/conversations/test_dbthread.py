@@ -1,0 +1,65 @@
+"""``agentsite.conversations.dbthread``: with DATABASE_THREADS > 1 (PostgreSQL's default), a
+run's database calls take turns over the module's own threads, each with its own connection,
+instead of queueing on one; with 1 (SQLite) they share asgiref's process-wide thread."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from agentsite.conversations.dbthread import in_database_thread, on_every_database_thread
+from agentsite.models import Conversation
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@in_database_thread
+def where_and_how_many() -> tuple[str, int]:
+    return threading.current_thread().name, Conversation.objects.count()
+
+
+async def test_calls_take_turns_over_the_database_threads(settings):
+    settings.DATABASE_THREADS = 2
+    await Conversation.objects.acreate(agent="chat", session_id="one")
+    answers = await asyncio.gather(*(where_and_how_many() for _ in range(6)))
+    threads = {name for name, _ in answers}
+    assert len(threads) >= 2, threads
+    assert all(name.startswith("agentsite-db-") for name in threads)
+    assert {count for _, count in answers} == {1}
+
+
+async def test_one_database_thread_is_asgirefs_shared_one(settings):
+    settings.DATABASE_THREADS = 1
+    answers = await asyncio.gather(*(where_and_how_many() for _ in range(3)))
+    assert len({name for name, _ in answers}) == 1
+    assert not answers[0][0].startswith("agentsite-db-")
+
+
+async def test_a_connection_an_outage_broke_is_dropped_before_the_next_call(settings):
+    """No request ever closes the database threads' connections: one that a database error
+    left unusable is closed before the next call on that thread (which then reconnects)."""
+    from django.db import connections
+
+    settings.DATABASE_THREADS = 2
+
+    def break_connection() -> None:
+        connection = connections["default"]
+        connection.ensure_connection()
+        connection.errors_occurred = True
+        connection.is_usable = lambda: False  # as psycopg reports a connection the server cut
+
+    def mend() -> None:
+        vars(connections["default"]).pop("is_usable", None)
+
+    @in_database_thread
+    def connection_at_start() -> object:
+        return connections["default"].connection
+
+    await on_every_database_thread(break_connection)
+    try:
+        assert await asyncio.gather(*(connection_at_start() for _ in range(4))) == [None] * 4
+        assert (await where_and_how_many())[1] == 0, "the thread reconnects"
+    finally:
+        await on_every_database_thread(mend)
