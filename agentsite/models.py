@@ -82,6 +82,8 @@ class Conversation(TokenUsage):
     updated_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     objects = ConversationQuerySet.as_manager()
+    # Only on rows from ConversationQuerySet.with_run_live() (an annotation, not a column).
+    run_live: bool
 
     class Meta:
         ordering = ["-updated_at"]

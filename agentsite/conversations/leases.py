@@ -15,6 +15,7 @@ from typing import Any
 from agents.usage import Usage
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.backends.utils import CursorWrapper
 from django.utils import timezone
 
 from agentsite.conversations.dbthread import in_database_thread
@@ -74,6 +75,7 @@ def _try_claim(
     claimed."""
     now = timezone.now()
     lease = _lease_end(now)
+    pk: int | None = None
     with transaction.atomic(), connection.cursor() as cursor:
         found = _lease_state(cursor, owner, agent, session_id, now)
         if found is None:
@@ -102,7 +104,7 @@ CONVERSATIONS = Conversation._meta.db_table
 
 
 def _lease_state(
-    cursor: Any, owner: str, agent: str, session_id: str, now: datetime
+    cursor: CursorWrapper, owner: str, agent: str, session_id: str, now: datetime
 ) -> tuple[int, bool, bool, tuple[int, int]] | None:
     """``(pk, free, held, (items, bytes))`` of the conversation, its row locked; None if there
     is none yet. ``free`` is the negation of ``ConversationQuerySet.live_lease``, written in SQL
@@ -132,7 +134,7 @@ def check_room(size: tuple[int, int], adding: tuple[int, int]) -> None:
 
 
 def _insert_claimed(
-    cursor: Any,
+    cursor: CursorWrapper,
     owner: str,
     agent: str,
     session_id: str,
@@ -150,7 +152,8 @@ def _insert_claimed(
         created_at=now,
         updated_at=now,
     )
-    return insert_row(cursor, conversation, ignore_conflicts=True)
+    pk: int | None = insert_row(cursor, conversation, ignore_conflicts=True)
+    return pk
 
 
 _try_claim_in_thread = in_database_thread(_try_claim)
