@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Awaitable, Callable
-from typing import ParamSpec, TypeVar
+from collections.abc import Callable, Coroutine
+from typing import Any, ParamSpec, TypeVar
 
 from asgiref.sync import SyncToAsync
 
@@ -24,7 +24,7 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-def in_database_thread(function: Callable[P, T]) -> Callable[P, Awaitable[T]]:
+def in_database_thread(function: Callable[P, T]) -> Callable[P, Coroutine[Any, Any, T]]:
     """``function`` as a coroutine function that runs it on the database thread."""
 
     @functools.wraps(function)

@@ -88,7 +88,8 @@ class DjangoSession:
         # writes then go straight to it. A conversation cannot be deleted while a run holds
         # it, and delete_conversation forgets the pk.
         self._conversation_id = conversation_id
-        self.session_settings = (
+        # Typed as the SDK's Session protocol declares it, which DjangoSession implements.
+        self.session_settings: SessionSettings | None = (
             coerce_session_settings(session_settings)
             if session_settings is not None
             else SessionSettings()
