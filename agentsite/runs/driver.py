@@ -15,10 +15,10 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from agents import ModelProvider, ModelSettings, RunConfig, Runner
+from agents import Agent, ModelProvider, ModelSettings, RunConfig, Runner, RunResultStreaming
 from agents.usage import Usage
 from django.conf import settings
 from django.db import connection, transaction
@@ -40,6 +40,7 @@ from agentsite.runs.eventlog import (
 )
 from agentsite.runs.events import (
     EventEncoder,
+    UsageCounts,
     WireEvent,
     error_event,
     real_id,
@@ -48,11 +49,34 @@ from agentsite.runs.events import (
 )
 from agentsite.runs.hub import LiveRun, listen_for_cancel
 
+if TYPE_CHECKING:
+    from agentsite.runs.service import AgentInput, RunContext
+
 logger = logging.getLogger(__name__)
 FLUSH_SECONDS = 0.1
 FLUSH_BATCH = 64
 RETRY_FIRST_SECONDS = 0.5
 RETRY_MAX_SECONDS = 5.0
+
+
+class UsageColumns(UsageCounts):
+    """The token columns of a ``Run`` (``TokenUsage``)."""
+
+    cached_tokens: int
+    reasoning_tokens: int
+
+
+class RunOutcome(UsageColumns):
+    """The ``Run`` ledger columns written when a run ends."""
+
+    status: str
+    error: str
+    cancelled_by: str
+    event_count: int
+    first_event_ms: int | None
+    latency_ms: int
+    finished_at: datetime
+    lease_until: None
 
 
 class RunDriver:
@@ -61,9 +85,9 @@ class RunDriver:
         *,
         run: Run,
         live: LiveRun,
-        agent: Any,
-        input: Any,
-        context: Any,
+        agent: Agent[RunContext],
+        input: AgentInput,
+        context: RunContext,
         session: DjangoSession | None,
     ) -> None:
         self.run = run
@@ -132,7 +156,7 @@ class RunDriver:
                 helper.cancel()
             await asyncio.shield(self._finish(status, error, usage, terminal))
 
-    async def _relay(self, result: Any) -> str:
+    async def _relay(self, result: RunResultStreaming) -> str:
         """Forward the SDK's events; return the assistant text of the unfinished message."""
         encoder = EventEncoder(self.run.model)
         partial = ""
@@ -156,7 +180,7 @@ class RunDriver:
             self._background.add(flushing)
             flushing.add_done_callback(self._background.discard)
 
-    def _cancelled_event(self, final_output: Any, partial: str, usage: Usage) -> WireEvent:
+    def _cancelled_event(self, final_output: object, partial: str, usage: Usage) -> WireEvent:
         return {
             "type": "run_cancelled",
             "mode": self.live.cancel_mode or "immediate",
@@ -273,12 +297,10 @@ class RunDriver:
             self.live.finish()
         if steps:
             _keep_retrying(self.run, steps)
-        _log_outcome(self.run, status, usage, int(outcome["latency_ms"]))
+        _log_outcome(self.run, status, usage, outcome["latency_ms"])
         expire_events_soon()
 
-    def _outcome(
-        self, status: str, error: str, usage: Usage, with_terminal: bool
-    ) -> dict[str, Any]:
+    def _outcome(self, status: str, error: str, usage: Usage, with_terminal: bool) -> RunOutcome:
         """The ledger columns of the run's end (the last event counted, sent or not yet)."""
         return {
             "status": status,
@@ -293,7 +315,7 @@ class RunDriver:
         }
 
     def _end_in_one_transaction(
-        self, release: bool, usage: Usage, outcome: dict[str, Any]
+        self, release: bool, usage: Usage, outcome: RunOutcome
     ) -> Awaitable[None]:
         """The pending events, the release and the ledger row, committed together."""
         return self._flush(
@@ -302,7 +324,7 @@ class RunDriver:
             )
         )
 
-    async def _record(self, outcome: dict[str, Any]) -> None:
+    async def _record(self, outcome: RunOutcome) -> None:
         """The ledger row (Redis log). The conversation may have been deleted between the
         release and the last events' write to Redis (``agentsite.conversations.retention``): then
         those
@@ -314,7 +336,7 @@ class RunDriver:
             await get_event_log().expire(self.run.id)
 
 
-def _record_now(run_id: uuid.UUID, outcome: dict[str, Any], linked: bool = False) -> bool:
+def _record_now(run_id: uuid.UUID, outcome: RunOutcome, linked: bool = False) -> bool:
     """Write the outcome; True if ``linked`` (the run had a conversation) and the
     conversation is gone. The UPDATE waits for a deletion that holds the row, so the read
     after it sees that deletion."""
@@ -333,7 +355,7 @@ def _record_now(run_id: uuid.UUID, outcome: dict[str, Any], linked: bool = False
 
 
 def _end_run_now(
-    run_id: uuid.UUID, batch: list[Numbered], release: Usage | None, outcome: dict[str, Any]
+    run_id: uuid.UUID, batch: list[Numbered], release: Usage | None, outcome: RunOutcome
 ) -> None:
     """``release`` is the run's usage when it holds a conversation, else None."""
     with transaction.atomic():
@@ -418,7 +440,7 @@ def _log_outcome(run: Run, status: str, usage: Usage, latency_ms: int) -> None:
     logger.info(" ".join(f"{key}=%s" for key in fields), *fields.values(), extra=fields)
 
 
-def usage_columns(usage: Usage) -> dict[str, int]:
+def usage_columns(usage: Usage) -> UsageColumns:
     return {
         **usage_dict(usage),
         "cached_tokens": getattr(usage.input_tokens_details, "cached_tokens", 0) or 0,

@@ -11,11 +11,12 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, Literal
 
 from channels.layers import get_channel_layer
 
 Event = dict[str, Any]
+CancelMode = Literal["immediate", "after_turn"]
 TERMINAL_TYPES = frozenset({"stream_complete", "error", "run_cancelled"})
 
 _live: dict[uuid.UUID, LiveRun] = {}
@@ -33,11 +34,11 @@ class LiveRun:
         self.session_id = session_id
         self.events: list[Event] = []
         self.done = asyncio.Event()
-        self.cancel_mode: str | None = None
+        self.cancel_mode: CancelMode | None = None
         self.cancelled_by = ""
         self.task: asyncio.Task[None] | None = None
         self._changed = asyncio.Event()
-        self._on_cancel: Callable[[str], None] | None = None
+        self._on_cancel: Callable[[CancelMode], None] | None = None
 
     def publish(self, event: Event) -> int:
         self.events.append(event)
@@ -49,12 +50,12 @@ class LiveRun:
         self._wake()
         _live.pop(self.run_id, None)
 
-    def on_cancel(self, callback: Callable[[str], None]) -> None:
+    def on_cancel(self, callback: Callable[[CancelMode], None]) -> None:
         self._on_cancel = callback
         if self.cancel_mode is not None:
             callback(self.cancel_mode)
 
-    def cancel(self, mode: str = "immediate", by: str = "") -> None:
+    def cancel(self, mode: CancelMode = "immediate", by: str = "") -> None:
         if self.done.is_set() or self.cancel_mode == "immediate":
             return
         self.cancel_mode = mode
@@ -103,7 +104,7 @@ async def listen_for_cancel(live: LiveRun) -> None:
             await asyncio.shield(layer.group_discard(group, channel))
 
 
-async def request_cancel(run_id: uuid.UUID, mode: str, by: str) -> None:
+async def request_cancel(run_id: uuid.UUID, mode: CancelMode, by: str) -> None:
     """Ask whichever process runs ``run_id`` to cancel it."""
     live = get_live(run_id)
     if live is not None:

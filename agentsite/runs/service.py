@@ -15,7 +15,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Literal
 
 from agents.items import TResponseInputItem
 from django.conf import settings
@@ -32,13 +32,19 @@ from agentsite.providers.selection import model_name_for
 from agentsite.registry import AgentSpec
 from agentsite.runs.driver import RunDriver
 from agentsite.runs.eventlog import Numbered, get_event_log
-from agentsite.runs.events import error_event
-from agentsite.runs.hub import TERMINAL_TYPES, LiveRun, get_live, register, request_cancel
+from agentsite.runs.events import WireEvent, error_event
+from agentsite.runs.hub import (
+    TERMINAL_TYPES,
+    CancelMode,
+    LiveRun,
+    get_live,
+    register,
+    request_cancel,
+)
 
 AgentInput = str | list[TResponseInputItem]
 OnDisconnect = Literal["cancel", "continue"]
 Multitask = Literal["reject", "enqueue"]
-CancelMode = Literal["immediate", "after_turn"]
 FOLLOW_WAIT_SECONDS = 1.0
 CANCEL_WAIT_SECONDS = 5.0
 
@@ -48,7 +54,7 @@ class RunContext:
     """The SDK run context: who asked (tools and the session see it) and the client's context."""
 
     owner: str
-    data: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, object] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -57,7 +63,7 @@ class RunRequest:
     input: AgentInput
     owner: str
     session_id: str | None = None
-    context: dict[str, Any] = field(default_factory=dict)
+    context: dict[str, object] = field(default_factory=dict)
     on_disconnect: OnDisconnect = "cancel"
     multitask: Multitask = "reject"
 
@@ -159,10 +165,10 @@ def _insert_run(run: Run) -> None:
 _insert_run_in_thread = in_database_thread(_insert_run)
 
 
-async def run_to_completion(request: RunRequest) -> dict[str, Any]:
+async def run_to_completion(request: RunRequest) -> WireEvent:
     """Start a run and wait for its last event; raise its error as an ``AgentSiteError``."""
     live = await start_run(request)
-    last: dict[str, Any] = {}
+    last: WireEvent = {}
     try:
         async for _, event in live.follow():
             last = event
