@@ -4,7 +4,7 @@ daily usage view, and API keys."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
@@ -21,7 +21,14 @@ from django.utils.text import Truncator
 from agentsite.conversations.items import item_text
 from agentsite.conversations.retention import PurgeResult, delete_conversations
 from agentsite.governance.moderation import export_conversation, transcript, usage_per_day
-from agentsite.models import ApiKey, Conversation, ConversationItem, Run, RunStatus
+from agentsite.models import (
+    ApiKey,
+    Conversation,
+    ConversationItem,
+    ConversationQuerySet,
+    Run,
+    RunStatus,
+)
 from agentsite.web.apikeys import assign_secret, revoke_all
 
 USAGE_DAYS = (7, 30, 90)
@@ -83,12 +90,13 @@ class ConversationAdmin(admin.ModelAdmin):
     list_per_page = 50
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Conversation]:
-        return super().get_queryset(request).with_run_live()  # type: ignore[attr-defined]
+        # The default manager is ConversationQuerySet.as_manager(); ModelAdmin types it plainly.
+        return cast(ConversationQuerySet, super().get_queryset(request)).with_run_live()
 
     @admin.display(boolean=True, description="run active")
     def running(self, obj: Conversation) -> bool:
         """Whether a run holds it now: a run whose process died leaves an expired lease."""
-        return obj.run_live  # type: ignore[attr-defined]
+        return obj.run_live
 
     @admin.display(description="export")
     def export(self, obj: Conversation) -> str:

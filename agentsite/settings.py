@@ -177,10 +177,10 @@ X_FRAME_OPTIONS = "DENY"
 OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
 OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="") or None
 OPENAI_API = env.str("OPENAI_API", default="responses")
-MODEL_PROVIDER = env.str("MODEL_PROVIDER", default="openai" if OPENAI_API_KEY else "offline")
-AGENT_MODEL = env.str("AGENT_MODEL", default="gpt-5-mini")
+MODEL_PROVIDER: str = env.str("MODEL_PROVIDER", default="openai" if OPENAI_API_KEY else "offline")
+AGENT_MODEL: str = env.str("AGENT_MODEL", default="gpt-5-mini")
 # Per-agent model overrides, e.g. AGENT_MODEL_OVERRIDES="assistant=gpt-5,chat=gpt-5-mini".
-AGENT_MODEL_OVERRIDES = env.dict("AGENT_MODEL_OVERRIDES", default={})
+AGENT_MODEL_OVERRIDES: dict[str, str] = env.dict("AGENT_MODEL_OVERRIDES", default={})
 OPENAI_TIMEOUT = env.float("OPENAI_TIMEOUT", default=60.0)
 OPENAI_MAX_RETRIES = env.int("OPENAI_MAX_RETRIES", default=2)
 # Seconds the offline model waits between streamed words, so a demo looks like a real model.

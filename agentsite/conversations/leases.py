@@ -75,7 +75,6 @@ def _try_claim(
     claimed."""
     now = timezone.now()
     lease = _lease_end(now)
-    pk: int | None = None
     with transaction.atomic(), connection.cursor() as cursor:
         found = _lease_state(cursor, owner, agent, session_id, now)
         if found is None:
