@@ -21,7 +21,7 @@ from agentsite.errors import (
 from agentsite.providers.check import cached_provider_status, health_summary
 from agentsite.providers.selection import is_offline, provider_name
 from agentsite.registry import all_specs
-from agentsite.web.schemas import HealthOut
+from agentsite.web.schemas import HealthOut, ProviderStatusOut
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ async def check_health() -> tuple[int, HealthOut]:
         provider=provider_name(),
         offline=is_offline(),
         agents=[spec.slug for spec in all_specs()],
-        provider_status=health_summary(provider),
+        provider_status=ProviderStatusOut(**health_summary(provider)),
     )
     return (200 if database == "ok" else 503), body
 
@@ -116,7 +116,8 @@ def on_database_error(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 
 for database_error in DATABASE_UNAVAILABLE:
-    api.add_exception_handler(database_error, on_database_error)
+    # ninja types a handler's argument as "the exception or its class"; it is the exception.
+    api.add_exception_handler(database_error, on_database_error)  # type: ignore[arg-type]
 
 
 @api.exception_handler(ValidationError)

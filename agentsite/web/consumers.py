@@ -40,7 +40,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
 from django.conf import settings
@@ -61,6 +61,9 @@ from agentsite.runs.eventlog import Numbered
 from agentsite.runs.events import error_event
 from agentsite.runs.hub import TERMINAL_TYPES, LiveRun
 from agentsite.runs.service import (
+    AgentInput,
+    CancelMode,
+    OnDisconnect,
     RunRequest,
     cancel_run,
     follow_run,
@@ -110,7 +113,9 @@ class ResumeFrame(BaseModel):
 def agent_websocket_path(spec: AgentSpec) -> URLPattern:
     """The route of one agent's consumer: ``ws/{slug}/`` (the trailing slash is optional)."""
     register(spec)
-    return re_path(rf"^ws/{re.escape(spec.slug)}/?$", AgentConsumer.as_asgi(spec=spec))
+    # django-stubs type re_path's target as a Django view; Channels routes ASGI apps with it.
+    consumer = AgentConsumer.as_asgi(spec=spec)
+    return re_path(rf"^ws/{re.escape(spec.slug)}/?$", consumer)  # type: ignore[arg-type]
 
 
 class AgentConsumer(AsyncJsonWebsocketConsumer):
@@ -126,9 +131,9 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
         self.streamed_run: uuid.UUID | None = None
         # The run this socket started, with the policy that decides its fate on disconnect.
         self.started: LiveRun | None = None
-        self.on_disconnect = settings.WS_ON_DISCONNECT
+        self.on_disconnect: OnDisconnect = settings.WS_ON_DISCONNECT
         # A cancel that came while the run was still being started, applied once it has been.
-        self.pending_cancel: str | None = None
+        self.pending_cancel: CancelMode | None = None
         # Every task this socket started (streams included), cancelled when it closes.
         self.tasks: set[asyncio.Task[None]] = set()
         self.handlers: dict[str, Callable[[dict[str, Any]], Awaitable[None]]] = {
@@ -160,7 +165,9 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
             with contextlib.suppress(BaseException):
                 await task
 
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+    async def receive(
+        self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
+    ) -> None:
         """Decode and dispatch one frame; whatever goes wrong is answered, never fatal."""
         if self.owner is None:
             return  # refused at the handshake; the close is on its way
@@ -193,12 +200,13 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
         self.on_disconnect = body.on_disconnect or settings.WS_ON_DISCONNECT
         request = RunRequest(
             spec=self.spec,
-            input=body.input,
+            # RunBody checked each item as a Responses API input item.
+            input=cast(AgentInput, body.input),
             owner=self.owner.key,
             session_id=body.session_id,
             context=body.context or {},
-            on_disconnect=self.on_disconnect,  # type: ignore[arg-type]
-            multitask=body.multitask or settings.MULTITASK,  # type: ignore[arg-type]
+            on_disconnect=self.on_disconnect,
+            multitask=body.multitask or settings.MULTITASK,
         )
         self.started = None
         self.streamed_run = None
@@ -284,10 +292,10 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
             self.end_stream()
             await self.send_error(exc, None)
 
-    async def cancel_and_report(self, run_id: uuid.UUID, mode: str, report: bool) -> None:
+    async def cancel_and_report(self, run_id: uuid.UUID, mode: CancelMode, report: bool) -> None:
         assert self.owner is not None
         owner = self.owner.key
-        run = await cancel_run(run_id, owner, self.spec.slug, mode, by=owner)  # type: ignore[arg-type]
+        run = await cancel_run(run_id, owner, self.spec.slug, mode, by=owner)
         if report:
             await self.send_json(run_status(run))
 
@@ -360,7 +368,8 @@ class NoRouteConsumer(AsyncWebsocketConsumer):
 
 def no_route_path() -> URLPattern:
     """The catch-all route; it must come after every agent's route."""
-    return re_path(r"", NoRouteConsumer.as_asgi())
+    # django-stubs type re_path's target as a Django view; Channels routes ASGI apps with it.
+    return re_path(r"", NoRouteConsumer.as_asgi())  # type: ignore[arg-type]
 
 
 def decode_frame(text: str | None) -> dict[str, Any]:

@@ -10,14 +10,14 @@ import asyncio
 import contextlib
 import uuid
 from pathlib import PurePath
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from agents import Agent
 from agents.handoffs import Handoff
 from agents.tool import FunctionTool
 from django.conf import settings
 from django.db import connection
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from ninja import Header, Path, Query, Router, Status
 
 from agentsite.conversations.leases import is_running, list_conversations
@@ -36,6 +36,8 @@ from agentsite.registry import AgentSpec, register
 from agentsite.runs.events import instructions_text
 from agentsite.runs.service import (
     CANCEL_WAIT_SECONDS,
+    AgentInput,
+    OnDisconnect,
     RunRequest,
     cancel_run,
     follow_run,
@@ -48,6 +50,7 @@ from agentsite.runs.service import (
 from agentsite.web.owners import Owner, check_json_content_type, owner_for_request
 from agentsite.web.schemas import (
     SESSION_ID_PATTERN,
+    ConversationOut,
     ErrorOut,
     InfoOut,
     MessageOut,
@@ -57,6 +60,7 @@ from agentsite.web.schemas import (
     RunStatusOut,
     SessionListOut,
     SessionOut,
+    UsageOut,
 )
 from agentsite.web.sse import parse_last_event_id, sse_response
 
@@ -96,14 +100,15 @@ def agent_router(spec: AgentSpec) -> Router:
         check_json_content_type(request, owner)
         return owner
 
-    def run_request(owner: Owner, body: RunBody, on_disconnect: str) -> RunRequest:
+    def run_request(owner: Owner, body: RunBody, on_disconnect: OnDisconnect) -> RunRequest:
         return RunRequest(
             spec=spec,
-            input=body.input,
+            # RunBody checked each item as a Responses API input item.
+            input=cast(AgentInput, body.input),
             owner=owner.key,
             session_id=body.session_id,
             context=body.context or {},
-            on_disconnect=body.on_disconnect or on_disconnect,  # type: ignore[arg-type]
+            on_disconnect=body.on_disconnect or on_disconnect,
             multitask=body.multitask or settings.MULTITASK,
         )
 
@@ -141,7 +146,7 @@ def agent_router(spec: AgentSpec) -> Router:
         summary=f"Run {spec.slug}, streaming its events as SSE",
         operation_id=f"{spec.slug}_stream",
     )
-    async def stream(request: HttpRequest, body: RunBody) -> HttpResponse:
+    async def stream(request: HttpRequest, body: RunBody) -> HttpResponseBase:
         owner = await caller(request)
         live = await start_run(run_request(owner, body, settings.SSE_ON_DISCONNECT))
         policy = body.on_disconnect or settings.SSE_ON_DISCONNECT
@@ -172,7 +177,7 @@ def agent_router(spec: AgentSpec) -> Router:
             None, ge=0, description="Replay events after this seq (Last-Event-ID wins)"
         ),
         last_event_id: str | None = Header(None, alias="Last-Event-ID"),
-    ) -> HttpResponse:
+    ) -> HttpResponseBase:
         owner = await caller(request)
         # The header wins: an EventSource opened at ?after=N sends the URL unchanged when it
         # reconnects, with the id of the last event it got in Last-Event-ID.
@@ -222,7 +227,7 @@ def agent_router(spec: AgentSpec) -> Router:
         owner = await caller(request)
         rows, total = await list_conversations(owner.key, spec.slug, page, page_size)
         return SessionListOut(
-            sessions=rows,
+            sessions=[ConversationOut(**row) for row in rows],
             page=page,
             page_size=page_size,
             total=total,
@@ -321,7 +326,7 @@ def run_out(run: Run) -> RunStatusOut:
         session_id=run.session_id or None,
         status=run.status,
         model=run.model,
-        usage=run.usage,
+        usage=UsageOut(**run.usage),
         event_count=run.event_count,
         error=run.error,
         cancelled_by=run.cancelled_by,

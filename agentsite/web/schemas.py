@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Annotated, Any, Literal
 
@@ -178,7 +179,7 @@ class ErrorOut(Schema):
 
 class SessionOut(Schema):
     session_id: str
-    messages: list[dict[str, Any]]
+    messages: Sequence[Mapping[str, Any]]
     message_count: int = Field(description="How many items this page holds")
     success: bool
     error: str | None = None
