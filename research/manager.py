@@ -18,7 +18,7 @@ import contextlib
 import copy
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from agents import Agent, ModelSettings, RunConfig, Runner
@@ -100,7 +100,7 @@ class ResearchManager:
         self.finished = False
         self._started = time.monotonic()
 
-    async def run(self) -> AsyncIterator[WireEvent]:
+    async def run(self) -> AsyncGenerator[WireEvent, None]:
         """The run's events; it ends with ``stream_complete`` or ``error`` (or is cancelled)."""
         await Report.objects.acreate(
             id=self.report_id,
@@ -143,7 +143,8 @@ class ResearchManager:
         async with contextlib.aclosing(self.run()) as stream:
             async for event in stream:
                 if event["type"] == "stream_complete":
-                    return event["final_output"]
+                    report: dict[str, Any] = event["final_output"]
+                    return report
         raise self.error or ResearchFailed()
 
     # --- stages ------------------------------------------------------------------------------

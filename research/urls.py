@@ -10,7 +10,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponseBase
 from ninja import Query, Router, Status
 
 from agentsite.errors import AgentSiteError, BadRequest
@@ -90,7 +90,7 @@ async def research(
 async def stream(
     request: HttpRequest,
     query: str | None = Query(None, description='What to research, or send {"query": …}'),
-) -> HttpResponse:
+) -> HttpResponseBase:
     owner = await caller(request)
     manager = ResearchManager(query if query is not None else body_query(request), owner.key)
     response = sse_response(numbered(manager.run()), manager.report_id)
