@@ -59,10 +59,9 @@ from agentsite.models import Run
 from agentsite.registry import AgentSpec, register
 from agentsite.runs.eventlog import Numbered
 from agentsite.runs.events import error_event
-from agentsite.runs.hub import TERMINAL_TYPES, LiveRun
+from agentsite.runs.hub import TERMINAL_TYPES, CancelMode, LiveRun
 from agentsite.runs.service import (
     AgentInput,
-    CancelMode,
     OnDisconnect,
     RunRequest,
     cancel_run,
