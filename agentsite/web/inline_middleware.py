@@ -102,6 +102,7 @@ class InlineMessageMiddleware(InlineHooks, MessageMiddleware):
 def _messages_storage(request: HttpRequest) -> Any:
     """The request's messages storage if something has used it, else None."""
     storage = getattr(request, "_messages", None)
-    if isinstance(storage, SimpleLazyObject) and storage._wrapped is empty:
+    # django-stubs 5.2 leave out LazyObject._wrapped, which Django sets on every lazy object.
+    if isinstance(storage, SimpleLazyObject) and storage._wrapped is empty:  # type: ignore[attr-defined]
         return None
     return storage
