@@ -11,10 +11,13 @@ class AgentsiteConfig(AppConfig):
         from django.test.signals import setting_changed
 
         from agentsite.checks import TAG, check_enumerated_settings
+        from agentsite.conversations.retention import runs_content_deleted
         from agentsite.providers.selection import configure_sdk, reset_provider_cache
+        from agentsite.runs.eventlog import forget_events_of_deleted_runs
         from agentsite.web.cors import check_cors_settings
 
         configure_sdk()
         setting_changed.connect(reset_provider_cache)
+        runs_content_deleted.connect(forget_events_of_deleted_runs, dispatch_uid="run-events")
         checks.register(check_cors_settings, checks.Tags.security)
         checks.register(check_enumerated_settings, TAG)

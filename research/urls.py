@@ -15,9 +15,9 @@ from ninja import Query, Router, Status
 
 from agentsite.errors import AgentSiteError, BadRequest
 from agentsite.runs.events import WireEvent
-from agentsite.web.owners import Owner, check_json_content_type, owner_for_request
 from agentsite.web.routes import SSE_EVENT_SCHEMA
 from agentsite.web.schemas import ErrorOut
+from agentsite.web.security import request_owner
 from agentsite.web.sse import sse_response
 from research.errors import InvalidQuery
 from research.manager import ResearchManager
@@ -51,15 +51,6 @@ SSE_OPENAPI = {
 research_router = Router(tags=["research"])
 
 
-async def caller(request: HttpRequest) -> Owner:
-    owner = await owner_for_request(request)
-    # Unlike the agent routes, a research POST has no body to prove it is JSON: the query may be
-    # in the URL. A cookie-authenticated browser must still declare JSON, or any site could make
-    # it start (and pay for) a research run.
-    check_json_content_type(request, owner)
-    return owner
-
-
 @research_router.post(
     "",
     response={200: ReportOut, **RUN_ERRORS},
@@ -68,7 +59,7 @@ async def caller(request: HttpRequest) -> Owner:
 async def research(
     request: HttpRequest, query: str = Query(..., description="What to research")
 ) -> Status[Any]:
-    owner = await caller(request)
+    owner = request_owner(request)
     manager = ResearchManager(query, owner.key)
     try:
         report = await manager.run_to_completion()
@@ -91,7 +82,7 @@ async def stream(
     request: HttpRequest,
     query: str | None = Query(None, description='What to research, or send {"query": …}'),
 ) -> HttpResponseBase:
-    owner = await caller(request)
+    owner = request_owner(request)
     manager = ResearchManager(query if query is not None else body_query(request), owner.key)
     response = sse_response(numbered(manager.run()), manager.report_id)
     response["X-Report-Id"] = str(manager.report_id)
@@ -106,7 +97,7 @@ async def reports(
     page: int = Query(1, ge=1, le=100_000),
     page_size: int = Query(20, ge=1, le=100),
 ) -> ReportListOut:
-    owner = await caller(request)
+    owner = request_owner(request)
     rows, total = await list_reports(owner.key, page, page_size)
     return ReportListOut(
         reports=[ReportSummaryOut(**report_summary(row)) for row in rows],
@@ -121,7 +112,7 @@ async def reports(
     "/reports/{report_id}", response={200: ReportDetailOut, **ERRORS}, summary="One report"
 )
 async def report(request: HttpRequest, report_id: uuid.UUID) -> ReportDetailOut:
-    owner = await caller(request)
+    owner = request_owner(request)
     return ReportDetailOut(**report_detail(await get_report(report_id, owner.key)))
 
 

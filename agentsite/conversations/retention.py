@@ -20,11 +20,11 @@ from datetime import timedelta
 from asgiref.sync import sync_to_async
 from django.db import transaction
 from django.db.models import QuerySet
+from django.dispatch import Signal
 from django.utils import timezone
 
 from agentsite.errors import ConversationBusy
 from agentsite.models import Conversation, ConversationItem, ConversationQuerySet, Run
-from agentsite.runs.eventlog import forget_run_events
 
 DURATION = re.compile(r"^\s*(\d+)\s*([dhm])\s*$")
 UNITS = {"d": "days", "h": "hours", "m": "minutes"}
@@ -32,6 +32,13 @@ UNITS = {"d": "days", "h": "hours", "m": "minutes"}
 ERROR_REMOVED = "(error details removed with the conversation)"
 # Conversations deleted per statement: well under SQLite's bound on query parameters.
 DELETE_CHUNK = 500
+
+
+# Sent inside the deleting transaction with ``run_ids``: the runs of the deleted conversations,
+# whose event logs (kept by ``agentsite.runs``, a layer above this one) hold their replies'
+# text. The run layer's receiver deletes them (connected in ``AgentsiteConfig.ready``); a
+# receiver that raises rolls the deletion back, so content is never half deleted.
+runs_content_deleted = Signal()
 
 
 @dataclass(frozen=True)
@@ -86,7 +93,7 @@ def delete_conversations(
             _, per_model = Conversation.objects.filter(pk__in=chunk).delete()
             deleted_conversations += per_model.get(Conversation._meta.label, 0)
             deleted_items += per_model.get(ConversationItem._meta.label, 0)
-        forget_run_events(run_ids)
+        runs_content_deleted.send(sender=Run, run_ids=run_ids)
     return PurgeResult(conversations=deleted_conversations, items=deleted_items, skipped_live=live)
 
 

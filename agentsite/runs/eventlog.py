@@ -207,6 +207,13 @@ def forget_run_events(run_ids: Sequence[uuid.UUID]) -> None:
             client.delete(*(redis_key(run_id) for run_id in run_ids[start : start + FORGET_CHUNK]))
 
 
+def forget_events_of_deleted_runs(
+    sender: object, run_ids: Sequence[uuid.UUID], **_: object
+) -> None:
+    """Receiver of ``runs_content_deleted``: a conversation's deletion takes its runs' events."""
+    forget_run_events(run_ids)
+
+
 def expire_finished_run_events(now: datetime | None = None) -> int:
     """Delete the database batches of runs that ended more than RUN_EVENTS_TTL_SECONDS ago
     (or whose process died that long ago without recording an end); the number of batches.

@@ -7,7 +7,7 @@ process instead and awaits its answer without blocking; past the time limit the 
 (SIGKILL, then reaped) and the caller gets ``ToolLimitExceeded``, whose text the tool returns to
 the model.
 
-Workers are plain ``python -m agentsite.tool_workers.process`` children over asyncio pipes (one JSON
+Workers are plain ``python -m agentsite.tool_workers`` children over asyncio pipes (one JSON
 line each way), not ``multiprocessing``: asyncio awaits their output and their exit without a
 thread, and a child started this way re-imports nothing of the server (no ``__main__``, no
 Django, no API key: it gets an empty environment). Each child caps its own address space
@@ -139,7 +139,7 @@ class Worker:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "agentsite.tool_workers.process",
+            "agentsite.tool_workers",
             str(memory_bytes),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,

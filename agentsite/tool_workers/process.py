@@ -1,4 +1,4 @@
-"""The inside of a tool worker process (``python -m agentsite.tool_workers.process MEMORY_BYTES``).
+"""The inside of a tool worker process (``python -m agentsite.tool_workers MEMORY_BYTES``).
 
 Started and fed by ``agentsite.tool_workers.pool``; it imports only the standard library (and then
 the module of each function it is asked to run), so it starts in a few tens of milliseconds and
@@ -68,7 +68,3 @@ def _limit_cpu(seconds: float) -> None:
     if hard != resource.RLIM_INFINITY:
         soft = min(soft, hard)
     resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
-
-
-if __name__ == "__main__":
-    serve(int(sys.argv[1]))

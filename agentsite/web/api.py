@@ -1,31 +1,49 @@
-"""The site's one NinjaAPI: agent routers mounted by prefix, /health, OpenAPI docs, and the single
-place where errors become JSON responses (``{"success": false, "error": ...}``)."""
+"""The site's one NinjaAPI: a router for every agent and app endpoint the registry holds,
+/health, OpenAPI docs, and the single place where errors become JSON responses
+(``{"success": false, "error": ...}``)."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
+from django.apps import apps
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI, Status
-from ninja.errors import HttpError, ValidationError
+from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.openapi.docs import Redoc
 
 from agentsite.errors import (
     DATABASE_UNAVAILABLE,
     AgentSiteError,
     DatabaseUnavailable,
+    Unauthorized,
     forget_broken_connections,
 )
 from agentsite.providers.check import cached_provider_status, health_summary
 from agentsite.providers.selection import is_offline, provider_name
-from agentsite.registry import all_specs
-from agentsite.web.schemas import HealthOut, ProviderStatusOut
+from agentsite.registry import all_endpoints, all_specs
+from agentsite.web.routes import agent_router
+from agentsite.web.schemas import HealthOut, ProviderStatusOut, describe_validation_errors
+from agentsite.web.security import CALLER_AUTH, document_keyless_access
 
 logger = logging.getLogger(__name__)
 
-api = NinjaAPI(
+
+class AgentSiteAPI(NinjaAPI):
+    """ninja's API, with each operation's ``security`` finished from the current settings
+    (the keyless schemes exist only without REQUIRE_API_KEY): ninja cannot express that."""
+
+    def get_openapi_schema(
+        self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None
+    ) -> Any:
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        return document_keyless_access(schema)
+
+
+# Every operation authenticates its caller (agentsite.web.security) unless it says auth=None.
+api = AgentSiteAPI(
     title="agentsite",
     version="1.0",
     description=(
@@ -35,19 +53,31 @@ api = NinjaAPI(
     urls_namespace="api",
     docs_url="/docs",
     openapi_url="/openapi.json",
+    auth=CALLER_AUTH,
 )
-api.add_router("/chat", "chat.urls.chat_router")
-api.add_router("/assistant", "chat.urls.assistant_router")
-api.add_router("/research", "research.urls.research_router")
 
 
-@api.get("/health", response={200: HealthOut, 503: HealthOut}, tags=["site"])
+def mount_registered_routes() -> None:
+    """Mount what the apps declared in ``AppConfig.ready()``: the shared routes of every agent,
+    then every app endpoint's own router. Importing this module before the apps are ready
+    would mount nothing, so that fails loudly instead."""
+    apps.check_apps_ready()
+    for spec in all_specs():
+        api.add_router(f"/{spec.slug}", agent_router(spec))
+    for endpoint in all_endpoints():
+        api.add_router(f"/{endpoint.prefix}", endpoint.router)
+
+
+mount_registered_routes()
+
+
+@api.get("/health", response={200: HealthOut, 503: HealthOut}, tags=["site"], auth=None)
 async def health(request: HttpRequest) -> Status[HealthOut]:
     status, body = await check_health()
     return Status(status, body)
 
 
-@api.api_operation(["HEAD"], "/health", include_in_schema=False)
+@api.api_operation(["HEAD"], "/health", include_in_schema=False, auth=None)
 async def health_head(request: HttpRequest) -> HttpResponse:
     """Load balancers and uptime probes often ask with HEAD: GET's status, no body."""
     status, _ = await check_health()
@@ -122,7 +152,7 @@ for database_error in DATABASE_UNAVAILABLE:
 
 @api.exception_handler(ValidationError)
 def on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
-    problems = "; ".join(_describe(error) for error in exc.errors)
+    problems = describe_validation_errors(exc.errors)
     return error_response(
         request, 422, f"Invalid request: {problems}", exc.errors, code="invalid_request"
     )
@@ -136,14 +166,13 @@ def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     return error_response(request, exc.status_code, message)
 
 
+@api.exception_handler(AuthenticationError)
+def on_authentication_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    """No auth class answered (the last, ``Anonymous``, always does): the usual 401 anyway."""
+    error = Unauthorized()
+    return error_response(request, error.status, error.message, code=error.code)
+
+
 @api.exception_handler(Http404)
 def on_not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
     return error_response(request, 404, str(exc) or "Not found")
-
-
-def _describe(error: dict[str, Any]) -> str:
-    location = ".".join(str(part) for part in error.get("loc", ()) if part not in ("body", "body"))
-    message = str(error.get("msg", "invalid"))
-    if message.startswith("Value error, "):
-        message = message.removeprefix("Value error, ")
-    return f"{location}: {message}" if location else message

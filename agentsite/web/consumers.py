@@ -1,4 +1,5 @@
-"""The per-agent WebSocket consumer (DESIGN.md §6), written once and mounted by each agent app.
+"""The per-agent WebSocket consumer (DESIGN.md §6), written once and mounted for every registered
+agent by ``agentsite.web.routing``.
 
 A thin protocol adapter over ``agentsite.runs.service``, like the SSE views in
 ``agentsite.web.routes``: the
@@ -40,7 +41,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, Literal, TypeVar
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
 from django.conf import settings
@@ -56,12 +57,11 @@ from agentsite.errors import (
     translate_error,
 )
 from agentsite.models import Run
-from agentsite.registry import AgentSpec, register
+from agentsite.registry import AgentSpec
 from agentsite.runs.eventlog import Numbered
 from agentsite.runs.events import error_event
 from agentsite.runs.hub import TERMINAL_TYPES, CancelMode, LiveRun
 from agentsite.runs.service import (
-    AgentInput,
     OnDisconnect,
     RunRequest,
     cancel_run,
@@ -71,7 +71,7 @@ from agentsite.runs.service import (
     start_run,
 )
 from agentsite.web.owners import Owner, owner_for_scope, reauthenticate_scope
-from agentsite.web.schemas import SESSION_ID_PATTERN, RunBody
+from agentsite.web.schemas import SESSION_ID_PATTERN, RunBody, describe_validation_errors
 
 # Application close codes (4000–4999 are free for applications, RFC 6455 §7.4.2).
 CLOSE_UNAUTHORIZED = 4401
@@ -111,7 +111,6 @@ class ResumeFrame(BaseModel):
 
 def agent_websocket_path(spec: AgentSpec) -> URLPattern:
     """The route of one agent's consumer: ``ws/{slug}/`` (the trailing slash is optional)."""
-    register(spec)
     # django-stubs type re_path's target as a Django view; Channels routes ASGI apps with it.
     consumer = AgentConsumer.as_asgi(spec=spec)
     return re_path(rf"^ws/{re.escape(spec.slug)}/?$", consumer)  # type: ignore[arg-type]
@@ -196,17 +195,8 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
         body = validate(RunBody, frame)
         self.ensure_idle()
         assert self.owner is not None
-        self.on_disconnect = body.on_disconnect or settings.WS_ON_DISCONNECT
-        request = RunRequest(
-            spec=self.spec,
-            # RunBody checked each item as a Responses API input item.
-            input=cast(AgentInput, body.input),
-            owner=self.owner.key,
-            session_id=body.session_id,
-            context=body.context or {},
-            on_disconnect=self.on_disconnect,
-            multitask=body.multitask or settings.MULTITASK,
-        )
+        request = body.run_request(self.spec, self.owner.key, settings.WS_ON_DISCONNECT)
+        self.on_disconnect = request.on_disconnect
         self.started = None
         self.streamed_run = None
         self.pending_cancel = None
@@ -412,14 +402,8 @@ def validate(schema: type[FrameModel], frame: dict[str, Any]) -> FrameModel:
     try:
         return schema.model_validate(fields)
     except PydanticValidationError as exc:
-        problems = "; ".join(describe(error) for error in exc.errors())
+        problems = describe_validation_errors(exc.errors())
         raise InvalidFrame(f"Invalid {frame.get('type')} frame: {problems}") from None
-
-
-def describe(error: Any) -> str:
-    location = ".".join(str(part) for part in error.get("loc", ()))
-    message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
-    return f"{location}: {message}" if location else message
 
 
 def session_id_of(frame: dict[str, Any]) -> str | None:

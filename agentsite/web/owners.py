@@ -14,6 +14,11 @@ caller's key, so another owner's ids simply do not exist for it (a 404, never a 
    browsers never see each other's history.
 5. Otherwise the shared ``anonymous`` namespace, exactly as the FastAPI app behaved.
 
+``resolve_owner`` is this rule, and the only code that applies it: the API's django-ninja auth
+classes (``agentsite.web.security``, one per scheme, each handing it what its scheme carries),
+``owner_for_request`` and the WebSocket consumers (``owner_for_scope``, ``reauthenticate_scope``)
+all call it with the ``Credentials`` they found.
+
 The browser id is a random value kept *in* the session rather than the session key itself:
 owner keys are stored in plain columns and shown in the admin, and a session key there would be
 a credential anyone with database access could replay as a cookie. The id also survives
@@ -61,18 +66,51 @@ class Owner:
 ANONYMOUS = Owner(ANONYMOUS_OWNER, via_cookie=False)
 
 
-async def owner_for_request(request: HttpRequest) -> Owner:
-    """The owner of an HTTP request; raises ``Unauthorized`` for a bad key or a required one."""
-    token = bearer_token(request.headers.get("Authorization"))
-    if token is not None:
-        return await _key_owner(token)
-    auser = getattr(request, "auser", None)
-    user = await auser() if auser is not None else None
+@dataclass(frozen=True)
+class Credentials:
+    """What a caller presented, however it arrived (HTTP request, WebSocket scope).
+
+    ``api_key`` is None when no key was sent ("" when an empty one was: it is refused, not
+    ignored); ``user`` is Django's user (anonymous or None when nobody is logged in);
+    ``session`` is the session that may carry a browser's mark.
+    """
+
+    api_key: str | None = None
+    user: Any = None
+    session: Any = None
+
+
+async def resolve_owner(credentials: Credentials) -> Owner:
+    """The owner these credentials prove, by the rule in this module's docstring.
+
+    Raises ``Unauthorized`` for an unknown or revoked key, and for a caller with neither key
+    nor user when ``REQUIRE_API_KEY`` is on.
+    """
+    if credentials.api_key is not None:
+        return await _key_owner(credentials.api_key)
+    user = credentials.user
     if user is not None and user.is_authenticated:
         return Owner(f"user:{user.pk}", via_cookie=True)
     if settings.REQUIRE_API_KEY:
         raise Unauthorized()
-    return await _browser_owner(getattr(request, "session", None)) or ANONYMOUS
+    return await _browser_owner(credentials.session) or ANONYMOUS
+
+
+async def owner_for_request(request: HttpRequest) -> Owner:
+    """The owner of an HTTP request, every scheme at once: what the API's auth classes decide
+    one scheme at a time. Raises ``Unauthorized`` for a bad key or a required one."""
+    token = bearer_token(request.headers.get("Authorization"))
+    if token is not None:
+        # The key decides alone: no session or user is loaded for a keyed request.
+        return await resolve_owner(Credentials(api_key=token))
+    user = await request_user(request)
+    return await resolve_owner(Credentials(user=user, session=getattr(request, "session", None)))
+
+
+async def request_user(request: HttpRequest) -> Any:
+    """The request's Django user, or None where no authentication middleware ran."""
+    auser = getattr(request, "auser", None)
+    return await auser() if auser is not None else None
 
 
 async def owner_for_scope(scope: Mapping[str, Any]) -> Owner:
@@ -86,10 +124,10 @@ async def owner_for_scope(scope: Mapping[str, Any]) -> Owner:
     stops a foreign page from reading a socket.
     """
     token = _scope_token(scope)
-    if token is not None:
-        return await _key_owner(token)
-    owner = await _cookie_or_anonymous_owner(scope)
-    check_socket_origin(scope, owner.via_cookie)
+    credentials = Credentials(api_key=token, user=scope.get("user"), session=scope.get("session"))
+    owner = await resolve_owner(credentials)
+    if token is None:
+        check_socket_origin(scope, owner.via_cookie)
     return owner
 
 
@@ -99,22 +137,13 @@ async def reauthenticate_scope(scope: Mapping[str, Any]) -> None:
     their frames are checked again, not only the handshake."""
     token = _scope_token(scope)
     if token is not None:
-        await _key_owner(token)
+        await resolve_owner(Credentials(api_key=token))
         return
     user = scope.get("user")
     if user is not None and user.is_authenticated:
         active = await get_user_model().objects.filter(pk=user.pk, is_active=True).aexists()
         if not active:
             raise Unauthorized("This account is no longer active")
-
-
-async def _cookie_or_anonymous_owner(scope: Mapping[str, Any]) -> Owner:
-    user = scope.get("user")
-    if user is not None and user.is_authenticated:
-        return Owner(f"user:{user.pk}", via_cookie=True)
-    if settings.REQUIRE_API_KEY:
-        raise Unauthorized()
-    return await _browser_owner(scope.get("session")) or ANONYMOUS
 
 
 async def amark_browser(request: HttpRequest) -> None:

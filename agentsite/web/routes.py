@@ -1,4 +1,5 @@
-"""The per-agent HTTP routes (DESIGN.md §5), written once and mounted by each agent app.
+"""The per-agent HTTP routes (DESIGN.md §5), written once and mounted for every registered agent
+by ``agentsite.web.api``.
 
 Views only translate: request bodies in, ``runs``/``sessions`` services called, JSON or SSE
 out. Domain errors are turned into responses by the handlers in ``agentsite.web.api``.
@@ -10,7 +11,7 @@ import asyncio
 import contextlib
 import uuid
 from pathlib import PurePath
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 from agents import Agent
 from agents.handoffs import Handoff
@@ -32,13 +33,10 @@ from agentsite.errors import (
 )
 from agentsite.models import Run
 from agentsite.providers.selection import is_offline, model_name_for, provider_name
-from agentsite.registry import AgentSpec, register
+from agentsite.registry import AgentSpec
 from agentsite.runs.events import instructions_text
 from agentsite.runs.service import (
     CANCEL_WAIT_SECONDS,
-    AgentInput,
-    OnDisconnect,
-    RunRequest,
     cancel_run,
     follow_run,
     get_resumable_run,
@@ -47,7 +45,7 @@ from agentsite.runs.service import (
     run_to_completion,
     start_run,
 )
-from agentsite.web.owners import Owner, check_json_content_type, owner_for_request
+from agentsite.web.owners import Owner
 from agentsite.web.schemas import (
     SESSION_ID_PATTERN,
     ConversationOut,
@@ -62,6 +60,7 @@ from agentsite.web.schemas import (
     SessionOut,
     UsageOut,
 )
+from agentsite.web.security import request_owner
 from agentsite.web.sse import parse_last_event_id, sse_response
 
 ERRORS: dict[int, type[ErrorOut]] = {
@@ -92,25 +91,7 @@ SessionIdPath = Path(..., pattern=SESSION_ID_PATTERN.pattern, max_length=128)
 
 def agent_router(spec: AgentSpec) -> Router:
     """Routes for one agent: run, stream, runs/{id}, sessions, session/{id} and info."""
-    register(spec)
     router = Router(tags=[spec.slug])
-
-    async def caller(request: HttpRequest) -> Owner:
-        owner = await owner_for_request(request)
-        check_json_content_type(request, owner)
-        return owner
-
-    def run_request(owner: Owner, body: RunBody, on_disconnect: OnDisconnect) -> RunRequest:
-        return RunRequest(
-            spec=spec,
-            # RunBody checked each item as a Responses API input item.
-            input=cast(AgentInput, body.input),
-            owner=owner.key,
-            session_id=body.session_id,
-            context=body.context or {},
-            on_disconnect=body.on_disconnect or on_disconnect,
-            multitask=body.multitask or settings.MULTITASK,
-        )
 
     @router.post(
         "/run",
@@ -119,10 +100,10 @@ def agent_router(spec: AgentSpec) -> Router:
         operation_id=f"{spec.slug}_run",
     )
     async def run(request: HttpRequest, body: RunBody) -> Status[RunOut]:
-        owner = await caller(request)
+        owner = request_owner(request)
         session_id = body.session_id if settings.ENABLE_SESSIONS else None
         try:
-            done = await run_to_completion(run_request(owner, body, "cancel"))
+            done = await run_to_completion(body.run_request(spec, owner.key, "cancel"))
         except (AgentSiteError, *DATABASE_UNAVAILABLE) as exc:
             # The database may go away under the run: still /run's usual body, with a 503.
             error = translate_error(exc)
@@ -147,9 +128,9 @@ def agent_router(spec: AgentSpec) -> Router:
         operation_id=f"{spec.slug}_stream",
     )
     async def stream(request: HttpRequest, body: RunBody) -> HttpResponseBase:
-        owner = await caller(request)
-        live = await start_run(run_request(owner, body, settings.SSE_ON_DISCONNECT))
-        policy = body.on_disconnect or settings.SSE_ON_DISCONNECT
+        owner = request_owner(request)
+        asked = body.run_request(spec, owner.key, settings.SSE_ON_DISCONNECT)
+        live = await start_run(asked)
 
         async def stop_run() -> None:
             """The client left: stop the run and wait until it has let go of the session, so
@@ -158,9 +139,8 @@ def agent_router(spec: AgentSpec) -> Router:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(live.done.wait(), CANCEL_WAIT_SECONDS)
 
-        return sse_response(
-            live.follow(), live.run_id, on_close=stop_run if policy == "cancel" else None
-        )
+        on_close = stop_run if asked.on_disconnect == "cancel" else None
+        return sse_response(live.follow(), live.run_id, on_close=on_close)
 
     @router.get(
         "/runs/{run_id}/stream",
@@ -178,7 +158,7 @@ def agent_router(spec: AgentSpec) -> Router:
         ),
         last_event_id: str | None = Header(None, alias="Last-Event-ID"),
     ) -> HttpResponseBase:
-        owner = await caller(request)
+        owner = request_owner(request)
         # The header wins: an EventSource opened at ?after=N sends the URL unchanged when it
         # reconnects, with the id of the last event it got in Last-Event-ID.
         start = parse_last_event_id(last_event_id, run_id) if last_event_id else (after or 0)
@@ -196,7 +176,7 @@ def agent_router(spec: AgentSpec) -> Router:
         operation_id=f"{spec.slug}_run_status",
     )
     async def run_status(request: HttpRequest, run_id: uuid.UUID) -> RunStatusOut:
-        owner = await caller(request)
+        owner = request_owner(request)
         return run_out(await get_run(run_id, owner.key, spec.slug))
 
     @router.post(
@@ -210,7 +190,7 @@ def agent_router(spec: AgentSpec) -> Router:
         run_id: uuid.UUID,
         mode: Literal["immediate", "after_turn"] = Query("immediate"),
     ) -> RunStatusOut:
-        owner = await caller(request)
+        owner = request_owner(request)
         return run_out(await cancel_run(run_id, owner.key, spec.slug, mode, by=owner.key))
 
     @router.get(
@@ -224,7 +204,7 @@ def agent_router(spec: AgentSpec) -> Router:
         page: int = Query(1, ge=1, le=100_000),
         page_size: int = Query(20, ge=1, le=100),
     ) -> SessionListOut:
-        owner = await caller(request)
+        owner = request_owner(request)
         rows, total = await list_conversations(owner.key, spec.slug, page, page_size)
         return SessionListOut(
             sessions=[ConversationOut(**row) for row in rows],
@@ -253,7 +233,7 @@ def agent_router(spec: AgentSpec) -> Router:
             None, ge=0, description="Items before this position: a page's next_before"
         ),
     ) -> SessionOut:
-        session = _session(await caller(request), spec, session_id)
+        session = _session(request_owner(request), spec, session_id)
         page_size = min(limit or settings.SESSION_PAGE_MAX_ITEMS, settings.SESSION_PAGE_MAX_ITEMS)
         page = await session.read_page(page_size, before)
         return SessionOut(
@@ -273,7 +253,7 @@ def agent_router(spec: AgentSpec) -> Router:
         operation_id=f"{spec.slug}_clear_session",
     )
     async def clear_session(request: HttpRequest, session_id: str = SessionIdPath) -> MessageOut:
-        session = _session(await caller(request), spec, session_id)
+        session = _session(request_owner(request), spec, session_id)
         await delete_conversation(session.owner, spec.slug, session_id)
         return MessageOut(message=f"Session {session_id} cleared successfully", success=True)
 
@@ -284,7 +264,7 @@ def agent_router(spec: AgentSpec) -> Router:
         operation_id=f"{spec.slug}_rewind",
     )
     async def rewind(request: HttpRequest, session_id: str = SessionIdPath) -> RewindOut:
-        session = await _idle_session(await caller(request), spec, session_id)
+        session = await _idle_session(request_owner(request), spec, session_id)
         removed = await session.rewind_last_turn()
         if removed is None:
             raise NotFound("This session has no user turn to rewind")
@@ -297,9 +277,8 @@ def agent_router(spec: AgentSpec) -> Router:
         operation_id=f"{spec.slug}_info",
     )
     async def info(request: HttpRequest) -> InfoOut:
-        # Behind REQUIRE_API_KEY like every other agent route: the instructions are the
-        # operator's prompt, not public metadata.
-        await caller(request)
+        # Authenticated like every other agent route (the API's default auth), so behind
+        # REQUIRE_API_KEY too: the instructions are the operator's prompt, not public metadata.
         return InfoOut(**agent_info(spec))
 
     return router

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
+from django.conf import settings
 from ninja import Schema
 from openai.types.responses import ResponseInputItemParam
 from pydantic import Field, TypeAdapter, field_validator
 from pydantic import ValidationError as PydanticValidationError
+
+from agentsite.registry import AgentSpec
+from agentsite.runs.service import AgentInput, OnDisconnect, RunRequest
 
 SESSION_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 SessionId = Annotated[
@@ -55,6 +59,24 @@ def check_json_text(value: Any, where: str) -> None:
                 pending.append((child, f"{path}.{key}", depth + 1))
         else:
             pending.extend((child, f"{path}[{i}]", depth + 1) for i, child in enumerate(node))
+
+
+def describe_validation_errors(errors: Iterable[Mapping[str, Any]]) -> str:
+    """Every problem pydantic (or django-ninja) found, in one line the client can act on:
+    ``field.path: message; …``. The API's 422 bodies and the WebSocket's invalid-frame errors
+    both say it this way.
+
+    django-ninja puts where a value came from in front of its path (``body``, and ``body`` again
+    as the name of the views' body parameter): noise to a client that sent a JSON object. A
+    validator's ``ValueError`` comes with pydantic's "Value error, " prefix, dropped likewise.
+    """
+    return "; ".join(_describe(error) for error in errors)
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    location = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
+    message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+    return f"{location}: {message}" if location else message
 
 
 def _check_unicode(text: str, path: str) -> None:
@@ -118,6 +140,21 @@ class RunBody(Schema):
         if value is not None:
             check_json_text(value, "context")
         return value
+
+    def run_request(self, spec: AgentSpec, owner: str, on_disconnect: OnDisconnect) -> RunRequest:
+        """The run this body asks for, whichever transport carried it (``POST /run``,
+        ``/stream``, a WebSocket ``run`` frame): they differ only in the ``on_disconnect``
+        a body that does not choose one gets."""
+        return RunRequest(
+            spec=spec,
+            # input_not_empty checked each item as a Responses API input item.
+            input=cast(AgentInput, self.input),
+            owner=owner,
+            session_id=self.session_id,
+            context=self.context or {},
+            on_disconnect=self.on_disconnect or on_disconnect,
+            multitask=self.multitask or settings.MULTITASK,
+        )
 
 
 class UsageOut(Schema):

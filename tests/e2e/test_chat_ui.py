@@ -243,3 +243,65 @@ def test_regenerate_replaces_the_last_answer(new_page):
     users = [text.strip() for text in page.locator(".message.user").all_inner_texts()]
     assert users[0].endswith("First question") and users[1].endswith("Second question")
     assert page.locator(".message.assistant").count() == 2
+
+
+SEND_LONE_SURROGATE = """() => {
+  // Valid JavaScript, invalid Unicode: the server refuses it (422) before any run starts.
+  document.getElementById('composer-input').value = 'Hello \\uD800';
+  document.getElementById('composer').requestSubmit();
+}"""
+
+
+# A WebSocket that never opens: the page falls back to streaming over HTTP.
+NO_WEBSOCKET = """window.WebSocket = class {
+  static OPEN = 1;
+  readyState = 0;
+  addEventListener() {}
+  send() {}
+  close() {}
+};"""
+
+
+@pytest.mark.parametrize("transport", ["websocket", "http"])
+def test_a_refused_run_shows_the_error_box_with_retry(new_page, browser, ui_server, transport):
+    context = browser.new_context(base_url=ui_server.url)
+    if transport == "http":
+        context.add_init_script(NO_WEBSOCKET)
+    page = new_page(context=context)
+    if transport == "websocket":
+        poll(lambda: page.evaluate("() => document.readyState") == "complete")
+    page.evaluate(SEND_LONE_SURROGATE)
+    box = page.locator(".message.assistant .error[role=alert]")
+    poll(lambda: box.count() == 1, context=lambda: page_state(page))
+    assert "lone surrogate" in box.inner_text()
+    assert box.locator("button", has_text="Retry").count() == 1
+    wait_idle(page)
+    context.close()
+
+
+FAILURES = """async () => {
+  const { request, errorMessage, ApiError } = window.AgentSite;
+  const refused = await request('/chat/session/bad%20id').catch((error) => error);
+  const notJson = await request('/static/agentsite/missing.js').catch((error) => error);
+  const offline = await request('http://127.0.0.1:9/').catch((error) => error);
+  return {
+    refused: [refused instanceof ApiError, refused.status, errorMessage(refused)],
+    notJson: [notJson.status, errorMessage(notJson)],
+    offline: [offline instanceof ApiError, errorMessage(offline).length > 0],
+    event: errorMessage({type: 'error', message: 'The model is down'}),
+    silentEvent: errorMessage({type: 'error'}, 'The run failed.'),
+    socket: errorMessage(new Event('error')),
+  };
+}"""
+
+
+def test_every_kind_of_failure_becomes_one_message(new_page):
+    page = new_page()
+    seen = page.evaluate(FAILURES)
+    assert seen["refused"][:2] == [True, 422]
+    assert seen["refused"][2].startswith("Invalid request: ")
+    assert seen["notJson"] == [404, "HTTP 404"]
+    assert seen["offline"] == [False, True]
+    assert seen["event"] == "The model is down"
+    assert seen["silentEvent"] == "The run failed."
+    assert seen["socket"] == "The connection to the server failed."

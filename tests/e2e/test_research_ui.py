@@ -48,3 +48,16 @@ def test_research_shows_progress_and_the_report(new_page):
     page.locator("#report-list li .open").last.click()
     poll(lambda: page.input_value("#research-query") == "How do Python exceptions work?")
     assert page.locator("#report-sources li").count() >= 1
+
+
+def test_a_refused_query_shows_the_error_box_with_retry(new_page):
+    page = new_page("/ui/research/")
+    # Valid JavaScript, invalid Unicode: the server refuses the query (422) before it runs.
+    page.evaluate("() => { document.getElementById('research-query').value = 'Why \\uD800'; }")
+    page.press("#research-query", "Enter")
+    box = page.locator("#research-errors .error[role=alert]")
+    poll(lambda: box.count() == 1)
+    assert "lone surrogate" in box.inner_text()
+    page.locator("#research-errors button", has_text="Retry").click()
+    poll(lambda: page.locator("#research-app[data-busy=false]").count() == 1)
+    assert box.count() == 1, "a retry shows its own failure in the same single box"

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from importlib import import_module
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from agentsite.errors import AgentSiteError
@@ -47,8 +45,6 @@ class Command(BaseCommand):
             root.setLevel(level)
 
     def _ask(self, options: dict[str, Any]) -> None:
-        # Agents are registered when their routes are mounted, i.e. when the URLconf loads.
-        import_module(settings.ROOT_URLCONF)
         spec = get_spec(options["agent"])
         if spec is None:
             known = ", ".join(sorted(s.slug for s in all_specs()))

@@ -6,7 +6,10 @@
  */
 (function () {
   "use strict";
-  const { renderInto, readSse, checkOffline } = window.AgentSite;
+  const {
+    renderInto, readSse, checkOffline, ApiError, request, requestJson, errorMessage, showError,
+    clearErrors,
+  } = window.AgentSite;
   const $ = (id) => document.getElementById(id);
   const PENDING_KEY = "agentsite.pendingRun";
   const CURRENT_KEY = "agentsite.current";
@@ -39,21 +42,6 @@
     return "ui-" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
   }
 
-  async function api(path, options = {}) {
-    const headers = { ...(options.headers || {}) };
-    // Cookie-authenticated POSTs must declare JSON (the API's CSRF defence), bodiless ones too.
-    if ((options.method || "GET") === "POST") headers["Content-Type"] = "application/json";
-    const response = await fetch(path, { credentials: "same-origin", ...options, headers });
-    let body = null;
-    try { body = await response.json(); } catch (_) { body = null; }
-    if (!response.ok) {
-      const error = new Error((body && body.error) || "HTTP " + response.status);
-      error.status = response.status;
-      throw error;
-    }
-    return body;
-  }
-
   // ---- rendering -------------------------------------------------------------------------
 
   function addMessage(role, text) {
@@ -83,20 +71,7 @@
   }
 
   function addError(node, text, onRetry) {
-    const box = document.createElement("div");
-    box.className = "error";
-    box.setAttribute("role", "alert");
-    const message = document.createElement("span");
-    message.textContent = text;
-    box.append(message);
-    if (onRetry) {
-      const retry = document.createElement("button");
-      retry.type = "button";
-      retry.textContent = "Retry";
-      retry.addEventListener("click", () => { box.remove(); onRetry(); });
-      box.append(" ", retry);
-    }
-    (node || messages).append(box);
+    showError(node || messages, text, onRetry);
     scrollDown();
   }
 
@@ -151,14 +126,16 @@
 
   async function loadSessions() {
     const list = $("conversation-list");
+    const sidebar = list.parentElement;
     try {
-      const data = await api(`/${state.agent}/sessions?page_size=50`);
+      const data = await requestJson(`/${state.agent}/sessions?page_size=50`);
+      clearErrors(sidebar);
       list.replaceChildren();
       for (const session of data.sessions) list.append(sessionEntry(session));
       $("conversation-empty").hidden = data.sessions.length > 0;
     } catch (error) {
-      $("conversation-empty").hidden = false;
-      $("conversation-empty").textContent = "Could not load conversations: " + error.message;
+      $("conversation-empty").hidden = true;
+      showError(sidebar, "Could not load conversations: " + errorMessage(error), loadSessions);
     }
   }
 
@@ -191,11 +168,11 @@
       li.toggleAttribute("aria-current", li.dataset.sessionId === sessionId);
     }
     try {
-      const data = await api(`/${state.agent}/session/${encodeURIComponent(sessionId)}`);
+      const data = await requestJson(`/${state.agent}/session/${encodeURIComponent(sessionId)}`);
       renderHistory(data.messages);
     } catch (error) {
       messages.replaceChildren();
-      addError(null, "Could not load the conversation: " + error.message, () => openConversation(sessionId));
+      addError(null, "Could not load the conversation: " + errorMessage(error), () => openConversation(sessionId));
     }
     input.focus();
   }
@@ -203,10 +180,10 @@
   async function deleteConversation(sessionId, title) {
     if (!window.confirm(`Delete the conversation “${title || sessionId}”?`)) return;
     try {
-      await api(`/${state.agent}/session/${encodeURIComponent(sessionId)}`, { method: "DELETE" });
+      await requestJson(`/${state.agent}/session/${encodeURIComponent(sessionId)}`, { method: "DELETE" });
       if (sessionId === state.sessionId) newConversation();
     } catch (error) {
-      addError(null, "Could not delete: " + error.message);
+      addError(null, "Could not delete: " + errorMessage(error));
     }
     loadSessions();
   }
@@ -266,14 +243,14 @@
     if (state.running || !state.lastInput || !state.sessionId) return;
     const sessionId = state.sessionId;
     try {
-      const body = await api(
+      const body = await requestJson(
         `/${state.agent}/session/${encodeURIComponent(sessionId)}/rewind`, { method: "POST" });
       const text = itemText(body.input) || state.lastInput;
-      const data = await api(`/${state.agent}/session/${encodeURIComponent(sessionId)}`);
+      const data = await requestJson(`/${state.agent}/session/${encodeURIComponent(sessionId)}`);
       renderHistory(data.messages);
       startRun(text);
     } catch (error) {
-      addError(null, "Could not regenerate: " + error.message, regenerate);
+      addError(null, "Could not regenerate: " + errorMessage(error), regenerate);
     }
   }
 
@@ -303,14 +280,7 @@
   async function streamOverHttp(path, options) {
     const run = state.running;
     try {
-      const headers = options.method === "POST" ? { "Content-Type": "application/json" } : {};
-      const response = await fetch(path, { credentials: "same-origin", ...options, headers });
-      if (!response.ok) {
-        let body = null;
-        try { body = await response.json(); } catch (_) { body = null; }
-        handleEvent({ type: "error", message: (body && body.error) || "HTTP " + response.status });
-        return;
-      }
+      const response = await request(path, options);
       if (run && response.headers.get("X-Run-Id")) run.runId = response.headers.get("X-Run-Id");
       await readSse(response, (event, id) => {
         if (id && !event.seq) event.seq = Number(id.split(":").pop());
@@ -318,7 +288,9 @@
         handleEvent(event);
       });
     } catch (error) {
-      if (state.running === run && run) handleEvent({ type: "error", message: "Connection lost: " + error.message });
+      // Refused (409 busy, 422 invalid, …): the run's error, with its retry.
+      if (error instanceof ApiError) handleEvent({ type: "error", message: errorMessage(error) });
+      else if (state.running === run && run) handleEvent({ type: "error", message: "Connection lost: " + errorMessage(error) });
     }
   }
 
@@ -326,7 +298,7 @@
     const run = state.running;
     if (event.type === "pong") return;
     if (!run) {
-      if (event.type === "error") addError(null, event.message);
+      if (event.type === "error") addError(null, errorMessage(event, "The server reported an error."));
       return;
     }
     if (event.run_id && event.seq) {
@@ -372,7 +344,7 @@
       case "error": {
         const retryInput = run.input;
         finishRun();
-        addError(node, event.message || "The run failed.", () => startRun(retryInput));
+        addError(node, errorMessage(event, "The run failed."), () => startRun(retryInput));
         break;
       }
       default:
@@ -398,7 +370,7 @@
       return;
     }
     try {
-      const status = await api(`/${run.agent}/runs/${run.runId}/cancel?mode=immediate`, { method: "POST" });
+      const status = await requestJson(`/${run.agent}/runs/${run.runId}/cancel?mode=immediate`, { method: "POST" });
       // The stream normally ends with run_cancelled; if it already ended, nothing more comes.
       setTimeout(() => {
         if (state.running === run && status && status.status && status.status !== "running") {
@@ -407,7 +379,7 @@
         }
       }, 3000);
     } catch (error) {
-      addError(run.node, "Could not stop: " + error.message);
+      addError(run.node, "Could not stop: " + errorMessage(error));
     }
   }
 
@@ -426,7 +398,7 @@
       return;
     }
     let ledger = null;
-    try { ledger = await api(`/${pending.agent}/runs/${pending.runId}`); } catch (_) { ledger = null; }
+    try { ledger = await requestJson(`/${pending.agent}/runs/${pending.runId}`); } catch (_) { ledger = null; }
     if (!ledger || ledger.status !== "running") {
       storage.drop(PENDING_KEY);
       if (ledger) await openConversation(pending.sessionId);

@@ -156,5 +156,7 @@
     }
   }
 
-  window.AgentSite = { escapeHtml, renderMarkdown, renderInto, readSse, checkOffline };
+  window.AgentSite = Object.assign(window.AgentSite || {}, {
+    escapeHtml, renderMarkdown, renderInto, readSse, checkOffline,
+  });
 })();

@@ -2,7 +2,9 @@
  * the report with the shared safe Markdown renderer, list the visitor's past reports. */
 (function () {
   "use strict";
-  const { renderInto, readSse, checkOffline } = window.AgentSite;
+  const {
+    renderInto, readSse, checkOffline, request, requestJson, errorMessage, showError, clearErrors,
+  } = window.AgentSite;
   const $ = (id) => document.getElementById(id);
   const app = $("research-app");
   const query = $("research-query");
@@ -22,24 +24,12 @@
     $("research-bar").max = 1;
     $("research-count").textContent = "";
     $("research-stage").textContent = "";
-    show("research-error", false);
+    clearErrors($("research-errors"));
     show("research-report", false);
   }
 
-  function showError(message, retryQuery) {
-    const box = $("research-error");
-    box.replaceChildren();
-    const text = document.createElement("span");
-    text.textContent = message;
-    box.append(text);
-    if (retryQuery) {
-      const retry = document.createElement("button");
-      retry.type = "button";
-      retry.textContent = "Retry";
-      retry.addEventListener("click", () => start(retryQuery));
-      box.append(" ", retry);
-    }
-    show("research-error", true);
+  function showFailure(message, retryQuery) {
+    showError($("research-errors"), message, retryQuery ? () => start(retryQuery) : null);
   }
 
   function onProgress(event) {
@@ -110,18 +100,11 @@
     controller = new AbortController();
     let finished = false;
     try {
-      const response = await fetch("/research/stream", {
+      const response = await request("/research/stream", {
         method: "POST",
-        credentials: "same-origin",
-        headers: { "Content-Type": "application/json" },
         body: JSON.stringify({ query: text }),
         signal: controller.signal,
       });
-      if (!response.ok) {
-        let body = null;
-        try { body = await response.json(); } catch (_) { body = null; }
-        throw new Error((body && body.error) || "HTTP " + response.status);
-      }
       await readSse(response, (event) => {
         if (event.type === "research_progress") onProgress(event);
         else if (event.type === "report") {
@@ -130,13 +113,13 @@
         } else if (event.type === "stream_complete") finished = true;
         else if (event.type === "error") {
           finished = true;
-          showError(event.message || "The research failed.", text);
+          showFailure(errorMessage(event, "The research failed."), text);
         }
       });
-      if (!finished) showError("The connection ended before the research finished.", text);
+      if (!finished) showFailure("The connection ended before the research finished.", text);
     } catch (error) {
       if (error.name === "AbortError") $("research-stage").textContent = "Stopped.";
-      else showError(error.message, text);
+      else showFailure(errorMessage(error), text);
     } finally {
       controller = null;
       setBusy(false);
@@ -145,10 +128,11 @@
   }
 
   async function loadReports() {
+    const list = $("report-list");
+    const sidebar = list.parentElement;
     try {
-      const response = await fetch("/research/reports?page_size=50", { credentials: "same-origin" });
-      const data = await response.json();
-      const list = $("report-list");
+      const data = await requestJson("/research/reports?page_size=50");
+      clearErrors(sidebar);
       list.replaceChildren();
       for (const report of data.reports || []) {
         const li = document.createElement("li");
@@ -162,8 +146,9 @@
         list.append(li);
       }
       show("report-empty", (data.reports || []).length === 0);
-    } catch (_) {
-      show("report-empty", true);
+    } catch (error) {
+      show("report-empty", false);
+      showError(sidebar, "Could not load reports: " + errorMessage(error), loadReports);
     }
   }
 
@@ -172,14 +157,12 @@
     resetView();
     show("research-progress", false);
     try {
-      const response = await fetch(`/research/reports/${id}`, { credentials: "same-origin" });
-      const report = await response.json();
-      if (!response.ok) throw new Error(report.error || "HTTP " + response.status);
+      const report = await requestJson(`/research/reports/${id}`);
       query.value = report.query;
       if (report.status === "completed" || report.markdown_report) renderReport(report);
-      else showError(`This research ${report.status}: ${report.error || "no report"}`, report.query);
+      else showFailure(`This research ${report.status}: ${report.error || "no report"}`, report.query);
     } catch (error) {
-      showError("Could not load the report: " + error.message);
+      showFailure("Could not load the report: " + errorMessage(error));
     }
   }
 

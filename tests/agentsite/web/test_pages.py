@@ -101,7 +101,7 @@ def test_login_page_logs_in_and_redirects_to_chat(browser: Client):
     assert ">ada<" in browser.get("/").content.decode()
 
 
-@pytest.mark.parametrize("name", ["site.css", "markdown.js", "chat.js", "research.js"])
+@pytest.mark.parametrize("name", ["site.css", "markdown.js", "api.js", "chat.js", "research.js"])
 async def test_static_files_are_served(name: str):
     response = await AsyncClient().get(f"/static/agentsite/{name}")
     assert response.status_code == 200
