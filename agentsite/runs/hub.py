@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import Any, Literal
 
 from channels.layers import get_channel_layer
@@ -63,7 +63,7 @@ class LiveRun:
         if self._on_cancel is not None:
             self._on_cancel(mode)
 
-    async def follow(self, after: int = 0) -> AsyncIterator[tuple[int, Event]]:
+    async def follow(self, after: int = 0) -> AsyncGenerator[tuple[int, Event], None]:
         """Events after ``after`` as they come, until the run's last event."""
         while True:
             while after < len(self.events):

@@ -12,7 +12,7 @@ import asyncio
 import contextvars
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal
@@ -217,7 +217,7 @@ async def has_ended_before(run: Run, after: int) -> bool:
 
 async def follow_run(
     run_id: uuid.UUID, owner: str, agent: str, after: int = 0
-) -> AsyncIterator[Numbered]:
+) -> AsyncGenerator[Numbered, None]:
     """A run's events after ``after``: from memory if it runs here, else from the event log,
     then live until its last event."""
     await get_run(run_id, owner, agent)

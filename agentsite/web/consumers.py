@@ -39,7 +39,7 @@ import contextlib
 import json
 import re
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from functools import partial
 from typing import Any, Literal, TypeVar
 
@@ -255,13 +255,13 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
         await self.forward(live.run_id, live.follow())
 
     async def forward(
-        self, run_id: uuid.UUID, events: AsyncIterator[Numbered], *, resumed: bool = False
+        self, run_id: uuid.UUID, events: AsyncGenerator[Numbered, None], *, resumed: bool = False
     ) -> None:
         """Send the run's events as frames; an error mid-stream becomes the last event."""
         sent = 0
         last: dict[str, Any] | None = None
         try:
-            async with contextlib.aclosing(events):  # type: ignore[type-var]
+            async with contextlib.aclosing(events):
                 async for seq, event in events:
                     frame = {**event, "run_id": str(run_id), "seq": seq}
                     if event.get("type") in TERMINAL_TYPES:
