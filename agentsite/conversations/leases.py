@@ -194,6 +194,12 @@ async def is_running(owner: str, agent: str, session_id: str) -> bool:
     )
 
 
+async def active_run(owner: str, agent: str, session_id: str) -> uuid.UUID | None:
+    """The run holding the conversation right now (a live lease), if any."""
+    held = Conversation.objects.filter(owner_key=owner, agent=agent, session_id=session_id)
+    return await held.leased().values_list("active_run", flat=True).afirst()
+
+
 def _lease_end(now: datetime) -> datetime:
     return now + timedelta(seconds=settings.RUN_LEASE_SECONDS)
 

@@ -2,6 +2,7 @@
 
 ``api`` is the site's one NinjaAPI (imported by the URLconf, not here: it mounts the routers of
 every registered agent); ``routes`` the per-agent HTTP routes; ``sse`` Server-Sent Events;
+``protocols`` the client protocols (native, AI SDK UI message stream, AG-UI) as encoders;
 ``consumers`` the per-agent WebSocket consumer; ``owners`` who a request acts for (the one
 rule, ``resolve_owner``), ``security`` the API's auth classes over it (``request_owner`` reads
 what they found); the middleware modules keep the API's error contract, size limits, CORS and

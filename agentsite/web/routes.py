@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from collections.abc import Callable
 from pathlib import PurePath
 from typing import Any, Literal
 
@@ -46,6 +47,7 @@ from agentsite.runs.service import (
     start_run,
 )
 from agentsite.web.owners import Owner
+from agentsite.web.protocols import ag_ui_http, ai_sdk_http
 from agentsite.web.schemas import (
     SESSION_ID_PATTERN,
     ConversationOut,
@@ -61,32 +63,25 @@ from agentsite.web.schemas import (
     UsageOut,
 )
 from agentsite.web.security import request_owner
-from agentsite.web.sse import parse_last_event_id, sse_response
+from agentsite.web.sse import parse_last_event_id, sse_openapi, sse_response
 
 ERRORS: dict[int, type[ErrorOut]] = {
     code: ErrorOut for code in (400, 401, 404, 409, 413, 415, 422, 500, 502, 503)
 }
-# One Server-Sent Event, as OpenAPI 3.1 tools read a text/event-stream ``schema`` (and 3.2 an
-# ``itemSchema``): the fields of each event, not the stream as one string.
-SSE_EVENT_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "data": {"type": "string", "description": "The event as JSON; see Stream events"},
-        "id": {"type": "string", "description": "<run_id>:<seq>"},
-        "event": {"type": "string"},
-        "retry": {"type": "integer"},
-    },
-}
-SSE_OPENAPI = {
-    "responses": {
-        200: {
-            "description": "Server-Sent Events: `id: <run_id>:<seq>` and one `data: <json>` line "
-            "per event; the run id is also in the `X-Run-Id` header",
-            "content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA}},
-        }
-    }
-}
+SSE_OPENAPI = sse_openapi(
+    "Server-Sent Events: `id: <run_id>:<seq>` and one `data: <json>` line per event; the run "
+    "id is also in the `X-Run-Id` header",
+    "The event as JSON; see Stream events",
+)
+SSE_EVENT_SCHEMA: dict[str, Any] = SSE_OPENAPI["responses"][200]["content"]["text/event-stream"][
+    "schema"
+]
 SessionIdPath = Path(..., pattern=SESSION_ID_PATTERN.pattern, max_length=128)
+# The client protocols beside the native one (DESIGN.md §8), each mounted on every agent.
+PROTOCOL_ROUTES: tuple[Callable[[Router, AgentSpec], None], ...] = (
+    ai_sdk_http.add_routes,
+    ag_ui_http.add_routes,
+)
 
 
 def agent_router(spec: AgentSpec) -> Router:
@@ -281,6 +276,8 @@ def agent_router(spec: AgentSpec) -> Router:
         # REQUIRE_API_KEY too: the instructions are the operator's prompt, not public metadata.
         return InfoOut(**agent_info(spec))
 
+    for add_routes in PROTOCOL_ROUTES:
+        add_routes(router, spec)
     return router
 
 
@@ -337,6 +334,9 @@ def agent_info(spec: AgentSpec) -> dict[str, Any]:
             "resume": f"{base}/runs/{{run_id}}/stream",
             "cancel": f"{base}/runs/{{run_id}}/cancel",
             "websocket": f"/ws/{spec.slug}/",
+            "ui_chat": f"{base}/ui/chat",
+            "ui_chat_resume": f"{base}/ui/chat/{{session_id}}/stream",
+            "ag_ui": f"{base}/ag-ui",
         },
         "session_config": {
             "sessions_enabled": settings.ENABLE_SESSIONS,

@@ -249,6 +249,9 @@ class EndpointsOut(Schema):
     resume: str
     cancel: str
     websocket: str
+    ui_chat: str = Field(description="AI SDK useChat (UI message stream v1)")
+    ui_chat_resume: str
+    ag_ui: str = Field(description="AG-UI (RunAgentInput → AG-UI events)")
 
 
 class SessionConfigOut(Schema):

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -26,7 +25,8 @@ from django.conf import settings
 from django.http import StreamingHttpResponse
 
 from agentsite.errors import BadRequest, translate_error
-from agentsite.runs.events import error_event
+from agentsite.web.protocols.base import StreamEncoder
+from agentsite.web.protocols.native import NativeEncoder
 
 SSE_HEADERS = {
     "Cache-Control": "no-cache",
@@ -37,14 +37,21 @@ HEARTBEAT = b": keep-alive\n"
 _DONE = object()
 
 
-# One encoder for every event: json.dumps with non-default options builds a new one per call.
-_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-
-
-def encode_sse(event: dict[str, Any], event_id: str | None = None) -> bytes:
-    data = _JSON.encode(event)
-    prefix = f"id: {event_id}\n" if event_id is not None else ""
-    return f"{prefix}data: {data}\n\n".encode()
+def sse_openapi(description: str, data: str, event_id: str = "<run_id>:<seq>") -> dict[str, Any]:
+    """The OpenAPI ``openapi_extra`` of an SSE endpoint. OpenAPI 3.1 tools read a
+    text/event-stream ``schema`` (3.2 an ``itemSchema``) as one event's fields, not the stream
+    as one string."""
+    event = {
+        "type": "object",
+        "properties": {
+            "data": {"type": "string", "description": data},
+            "id": {"type": "string", "description": event_id},
+            "event": {"type": "string"},
+            "retry": {"type": "integer"},
+        },
+    }
+    content = {"text/event-stream": {"schema": event}}
+    return {"responses": {200: {"description": description, "content": content}}}
 
 
 MAX_SEQ_DIGITS = 18
@@ -67,9 +74,12 @@ def sse_response(
     events: AsyncIterator[tuple[int, dict[str, Any]]],
     run_id: uuid.UUID,
     on_close: Callable[[], Awaitable[None]] | None = None,
+    encoder: StreamEncoder | None = None,
 ) -> StreamingHttpResponse:
-    """Stream numbered events; ``on_close`` runs when the stream ends, however it ends (the
-    client going away included)."""
+    """Stream numbered events, as the native protocol unless another ``encoder`` is given
+    (``agentsite.web.protocols``); ``on_close`` runs when the stream ends, however it ends
+    (the client going away included)."""
+    encoding: StreamEncoder = encoder or NativeEncoder(run_id)
 
     async def body() -> AsyncIterator[bytes]:
         queue: asyncio.Queue[Any] = asyncio.Queue()
@@ -85,7 +95,7 @@ def sse_response(
 
         pumping = asyncio.create_task(pump())
         try:
-            yield f"retry: {settings.SSE_RETRY_MS}\n".encode()
+            yield f"retry: {settings.SSE_RETRY_MS}\n".encode() + encoding.opening()
             while True:
                 try:
                     async with asyncio.timeout(settings.SSE_HEARTBEAT_SECONDS):
@@ -93,7 +103,7 @@ def sse_response(
                 except TimeoutError:
                     yield HEARTBEAT
                     continue
-                data, finished = _encode_burst(item, queue, run_id)
+                data, finished = _encode_burst(item, queue, encoding)
                 if data:
                     yield data
                 if finished:
@@ -107,27 +117,27 @@ def sse_response(
                     await asyncio.shield(on_close())
 
     response = StreamingHttpResponse(body(), content_type="text/event-stream; charset=utf-8")
-    for header, value in SSE_HEADERS.items():
+    for header, value in {**SSE_HEADERS, **encoding.headers}.items():
         response[header] = value
     response["X-Run-Id"] = str(run_id)
     return response
 
 
-def _encode_burst(item: Any, queue: asyncio.Queue[Any], run_id: uuid.UUID) -> tuple[bytes, bool]:
+def _encode_burst(
+    item: Any, queue: asyncio.Queue[Any], encoder: StreamEncoder
+) -> tuple[bytes, bool]:
     """Encode ``item`` and whatever else is already queued, so a burst of deltas goes out in
     one write (one ASGI message) rather than one per delta; also say whether the stream ended."""
     chunk: list[bytes] = []
     while True:
         if item is _DONE:
+            chunk.append(encoder.closing())
             return b"".join(chunk), True
         if isinstance(item, Exception):
-            error = translate_error(item)
-            chunk.append(
-                encode_sse(error_event(error.message, None, status=error.status, code=error.code))
-            )
+            chunk += [encoder.failure(translate_error(item)), encoder.closing()]
             return b"".join(chunk), True
         seq, event = item
-        chunk.append(encode_sse(event, f"{run_id}:{seq}"))
+        chunk.append(encoder.encode(seq, event))
         if queue.empty():
             return b"".join(chunk), False
         item = queue.get_nowait()

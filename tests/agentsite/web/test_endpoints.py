@@ -131,6 +131,9 @@ async def test_info(client):
         "resume": "/assistant/runs/{run_id}/stream",
         "cancel": "/assistant/runs/{run_id}/cancel",
         "websocket": "/ws/assistant/",
+        "ui_chat": "/assistant/ui/chat",
+        "ui_chat_resume": "/assistant/ui/chat/{session_id}/stream",
+        "ag_ui": "/assistant/ag-ui",
     }
     config = body["session_config"]
     assert config["sessions_enabled"] is True and config["enabled"] is True

@@ -101,13 +101,12 @@ def test_event_streams_document_one_event():
         for operation in operations()
         if "text/event-stream" in operation.definition.raw["responses"]["200"].get("content", {})
     ]
-    assert len(streams) == 5  # stream and resume per agent, research/stream
+    # stream, resume, ui/chat, ui/chat resume and ag-ui per agent, research/stream
+    assert len(streams) == 11
     for event in streams:
         assert event["type"] == "object"
-        assert event["properties"]["data"] == {
-            "type": "string",
-            "description": "The event as JSON; see Stream events",
-        }
+        assert event["properties"]["data"]["type"] == "string"
+        assert event["properties"]["data"]["description"]
 
 
 def operations() -> list[Any]:
