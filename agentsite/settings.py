@@ -8,6 +8,7 @@ import os
 import tempfile
 from datetime import timedelta
 from pathlib import Path
+from typing import Literal
 
 import environ
 
@@ -213,8 +214,8 @@ SESSION_PAGE_MAX_BYTES = env.int("SESSION_PAGE_MAX_BYTES", default=1024 * 1024)
 
 # --- Real-time runs (detached, resumable, cancellable; DESIGN.md §6–§7).
 # What a run does when its SSE client goes away: "cancel" it, or "continue" (resume later).
-SSE_ON_DISCONNECT = env.str("SSE_ON_DISCONNECT", default="cancel")
-WS_ON_DISCONNECT = env.str("WS_ON_DISCONNECT", default="continue")
+SSE_ON_DISCONNECT: Literal["cancel", "continue"] = env.str("SSE_ON_DISCONNECT", default="cancel")
+WS_ON_DISCONNECT: Literal["cancel", "continue"] = env.str("WS_ON_DISCONNECT", default="continue")
 # WebSocket flow control (agentsite.web.ws_flow): bytes of frames a socket may have waiting for a
 # client that reads too slowly (then close 4408); the largest frame a client may send (else
 # close 4413); frames a client may send per second, with bursts (else close 4429).
@@ -223,7 +224,7 @@ WS_MAX_FRAME_BYTES = env.int("WS_MAX_FRAME_BYTES", default=MAX_REQUEST_BYTES)
 WS_FRAMES_PER_SECOND = env.float("WS_FRAMES_PER_SECOND", default=10.0)
 WS_FRAME_BURST = env.int("WS_FRAME_BURST", default=40)
 # A second run on a busy conversation: "reject" (409) or "enqueue" (wait its turn).
-MULTITASK = env.str("MULTITASK", default="reject")
+MULTITASK: Literal["reject", "enqueue"] = env.str("MULTITASK", default="reject")
 MULTITASK_WAIT_SECONDS = env.float("MULTITASK_WAIT_SECONDS", default=120.0)
 SSE_HEARTBEAT_SECONDS = env.float("SSE_HEARTBEAT_SECONDS", default=15.0)
 SSE_RETRY_MS = env.int("SSE_RETRY_MS", default=3000)

@@ -13,10 +13,10 @@ starting a run (the body is then only checked, not used).
 from __future__ import annotations
 
 import uuid
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from ninja import Field, Header, Router, Schema
 from pydantic import model_validator
 
@@ -25,7 +25,13 @@ from agentsite.conversations.session import DjangoSession
 from agentsite.errors import BadRequest
 from agentsite.providers.selection import model_name_for
 from agentsite.registry import AgentSpec
-from agentsite.runs.service import RunRequest, follow_run, get_resumable_run, has_ended_before
+from agentsite.runs.service import (
+    AgentInput,
+    RunRequest,
+    follow_run,
+    get_resumable_run,
+    has_ended_before,
+)
 from agentsite.web.owners import Owner
 from agentsite.web.protocols.ag_ui import AgUiEncoder
 from agentsite.web.protocols.ag_ui_history import snapshot_messages
@@ -87,7 +93,7 @@ class RunAgentInput(Schema):
         return choice or settings.SSE_ON_DISCONNECT
 
 
-def run_input(body: RunAgentInput) -> str | list[dict[str, Any]]:
+def run_input(body: RunAgentInput) -> AgentInput:
     """The run's input: the new user messages (the text of one, or one input item each); without
     sessions (ENABLE_SESSIONS=false) the thread the client holds, as input items."""
     new = body.new_user_messages()
@@ -100,7 +106,8 @@ def run_input(body: RunAgentInput) -> str | list[dict[str, Any]]:
         for message in held
         if message.role in ("user", "assistant") and message_text(message.content).strip()
     ]
-    return texts[0] if len(items) == 1 and len(texts) == 1 else items
+    # Responses API messages: the filter keeps the user and assistant roles, with text content.
+    return texts[0] if len(items) == 1 and len(texts) == 1 else cast(AgentInput, items)
 
 
 def add_routes(router: Router, spec: AgentSpec) -> None:
@@ -117,9 +124,9 @@ def add_routes(router: Router, spec: AgentSpec) -> None:
         request: HttpRequest,
         body: RunAgentInput,
         last_event_id: str | None = Header(None, alias="Last-Event-ID"),
-    ) -> HttpResponse:
+    ) -> HttpResponseBase:
         owner = request_owner(request)
-        encoder = {
+        encoder: dict[str, Any] = {
             "thread_id": body.threadId,
             "client_run_id": body.runId,
             "model": model_name_for(spec.slug),
@@ -144,7 +151,7 @@ def add_routes(router: Router, spec: AgentSpec) -> None:
 
 async def _resume(
     owner: Owner, spec: AgentSpec, body: RunAgentInput, last_event_id: str, encoder: Any
-) -> HttpResponse:
+) -> HttpResponseBase:
     run_part = last_event_id.strip().rpartition(":")[0]
     try:
         run_id = uuid.UUID(run_part)
