@@ -1,5 +1,5 @@
 """Staff moderation: conversations (list, search, read, export, purge), the run ledger with its
-daily usage view, and API keys."""
+daily usage view, API keys, and the approval inbox (``agentsite.approval_admin``)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
+from agentsite import approval_admin  # noqa: F401  (registers the approval inbox)
 from agentsite.conversations.items import item_text
 from agentsite.conversations.retention import PurgeResult, delete_conversations
 from agentsite.governance.moderation import export_conversation, transcript, usage_per_day

@@ -14,10 +14,12 @@ class AgentsiteConfig(AppConfig):
         from agentsite.conversations.retention import runs_content_deleted
         from agentsite.providers.selection import configure_sdk, reset_provider_cache
         from agentsite.runs.eventlog import forget_events_of_deleted_runs
+        from agentsite.runs.pauses import forget_paused_content
         from agentsite.web.cors import check_cors_settings
 
         configure_sdk()
         setting_changed.connect(reset_provider_cache)
         runs_content_deleted.connect(forget_events_of_deleted_runs, dispatch_uid="run-events")
+        runs_content_deleted.connect(forget_paused_content, dispatch_uid="paused-runs")
         checks.register(check_cors_settings, checks.Tags.security)
         checks.register(check_enumerated_settings, TAG)

@@ -124,6 +124,37 @@ class ConversationFull(AgentSiteError):
     message = "This conversation is full; start a new conversation or delete this one"
 
 
+class ApprovalPending(AgentSiteError):
+    """The conversation's last run is paused on a tool call awaiting a person's decision: a new
+    message would interleave with it (the model still expects the call's answer). Decide it
+    first (``POST /{agent}/runs/{run_id}/approvals``) or let it expire."""
+
+    status = 409
+
+    def __init__(
+        self, run_id: str, tool_name: str, approval_id: str, *, expired: bool = False
+    ) -> None:
+        super().__init__(
+            f"This conversation is waiting for approval of a {tool_name} call (approval "
+            f"{approval_id}, run {run_id}); approve or reject it before sending a new message"
+        )
+        self.run_id = run_id
+        self.approval_id = approval_id
+        # Past APPROVAL_TIMEOUT_SECONDS: the caller expires it (a rejection) and tries again.
+        self.expired = expired
+
+
+class NotAwaitingApproval(AgentSiteError):
+    status = 409
+    message = "This run is not awaiting approval"
+
+
+class InvalidDecision(AgentSiteError):
+    """A decision that names no pending approval of the run, or contradicts itself."""
+
+    status = 422
+
+
 _UPSTREAM_MODULES = ("openai", "httpx", "httpcore", "httpx2")
 # The model provider's HTTP status → what the client is told (the provider's own text is not:
 # it can quote the server's API key, e.g. "Incorrect API key provided: sk-…").

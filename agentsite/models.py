@@ -143,6 +143,9 @@ class RunStatus(models.TextChoices):
     CANCELLED = "cancelled"
     # The process running it died (its lease expired before it finished).
     INTERRUPTED = "interrupted"
+    # Paused until a person approves or rejects a tool call (``ToolApproval``); its SDK state
+    # is in ``paused_state`` and its conversation stays held for it.
+    AWAITING_APPROVAL = "awaiting_approval"
 
 
 class RunQuerySet(models.QuerySet["Run"]):
@@ -174,7 +177,7 @@ class Run(TokenUsage):
     owner_key = models.CharField(max_length=160, default=ANONYMOUS_OWNER)
     session_id = models.CharField(max_length=128, blank=True)
     status = models.CharField(
-        max_length=16, choices=RunStatus.choices, default=RunStatus.RUNNING, db_index=True
+        max_length=20, choices=RunStatus.choices, default=RunStatus.RUNNING, db_index=True
     )
     model = models.CharField(max_length=100, blank=True)
     # Parts of input_tokens and output_tokens, kept in the ledger (not part of ``usage``).
@@ -188,6 +191,9 @@ class Run(TokenUsage):
     # Renewed while the run is alive; a running run whose lease has expired was interrupted.
     lease_until = models.DateTimeField(null=True, blank=True)
     on_disconnect = models.CharField(max_length=16, default="cancel")
+    # The SDK's RunState (``RunState.to_string``) of a run awaiting approval; emptied when it
+    # resumes. The client's run context is in it too.
+    paused_state = models.TextField(blank=True)
     started_at = models.DateTimeField(default=timezone.now, db_index=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
@@ -250,3 +256,19 @@ class ApiKey(models.Model):
     @property
     def owner_key(self) -> str:
         return f"key:{self.pk}"
+
+
+# Its own module (the approvals of tool calls); imported here so Django registers it.
+from agentsite.approval_models import Decision, ToolApproval  # noqa: E402
+
+__all__ = [
+    "ANONYMOUS_OWNER",
+    "ApiKey",
+    "Conversation",
+    "ConversationItem",
+    "Decision",
+    "Run",
+    "RunEventBatch",
+    "RunStatus",
+    "ToolApproval",
+]

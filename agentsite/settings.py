@@ -202,6 +202,9 @@ MAX_TURNS = env.int("MAX_TURNS", default=10)
 # A run holds its conversation with a lease that it renews while it runs; a process that dies
 # mid-run (kill -9) leaves a lease that simply expires after this many seconds.
 RUN_LEASE_SECONDS = env.int("RUN_LEASE_SECONDS", default=120)
+# How long a tool call declared with needs_approval waits for a decision before it is rejected
+# as expired (agentsite.runs.approvals).
+APPROVAL_TIMEOUT_SECONDS = env.int("APPROVAL_TIMEOUT_SECONDS", default=3600)
 
 # What one conversation may hold: a run on a conversation at either limit is refused (409,
 # code conversation_full) before it starts; a run admitted under them may end slightly over.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from agents import Agent
 
-from chat.tools import calculate, current_time
+from chat.tools import calculate, current_time, send_email
 
 chat_agent: Agent = Agent(
     name="Chat",
@@ -28,9 +28,11 @@ assistant_agent: Agent = Agent(
     name="Assistant",
     instructions=(
         "You are a helpful assistant. Use current_time for questions about the date or time "
-        "somewhere, calculate for arithmetic, and hand off to the Math Specialist when the user "
-        "wants a calculation explained step by step."
+        "somewhere, calculate for arithmetic, send_email when the user asks you to email "
+        "someone (a person approves each message first; if they reject it, say so and why), "
+        "and hand off to the Math Specialist when the user wants a calculation explained step "
+        "by step."
     ),
-    tools=[current_time, calculate],
+    tools=[current_time, calculate, send_email],
     handoffs=[math_specialist],
 )

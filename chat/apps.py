@@ -17,7 +17,8 @@ class ChatConfig(AppConfig):
                 "assistant",
                 assistant_agent,
                 description=(
-                    "An assistant with time and arithmetic tools and a math-specialist handoff."
+                    "An assistant with time and arithmetic tools, email that a person approves "
+                    "first, and a math-specialist handoff."
                 ),
             )
         )

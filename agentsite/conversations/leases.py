@@ -20,8 +20,8 @@ from django.utils import timezone
 
 from agentsite.conversations.dbthread import in_database_thread
 from agentsite.conversations.sql import db_value, insert_row, update_row
-from agentsite.errors import ConversationBusy, ConversationFull
-from agentsite.models import Conversation, Run
+from agentsite.errors import ApprovalPending, ConversationBusy, ConversationFull
+from agentsite.models import Conversation, Decision, Run, RunStatus, ToolApproval
 
 WAIT_POLL_SECONDS = 0.1
 
@@ -83,7 +83,9 @@ def _try_claim(
             if pk is None:  # created meanwhile by a concurrent first turn, which holds it
                 found = _lease_state(cursor, owner, agent, session_id, now)
         if found is not None:
-            pk, free, held, size = found
+            pk, free, held, size, holder = found
+            if held:
+                refuse_if_awaiting_approval(holder, now)
             if not free:
                 return None
             check_room(size, adding)
@@ -104,19 +106,40 @@ CONVERSATIONS = Conversation._meta.db_table
 
 def _lease_state(
     cursor: CursorWrapper, owner: str, agent: str, session_id: str, now: datetime
-) -> tuple[int, bool, bool, tuple[int, int]] | None:
-    """``(pk, free, held, (items, bytes))`` of the conversation, its row locked; None if there
-    is none yet. ``free`` is the negation of ``ConversationQuerySet.live_lease``, written in SQL
-    here because the claim is on every run's critical path."""
+) -> tuple[int, bool, bool, tuple[int, int], Any] | None:
+    """``(pk, free, held, (items, bytes), active_run)`` of the conversation, its row locked;
+    None if there is none yet. ``free`` is the negation of ``ConversationQuerySet.live_lease``,
+    written in SQL here because the claim is on every run's critical path."""
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
     cursor.execute(
         f"SELECT id, active_run IS NULL OR run_lease_until < %s, active_run IS NOT NULL,"
-        f" item_count, stored_bytes"
+        f" item_count, stored_bytes, active_run"
         f" FROM {CONVERSATIONS} WHERE owner_key = %s AND agent = %s AND session_id = %s{lock}",
         [db_value(Conversation, "run_lease_until", now), owner, agent, session_id],
     )
     row = cursor.fetchone()
-    return None if row is None else (row[0], bool(row[1]), bool(row[2]), (row[3], row[4]))
+    if row is None:
+        return None
+    return row[0], bool(row[1]), bool(row[2]), (row[3], row[4]), row[5]
+
+
+def refuse_if_awaiting_approval(holder: Any, now: datetime) -> None:
+    """``ApprovalPending`` when the run holding the conversation waits for a decision, whatever
+    its lease says: a message in between would leave the model a tool call with no answer."""
+    approval = (
+        ToolApproval.objects.filter(
+            run_id=holder, run__status=RunStatus.AWAITING_APPROVAL, decision=Decision.PENDING
+        )
+        .order_by("requested_at")
+        .first()
+    )
+    if approval is not None:
+        raise ApprovalPending(
+            str(approval.run_id),
+            approval.tool_name,
+            str(approval.id),
+            expired=approval.expires_at < now,
+        )
 
 
 def check_room(size: tuple[int, int], adding: tuple[int, int]) -> None:

@@ -61,6 +61,13 @@ _LEADING_FILLER = re.compile(
 _ARITHMETIC = re.compile(
     r"[-+(]*\s*\d+(?:\.\d+)?\s*\)*(?:\s*(?:\*\*|//|[-+*/%^×])\s*[-+(]*\s*\d+(?:\.\d+)?\s*\)*)+"
 )
+# A request to email someone ("email bob@example.com that the report is ready"): a tool that
+# takes a ``to`` gets the address, and the rest of the message as its subject and body.
+_EMAIL_ADDRESS = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_EMAIL_REQUEST = re.compile(r"\b(?:e-?mail|mail|write)\b", re.I)
+_MESSAGE_LEAD = re.compile(
+    r"^(?:\s|[:,\-]|\b(?:that|saying|to say|and say|and tell them)\b)+", re.I
+)
 # A request for a long answer ("tell me a long story"): the reply is a story of a few hundred
 # words, so that streaming, resuming and cancelling can be watched at OFFLINE_MODEL_DELAY.
 _LONG_ANSWER = re.compile(r"\b(?:story|long|essay)\b", re.I)
@@ -108,6 +115,9 @@ def plan_reply(
         for handoff in handoffs:
             if handoff.tool_name not in called and _mentions(question, handoff.agent_name):
                 return ReplyPlan(tool_call=ToolCallPlan(handoff.tool_name, "{}"))
+        email = _email_call(question, tools, called)
+        if email is not None:
+            return ReplyPlan(tool_call=email)
         for tool in tools:
             if isinstance(tool, FunctionTool) and tool.name not in called:
                 remainder = _text_after_mention(question, tool.name)
@@ -137,6 +147,24 @@ def _calculation_call(question: str, tools: list[Tool], called: set[Any]) -> Too
             and "expression" in tool.params_json_schema.get("properties", {})
         ):
             arguments = {"expression": match.group().strip()}
+            return ToolCallPlan(tool.name, json.dumps(arguments))
+    return None
+
+
+def _email_call(question: str, tools: list[Tool], called: set[Any]) -> ToolCallPlan | None:
+    """A call of the tool that takes a ``to``, for a message asking to email an address."""
+    address = _EMAIL_ADDRESS.search(question)
+    if address is None or not _EMAIL_REQUEST.search(question):
+        return None
+    for tool in tools:
+        properties = (
+            tool.params_json_schema.get("properties", {}) if isinstance(tool, FunctionTool) else {}
+        )
+        if "to" in properties and tool.name not in called:
+            message = _MESSAGE_LEAD.sub("", question[address.end() :]).strip().rstrip(".!?")
+            text = (message[:1].upper() + message[1:]) if message else "Hello"
+            values = {"to": address.group(), "subject": _clip(text, 80), "body": f"{text}."}
+            arguments = {name: values.get(name, "") for name in properties}
             return ToolCallPlan(tool.name, json.dumps(arguments))
     return None
 

@@ -18,7 +18,15 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from agents import Agent, ModelProvider, ModelSettings, RunConfig, Runner, RunResultStreaming
+from agents import (
+    Agent,
+    ModelProvider,
+    ModelSettings,
+    RunConfig,
+    Runner,
+    RunResultStreaming,
+    RunState,
+)
 from agents.usage import Usage
 from django.conf import settings
 from django.db import connection, transaction
@@ -31,6 +39,7 @@ from agentsite.conversations.sql import update_row
 from agentsite.errors import forget_broken_connections, translate_error
 from agentsite.models import Run, RunStatus
 from agentsite.providers.selection import get_model_provider
+from agentsite.runs.context import RunContext
 from agentsite.runs.eventlog import (
     DatabaseEventLog,
     Numbered,
@@ -48,9 +57,18 @@ from agentsite.runs.events import (
     usage_dict,
 )
 from agentsite.runs.hub import LiveRun, listen_for_cancel
+from agentsite.runs.pauses import (
+    Pause,
+    apply_standing_approvals,
+    approval_requested,
+    new_approvals,
+    serialize_state,
+    store_pause,
+    store_pause_now,
+)
 
 if TYPE_CHECKING:
-    from agentsite.runs.service import AgentInput, RunContext
+    from agentsite.runs.service import AgentInput
 
 logger = logging.getLogger(__name__)
 FLUSH_SECONDS = 0.1
@@ -75,7 +93,7 @@ class RunOutcome(UsageColumns):
     event_count: int
     first_event_ms: int | None
     latency_ms: int
-    finished_at: datetime
+    finished_at: datetime | None
     lease_until: None
 
 
@@ -86,8 +104,8 @@ class RunDriver:
         run: Run,
         live: LiveRun,
         agent: Agent[RunContext],
-        input: AgentInput,
-        context: RunContext,
+        input: AgentInput | RunState[RunContext, Agent[RunContext]],
+        context: RunContext | None,
         session: DjangoSession | None,
     ) -> None:
         self.run = run
@@ -101,6 +119,8 @@ class RunDriver:
         self._started = time.monotonic()
         self._first_event_ms: int | None = None
         self._last_write: asyncio.Future[None] | None = None
+        # The SDK's latest streamed result: its usage is the run's, also when the run fails.
+        self._result: RunResultStreaming | None = None
 
     async def execute(self) -> None:
         helpers = [
@@ -110,23 +130,17 @@ class RunDriver:
         usage = Usage()
         status, error = RunStatus.COMPLETED, ""
         terminal: WireEvent | None = None
+        pause: Pause | None = None
         try:
-            result = Runner.run_streamed(
-                self.agent,
-                input=self.input,
-                context=self.context,
-                session=self.session,
-                max_turns=settings.MAX_TURNS,
-                run_config=run_config(self.run.model, self.run.agent, get_model_provider()),
-            )
-            self.live.on_cancel(result.cancel)
-            try:
-                partial = await self._relay(result)
-            finally:
-                usage = result.context_wrapper.usage
-                if not result.is_complete:
-                    result.cancel()
-            if self.live.cancel_mode is None:
+            result, partial, pause = await self._run_until_decision_needed()
+            usage = result.context_wrapper.usage
+            if self.live.cancel_mode is not None:
+                status = RunStatus.CANCELLED
+                await self._keep_partial_reply(partial)
+                terminal = self._cancelled_event(result.final_output, partial, usage)
+            elif pause is not None:
+                status = RunStatus.AWAITING_APPROVAL
+            else:
                 terminal = stream_complete(
                     result.final_output,
                     result.current_turn,
@@ -136,14 +150,10 @@ class RunDriver:
                     agent_name=result.last_agent.name,
                     run_id=str(self.run.id),
                 )
-            else:
-                status = RunStatus.CANCELLED
-                await self._keep_partial_reply(partial)
-                terminal = self._cancelled_event(result.final_output, partial, usage)
         except asyncio.CancelledError:
             status, error = RunStatus.CANCELLED, "The server stopped the run"
             self.live.cancelled_by = self.live.cancelled_by or "server"
-            terminal = self._cancelled_event(None, "", usage)
+            terminal = self._cancelled_event(None, "", self._usage())
             raise
         except Exception as exc:
             failure = translate_error(exc)
@@ -154,7 +164,42 @@ class RunDriver:
         finally:
             for helper in helpers:
                 helper.cancel()
-            await asyncio.shield(self._finish(status, error, usage, terminal))
+            usage = self._usage()
+            await asyncio.shield(self._finish(status, error, usage, terminal, pause))
+
+    def _usage(self) -> Usage:
+        return self._result.context_wrapper.usage if self._result is not None else Usage()
+
+    async def _run_until_decision_needed(self) -> tuple[RunResultStreaming, str, Pause | None]:
+        """Run the agent; when it stops on tool calls that need approval and the conversation
+        approved those tools "always" earlier, approve them and go on in the same run. Returns
+        the last streamed result, the unfinished assistant text (for a cancel) and, when calls
+        wait for a person, the pause to store."""
+        input = self.input
+        while True:
+            result = Runner.run_streamed(
+                self.agent,
+                input=input,
+                context=self.context,
+                session=self.session,
+                max_turns=settings.MAX_TURNS,
+                run_config=run_config(self.run.model, self.run.agent, get_model_provider()),
+            )
+            self._result = result
+            self.live.on_cancel(result.cancel)
+            try:
+                partial = await self._relay(result)
+            finally:
+                if not result.is_complete:
+                    result.cancel()
+            if self.live.cancel_mode is not None or not result.interruptions:
+                return result, partial, None
+            state = result.to_state()
+            waiting = await apply_standing_approvals(self.run, state)
+            if waiting:
+                pause = Pause(serialize_state(state), new_approvals(self.run.id, waiting))
+                return result, partial, pause
+            input = state
 
     async def _relay(self, result: RunResultStreaming) -> str:
         """Forward the SDK's events; return the assistant text of the unfinished message."""
@@ -254,7 +299,12 @@ class RunDriver:
             await renew_lease(self.run.id)
 
     async def _finish(
-        self, status: str, error: str, usage: Usage, terminal: WireEvent | None
+        self,
+        status: str,
+        error: str,
+        usage: Usage,
+        terminal: WireEvent | None,
+        pause: Pause | None = None,
     ) -> None:
         """Record the outcome and give the conversation back *before* anyone sees the last
         event: a client that starts its next turn on ``stream_complete`` must find the session
@@ -265,33 +315,45 @@ class RunDriver:
         the ledger — and the last event goes out to this process's followers once it commits.
         With Redis: release, last event, flush, ledger, in that order.
 
+        A run that pauses for approval keeps its conversation; its last events are the
+        ``approval_requested`` ones, sent only once the approvals are stored (a client may
+        decide the moment it sees one). With Redis the pause is stored first, then the events
+        are written; a follower elsewhere waits for the ledger's event count (``follow_run``).
+
         With the database unavailable the last event still goes out (from memory), and the
         bookkeeping that failed is retried in the background until the database is back.
         """
         if self._first_event_ms is None:
             self._first_event_ms = int((time.monotonic() - self._started) * 1000)
-        outcome = self._outcome(status, error, usage, with_terminal=terminal is not None)
-        release = self.run.conversation_id is not None
+        finals = [terminal] if terminal is not None else []
+        if pause is not None:
+            finals = [approval_requested(approval) for approval in pause.approvals]
+        outcome = self._outcome(status, error, usage, len(finals), paused=pause is not None)
+        release = self.run.conversation_id is not None and pause is None
         steps: list[Callable[[], Awaitable[None]]] = []
         try:
             if get_event_log().transactional:
-                if terminal is not None:
-                    self._pending.append((len(self.live.events) + 1, terminal))
+                first = self.live.last_seq + 1
+                self._pending += [(first + index, event) for index, event in enumerate(finals)]
                 steps.append(
-                    functools.partial(self._end_in_one_transaction, release, usage, outcome)
+                    functools.partial(self._end_in_one_transaction, release, usage, outcome, pause)
                 )
                 try:
                     await _advance(steps)
                 finally:
-                    if terminal is not None:
-                        self.live.publish(terminal)
+                    for event in finals:
+                        self.live.publish(event)
             else:
-                if release:
+                if pause is not None:
+                    steps.append(functools.partial(store_pause, self.run, pause, outcome))
+                elif release:
                     steps.append(functools.partial(release_conversation, self.run.id, usage))
                 await _advance(steps)
-                if terminal is not None:
-                    self._emit(terminal)
-                steps += [self._flush, functools.partial(self._record, outcome)]
+                for event in finals:
+                    self._emit(event)
+                steps.append(self._flush)
+                if pause is None:
+                    steps.append(functools.partial(self._record, outcome))
                 await _advance(steps)
         finally:
             self.live.finish()
@@ -300,24 +362,30 @@ class RunDriver:
         _log_outcome(self.run, status, usage, outcome["latency_ms"])
         expire_events_soon()
 
-    def _outcome(self, status: str, error: str, usage: Usage, with_terminal: bool) -> RunOutcome:
-        """The ledger columns of the run's end (the last event counted, sent or not yet)."""
+    def _outcome(
+        self, status: str, error: str, usage: Usage, finals: int, paused: bool = False
+    ) -> RunOutcome:
+        """The ledger columns of the run's end or pause (the last events counted, sent or not
+        yet). Usage is the run's whole usage: a resumed run's state carries the earlier part."""
         return {
             "status": status,
             "error": error,
             "cancelled_by": self.live.cancelled_by if status == RunStatus.CANCELLED else "",
-            "event_count": len(self.live.events) + with_terminal,
+            "event_count": self.live.last_seq + finals,
             "first_event_ms": self._first_event_ms,
             "latency_ms": int((time.monotonic() - self._started) * 1000),
-            "finished_at": timezone.now(),
+            "finished_at": None if paused else timezone.now(),
             "lease_until": None,
             **usage_columns(usage),
         }
 
     def _end_in_one_transaction(
-        self, release: bool, usage: Usage, outcome: RunOutcome
+        self, release: bool, usage: Usage, outcome: RunOutcome, pause: Pause | None
     ) -> Awaitable[None]:
-        """The pending events, the release and the ledger row, committed together."""
+        """The pending events, the release (or the pause) and the ledger row, committed
+        together."""
+        if pause is not None:
+            return self._flush(functools.partial(_pause_run_in_thread, self.run, pause, outcome))
         return self._flush(
             functools.partial(
                 _end_run_in_thread, self.run.id, release=usage if release else None, outcome=outcome
@@ -365,6 +433,13 @@ def _end_run_now(
         _record_now(run_id, outcome)
 
 
+def _pause_run_now(run: Run, pause: Pause, outcome: RunOutcome, batch: list[Numbered]) -> None:
+    with transaction.atomic():
+        DatabaseEventLog.append_now(run.id, batch)
+        store_pause_now(run, pause, outcome)
+
+
+_pause_run_in_thread = in_database_thread(_pause_run_now)
 _record_in_thread = in_database_thread(_record_now)
 _forget_in_thread = in_database_thread(forget_run_events)
 _end_run_in_thread = in_database_thread(_end_run_now)

@@ -27,11 +27,15 @@ def cancel_group(run_id: uuid.UUID) -> str:
 
 
 class LiveRun:
-    """One executing run's events (seq = index + 1) and its cancel request."""
+    """One executing run's events (seq = offset + index + 1) and its cancel request.
 
-    def __init__(self, run_id: uuid.UUID, session_id: str | None) -> None:
+    ``offset`` is the number of events the run had before this process took it up: a run
+    resumed after an approval keeps its seqs, and its earlier events are in the event log."""
+
+    def __init__(self, run_id: uuid.UUID, session_id: str | None, offset: int = 0) -> None:
         self.run_id = run_id
         self.session_id = session_id
+        self.offset = offset
         self.events: list[Event] = []
         self.done = asyncio.Event()
         self.cancel_mode: CancelMode | None = None
@@ -40,10 +44,14 @@ class LiveRun:
         self._changed = asyncio.Event()
         self._on_cancel: Callable[[CancelMode], None] | None = None
 
+    @property
+    def last_seq(self) -> int:
+        return self.offset + len(self.events)
+
     def publish(self, event: Event) -> int:
         self.events.append(event)
         self._wake()
-        return len(self.events)
+        return self.last_seq
 
     def finish(self) -> None:
         self.done.set()
@@ -64,11 +72,13 @@ class LiveRun:
             self._on_cancel(mode)
 
     async def follow(self, after: int = 0) -> AsyncGenerator[tuple[int, Event], None]:
-        """Events after ``after`` as they come, until the run's last event."""
+        """Events after ``after`` (at least ``offset``: earlier ones are the log's) as they come,
+        until the run's last event."""
+        after = max(after, self.offset)
         while True:
-            while after < len(self.events):
+            while after < self.last_seq:
                 after += 1
-                yield after, self.events[after - 1]
+                yield after, self.events[after - self.offset - 1]
             if self.done.is_set():
                 return
             self._changed.clear()

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import json
 import uuid
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from agents.items import TResponseInputItem
 from django.conf import settings
@@ -26,10 +27,12 @@ from agentsite.conversations.dbthread import in_database_thread
 from agentsite.conversations.leases import claim_conversation
 from agentsite.conversations.session import DjangoSession
 from agentsite.conversations.sql import insert_row
-from agentsite.errors import AgentSiteError, EventsGone, NotFound
+from agentsite.errors import AgentSiteError, ApprovalPending, EventsGone, NotFound
 from agentsite.models import Run, RunStatus
 from agentsite.providers.selection import model_name_for
 from agentsite.registry import AgentSpec
+from agentsite.runs.approvals import cancel_paused, expire_overdue
+from agentsite.runs.context import RunContext
 from agentsite.runs.driver import RunDriver
 from agentsite.runs.eventlog import Numbered, get_event_log
 from agentsite.runs.events import WireEvent, error_event
@@ -46,15 +49,8 @@ AgentInput = str | list[TResponseInputItem]
 OnDisconnect = Literal["cancel", "continue"]
 Multitask = Literal["reject", "enqueue"]
 FOLLOW_WAIT_SECONDS = 1.0
+SETTLE_SECONDS = 5.0
 CANCEL_WAIT_SECONDS = 5.0
-
-
-@dataclass(frozen=True)
-class RunContext:
-    """The SDK run context: who asked (tools and the session see it) and the client's context."""
-
-    owner: str
-    data: dict[str, object] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -112,7 +108,8 @@ async def _start_run(request: RunRequest) -> LiveRun:
             _insert_run(run)
 
         # The ledger row is written in the claim's transaction: claimed and recorded, or neither.
-        await claim_conversation(
+        claim = functools.partial(
+            claim_conversation,
             request.owner,
             request.spec.slug,
             session_id,
@@ -121,6 +118,15 @@ async def _start_run(request: RunRequest) -> LiveRun:
             then=record,
             adding=input_size(request.input),
         )
+        try:
+            await claim()
+        except ApprovalPending as pending:
+            if not pending.expired:
+                raise
+            # The run holding it waited past APPROVAL_TIMEOUT_SECONDS: it resumes (rejected)
+            # now, and this message waits its turn or is refused as busy, as with any run.
+            await expire_overdue(await Run.objects.aget(pk=pending.run_id))
+            await claim()
         session = DjangoSession(
             session_id,
             agent=request.spec.slug,
@@ -169,9 +175,12 @@ async def run_to_completion(request: RunRequest) -> WireEvent:
     """Start a run and wait for its last event; raise its error as an ``AgentSiteError``."""
     live = await start_run(request)
     last: WireEvent = {}
+    waiting: list[dict[str, Any]] = []
     try:
         async for _, event in live.follow():
             last = event
+            if event.get("type") == "approval_requested":
+                waiting.append(event)
     finally:
         if not live.done.is_set() and request.on_disconnect == "cancel":
             live.cancel("immediate", "disconnect")
@@ -183,6 +192,13 @@ async def run_to_completion(request: RunRequest) -> WireEvent:
         error = AgentSiteError("The run was cancelled", code="run_cancelled")
         error.status = 409
         raise error
+    if last.get("type") == "approval_requested":
+        # Paused: the approvals and the run id, so the client can decide and resume.
+        return {
+            "type": RunStatus.AWAITING_APPROVAL.value,
+            "run_id": str(live.run_id),
+            "approvals": waiting,
+        }
     return last
 
 
@@ -222,11 +238,19 @@ async def follow_run(
     then live until its last event."""
     await get_run(run_id, owner, agent)
     live = get_live(run_id)
+    log = get_event_log()
     if live is not None:
+        # A run resumed here after an approval: its events before the pause are in the log.
+        if after < live.offset:
+            for seq, event in await log.read(run_id, after):
+                if seq > live.offset:
+                    break
+                yield seq, event
         async for numbered in live.follow(after):
             yield numbered
         return
-    log = get_event_log()
+    loop = asyncio.get_running_loop()
+    settle_by: float | None = None
     while True:
         events = await log.wait(run_id, after, FOLLOW_WAIT_SECONDS)
         for seq, event in events:
@@ -240,6 +264,12 @@ async def follow_run(
         if run.status != RunStatus.RUNNING:
             for seq, event in await log.read(run_id, after):
                 yield seq, event
+                after = seq
+            # A run paused with the Redis log records its pause before its last events are
+            # written (``RunDriver._finish``): wait a little for the count the ledger names.
+            settle_by = settle_by or loop.time() + SETTLE_SECONDS
+            if after < run.event_count and loop.time() < settle_by:
+                continue
             return
         if await Run.objects.filter(pk=run.pk).lease_expired().ainterrupt():
             yield (
@@ -256,11 +286,17 @@ async def follow_run(
 
 
 async def cancel_run(run_id: uuid.UUID, owner: str, agent: str, mode: CancelMode, by: str) -> Run:
-    """Ask the run to stop (from any process) and wait briefly for it to record its end."""
+    """Ask the run to stop (from any process) and wait briefly for it to record its end. A run
+    paused for approval has its calls rejected and stops after the model's next turn
+    (``cancel_paused``)."""
     run = await get_run(run_id, owner, agent)
-    if run.status != RunStatus.RUNNING:
+    if run.status == RunStatus.AWAITING_APPROVAL:
+        if await cancel_paused(run, by) is None:
+            return await Run.objects.aget(pk=run_id)
+    elif run.status != RunStatus.RUNNING:
         return run
-    await request_cancel(run_id, mode, by)
+    else:
+        await request_cancel(run_id, mode, by)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + CANCEL_WAIT_SECONDS
     while loop.time() < deadline:

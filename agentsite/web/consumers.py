@@ -13,6 +13,10 @@ same runs, the same event objects, the same ownership rules. Frames the client s
   frame). The streamed run ends with a ``run_cancelled`` event.
 - ``{"type": "resume", "run_id": …, "after"?: N}`` replays a run's events after seq N, then
   follows it live (any process); a run with nothing after N is answered with ``run_status``.
+- ``{"type": "approval", "run_id": …, "decisions": [{"id", "approve", "reason"?, "always"?}]}``
+  decides the tool calls a paused run waits on (as ``POST /{agent}/runs/{id}/approvals``);
+  once all are decided the run resumes and its events follow on this socket (seqs going on
+  from the paused stream's), else a ``run_status`` frame answers with the calls still waiting.
 - ``{"type": "ping"}`` → ``{"type": "pong"}``.
 
 A frame that cannot be served is answered with an ``error`` event carrying ``status`` (400 bad
@@ -58,6 +62,7 @@ from agentsite.errors import (
 )
 from agentsite.models import Run
 from agentsite.registry import AgentSpec
+from agentsite.runs.approvals import ApprovalDecision, decide, pending_approvals
 from agentsite.runs.eventlog import Numbered
 from agentsite.runs.events import error_event
 from agentsite.runs.hub import TERMINAL_TYPES, CancelMode, LiveRun
@@ -71,7 +76,12 @@ from agentsite.runs.service import (
     start_run,
 )
 from agentsite.web.owners import Owner, owner_for_scope, reauthenticate_scope
-from agentsite.web.schemas import SESSION_ID_PATTERN, RunBody, describe_validation_errors
+from agentsite.web.schemas import (
+    SESSION_ID_PATTERN,
+    DecisionIn,
+    RunBody,
+    describe_validation_errors,
+)
 
 # Application close codes (4000–4999 are free for applications, RFC 6455 §7.4.2).
 CLOSE_UNAUTHORIZED = 4401
@@ -79,8 +89,8 @@ CLOSE_FORBIDDEN = 4403
 CLOSE_NO_ROUTE = 4404
 REFUSAL_CLOSE_CODES = {401: CLOSE_UNAUTHORIZED, 403: CLOSE_FORBIDDEN}
 # Frames that act for the caller: its credential is checked again before each one.
-REAUTHENTICATED_FRAMES = ("run", "cancel", "resume")
-FRAME_TYPES = ("run", "cancel", "resume", "ping")
+REAUTHENTICATED_FRAMES = ("run", "cancel", "resume", "approval")
+FRAME_TYPES = ("run", "cancel", "resume", "approval", "ping")
 FrameModel = TypeVar("FrameModel", bound=BaseModel)
 
 
@@ -107,6 +117,11 @@ class CancelFrame(BaseModel):
 class ResumeFrame(BaseModel):
     run_id: uuid.UUID
     after: int = Field(0, ge=0)
+
+
+class ApprovalFrame(BaseModel):
+    run_id: uuid.UUID
+    decisions: list[DecisionIn] = Field(min_length=1, max_length=100)
 
 
 def agent_websocket_path(spec: AgentSpec) -> URLPattern:
@@ -138,6 +153,7 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
             "run": self.run,
             "cancel": self.cancel,
             "resume": self.resume,
+            "approval": self.approval,
             "ping": self.ping,
         }
 
@@ -227,6 +243,23 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
         self.streamed_run = command.run_id
         events = follow_run(command.run_id, self.owner.key, self.spec.slug, command.after)
         self.stream = self.spawn(self.forward(command.run_id, events, resumed=True), None)
+
+    async def approval(self, frame: dict[str, Any]) -> None:
+        command = validate(ApprovalFrame, frame)
+        assert self.owner is not None
+        owner, slug = self.owner.key, self.spec.slug
+        decisions = [
+            ApprovalDecision(item.id, item.approve, item.reason, item.always)
+            for item in command.decisions
+        ]
+        run, live = await decide(command.run_id, owner, slug, decisions, by=owner)
+        if live is None or self.streaming:
+            await self.send_json({**run_status(run), "approvals": await approvals_of(run)})
+            return
+        self.started = None
+        self.streamed_run = run.id
+        events = follow_run(run.id, owner, slug, live.offset)
+        self.stream = self.spawn(self.forward(run.id, events), run.session_id or None)
 
     async def ping(self, frame: dict[str, Any]) -> None:
         await self.send_json({"type": "pong"})
@@ -410,6 +443,21 @@ def session_id_of(frame: dict[str, Any]) -> str | None:
     """The frame's session id, echoed in error events only when it is a valid one."""
     value = frame.get("session_id")
     return value if isinstance(value, str) and SESSION_ID_PATTERN.match(value) else None
+
+
+async def approvals_of(run: Run) -> list[dict[str, Any]]:
+    """The calls a run waits on, as ``GET /{agent}/runs/{id}`` lists them."""
+    return [
+        {
+            "id": str(approval.id),
+            "tool_name": approval.tool_name,
+            "arguments": approval.arguments,
+            "call_id": approval.call_id,
+            "requested_at": approval.requested_at.isoformat(),
+            "expires_at": approval.expires_at.isoformat(),
+        }
+        for approval in await pending_approvals(run)
+    ]
 
 
 def run_status(run: Run) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import contextlib
 import uuid
 from collections.abc import Callable
 from pathlib import PurePath
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from agents import Agent
 from agents.handoffs import Handoff
@@ -32,9 +32,10 @@ from agentsite.errors import (
     NotFound,
     translate_error,
 )
-from agentsite.models import Run
+from agentsite.models import Run, ToolApproval
 from agentsite.providers.selection import is_offline, model_name_for, provider_name
 from agentsite.registry import AgentSpec
+from agentsite.runs.approvals import ApprovalDecision, decide, expire_overdue, pending_approvals
 from agentsite.runs.events import instructions_text
 from agentsite.runs.service import (
     CANCEL_WAIT_SECONDS,
@@ -50,10 +51,13 @@ from agentsite.web.owners import Owner
 from agentsite.web.protocols import ag_ui_http, ai_sdk_http
 from agentsite.web.schemas import (
     SESSION_ID_PATTERN,
+    ApprovalOut,
+    ApprovalsBody,
     ConversationOut,
     ErrorOut,
     InfoOut,
     MessageOut,
+    PausedRunOut,
     RewindOut,
     RunBody,
     RunOut,
@@ -90,11 +94,18 @@ def agent_router(spec: AgentSpec) -> Router:
 
     @router.post(
         "/run",
-        response={**ERRORS, 200: RunOut, 409: RunOut, 500: RunOut, 502: RunOut, 503: RunOut},
+        response={
+            **ERRORS,
+            200: PausedRunOut | RunOut,
+            409: RunOut,
+            500: RunOut,
+            502: RunOut,
+            503: RunOut,
+        },
         summary=f"Run {spec.slug} and return its final output",
         operation_id=f"{spec.slug}_run",
     )
-    async def run(request: HttpRequest, body: RunBody) -> Status[RunOut]:
+    async def run(request: HttpRequest, body: RunBody) -> Status[RunOut | PausedRunOut]:
         owner = request_owner(request)
         session_id = body.session_id if settings.ENABLE_SESSIONS else None
         try:
@@ -106,6 +117,15 @@ def agent_router(spec: AgentSpec) -> Router:
                 success=False, error=error.message, code=error.code, session_id=session_id
             )
             return Status(error.status, failed)
+        if done.get("type") == AWAITING_APPROVAL:
+            paused = PausedRunOut(
+                success=True,
+                session_id=session_id,
+                run_id=done["run_id"],
+                status=AWAITING_APPROVAL,
+                approvals=[approval_from_event(event) for event in done["approvals"]],
+            )
+            return Status(200, paused)
         outcome = RunOut(
             final_output=done["final_output"],
             success=True,
@@ -172,7 +192,43 @@ def agent_router(spec: AgentSpec) -> Router:
     )
     async def run_status(request: HttpRequest, run_id: uuid.UUID) -> RunStatusOut:
         owner = request_owner(request)
-        return run_out(await get_run(run_id, owner.key, spec.slug))
+        run = await get_run(run_id, owner.key, spec.slug)
+        if await expire_overdue(run) is not None:
+            run = await get_run(run_id, owner.key, spec.slug)
+        return await run_status_out(run)
+
+    @router.post(
+        "/runs/{run_id}/approvals",
+        response={200: RunStatusOut, **ERRORS},
+        openapi_extra={
+            "responses": {
+                200: {
+                    "description": "The run's status; with `Accept: text/event-stream`, the "
+                    "resumed run's events (SSE) when the decisions resumed it",
+                    "content": {
+                        "application/json": {
+                            "schema": {"$ref": "#/components/schemas/RunStatusOut"}
+                        },
+                        "text/event-stream": {"schema": SSE_EVENT_SCHEMA},
+                    },
+                }
+            }
+        },
+        summary="Approve or reject the tool calls a run waits on; it resumes once all are decided",
+        operation_id=f"{spec.slug}_approvals",
+    )
+    async def approvals(
+        request: HttpRequest, run_id: uuid.UUID, body: ApprovalsBody
+    ) -> HttpResponseBase | RunStatusOut:
+        owner = request_owner(request)
+        decisions = [
+            ApprovalDecision(item.id, item.approve, item.reason, item.always)
+            for item in body.decisions
+        ]
+        run, live = await decide(run_id, owner.key, spec.slug, decisions, by=owner.key)
+        if live is not None and "text/event-stream" in request.headers.get("Accept", ""):
+            return sse_response(follow_run(run_id, owner.key, spec.slug, live.offset), run_id)
+        return await run_status_out(run)
 
     @router.post(
         "/runs/{run_id}/cancel",
@@ -295,6 +351,40 @@ async def _idle_session(owner: Owner, spec: AgentSpec, session_id: str) -> Djang
     return session
 
 
+# RunStatus.AWAITING_APPROVAL's value, as the literal PausedRunOut.status is.
+AWAITING_APPROVAL: Final = "awaiting_approval"
+
+
+def approval_out(approval: ToolApproval) -> ApprovalOut:
+    return ApprovalOut(
+        id=str(approval.id),
+        tool_name=approval.tool_name,
+        arguments=approval.arguments,
+        call_id=approval.call_id,
+        requested_at=approval.requested_at.isoformat(),
+        expires_at=approval.expires_at.isoformat(),
+    )
+
+
+def approval_from_event(event: dict[str, Any]) -> ApprovalOut:
+    """An ``approval_requested`` event as the run status lists it."""
+    return ApprovalOut(
+        id=event["approval_id"],
+        tool_name=event["tool_name"],
+        arguments=event["tool_arguments"],
+        call_id=event["call_id"],
+        requested_at=event["requested_at"],
+        expires_at=event["expires_at"],
+    )
+
+
+async def run_status_out(run: Run) -> RunStatusOut:
+    """``run_out`` with the calls the run waits on."""
+    status = run_out(run)
+    status.approvals = [approval_out(approval) for approval in await pending_approvals(run)]
+    return status
+
+
 def run_out(run: Run) -> RunStatusOut:
     return RunStatusOut(
         run_id=str(run.id),
@@ -333,6 +423,7 @@ def agent_info(spec: AgentSpec) -> dict[str, Any]:
             "run_status": f"{base}/runs/{{run_id}}",
             "resume": f"{base}/runs/{{run_id}}/stream",
             "cancel": f"{base}/runs/{{run_id}}/cancel",
+            "approvals": f"{base}/runs/{{run_id}}/approvals",
             "websocket": f"/ws/{spec.slug}/",
             "ui_chat": f"{base}/ui/chat",
             "ui_chat_resume": f"{base}/ui/chat/{{session_id}}/stream",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from typing import Annotated, Any, Literal, cast
@@ -10,7 +11,7 @@ from typing import Annotated, Any, Literal, cast
 from django.conf import settings
 from ninja import Schema
 from openai.types.responses import ResponseInputItemParam
-from pydantic import Field, TypeAdapter, field_validator
+from pydantic import Field, StrictBool, TypeAdapter, field_validator
 from pydantic import ValidationError as PydanticValidationError
 
 from agentsite.registry import AgentSpec
@@ -164,6 +165,15 @@ class UsageOut(Schema):
     total_tokens: int
 
 
+class ApprovalOut(Schema):
+    id: str = Field(description="The approval id to decide with POST /{agent}/runs/{id}/approvals")
+    tool_name: str
+    arguments: str = Field(description="The call's arguments as the model wrote them (JSON)")
+    call_id: str
+    requested_at: str
+    expires_at: str
+
+
 class RunOut(Schema):
     final_output: Any = None
     success: bool
@@ -172,6 +182,33 @@ class RunOut(Schema):
     usage: UsageOut | None = None
     response_id: str | None = None
     session_id: str | None = None
+
+
+class PausedRunOut(RunOut):
+    """``/run`` of a run that paused on tool calls needing approval: ``RunOut`` and the calls."""
+
+    run_id: str
+    status: Literal["awaiting_approval"]
+    approvals: list[ApprovalOut] = Field(description="The calls waiting for a decision")
+
+
+class DecisionIn(Schema):
+    id: uuid.UUID = Field(description="An approval id from the run's status")
+    approve: StrictBool
+    reason: str = Field("", max_length=2000, description="Told to the model with a rejection")
+    always: StrictBool = Field(
+        False, description="Approve this tool for the rest of the conversation (approvals only)"
+    )
+
+    @field_validator("reason")
+    @classmethod
+    def reason_is_valid_text(cls, value: str) -> str:
+        check_json_text(value, "reason")
+        return value
+
+
+class ApprovalsBody(Schema):
+    decisions: list[DecisionIn] = Field(min_length=1, max_length=100)
 
 
 class RunStatusOut(Schema):
@@ -186,6 +223,9 @@ class RunStatusOut(Schema):
     cancelled_by: str
     started_at: str
     finished_at: str | None
+    approvals: list[ApprovalOut] = Field(
+        default=[], description="The calls waiting for a decision (status awaiting_approval)"
+    )
     success: bool = True
 
 
@@ -248,6 +288,7 @@ class EndpointsOut(Schema):
     run_status: str
     resume: str
     cancel: str
+    approvals: str = ""
     websocket: str
     ui_chat: str = Field(description="AI SDK useChat (UI message stream v1)")
     ui_chat_resume: str

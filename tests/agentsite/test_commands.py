@@ -152,6 +152,16 @@ class TestAsk:
         assert '[tool] calculate({"expression": "6*7"})' in output
         assert "[tool output] 42" in output
 
+    def test_a_call_needing_approval_is_shown_with_its_approval_id(self):
+        output = ask(
+            "assistant", "email bob@example.com that the report is ready", "--session", "cli-2"
+        )
+        run = Run.objects.get()
+        approval = run.approvals.get()
+        assert "[approval needed] send_email(" in output
+        assert f"approval {approval.pk} of run {run.pk}" in output
+        assert run.status == RunStatus.AWAITING_APPROVAL
+
     def test_failed_run_is_an_error(self, use_scripted_model):
         use_scripted_model([ModelStep.raise_error(RuntimeError("upstream exploded"))])
         with pytest.raises(CommandError, match="Run failed"):

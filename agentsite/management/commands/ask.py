@@ -56,7 +56,7 @@ class Command(BaseCommand):
         kind = last.get("type")
         if kind == "error":
             raise CommandError(f"Run failed: {last.get('message')}")
-        if kind != "stream_complete":
+        if kind not in ("stream_complete", "approval_requested"):
             raise CommandError(f"Run ended without an answer ({kind or 'no events'})")
 
     async def _stream(self, request: RunRequest) -> dict[str, Any]:
@@ -92,6 +92,12 @@ class Command(BaseCommand):
             self._note(
                 f"[done] session {event.get('session_id') or '-'}, "
                 f"{usage.get('total_tokens', 0)} tokens"
+            )
+        elif kind == "approval_requested":
+            self._note(
+                f"[approval needed] {event.get('tool_name')}({event.get('tool_arguments')}): "
+                f"approval {event.get('approval_id')} of run {event.get('run_id')}; decide it "
+                "with POST /{agent}/runs/{run_id}/approvals or in the admin's Tool approvals"
             )
         elif kind in ("error", "run_cancelled"):
             self.stdout.write("")

@@ -1,4 +1,5 @@
-/* How the pages call the API, and how they tell the user that something failed.
+/* How the pages call the API (JSON and Server-Sent Events), and how they tell the user that
+ * something failed.
  *
  * Every failure ends up as one sentence (errorMessage) in one kind of box (showError), whatever
  * failed: a response the API refused (its `{"success": false, "error": …}` body is read here and
@@ -75,7 +76,42 @@
     for (const box of container.querySelectorAll(":scope > .error")) box.remove();
   }
 
+  /* Read a fetch Response body as SSE and call onEvent(object, id) for each data event. */
+  async function readSse(response, onEvent) {
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += value.replace(/\r\n/g, "\n");
+      let end;
+      while ((end = buffer.indexOf("\n\n")) >= 0) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        let data = null;
+        let id = null;
+        for (const line of block.split("\n")) {
+          if (line.startsWith("data: ")) data = (data === null ? "" : data + "\n") + line.slice(6);
+          else if (line.startsWith("id: ")) id = line.slice(4);
+        }
+        if (data !== null) onEvent(JSON.parse(data), id);
+      }
+    }
+  }
+
+  /* Show the offline banner when the agent's /info says the offline model answers. */
+  async function checkOffline(infoUrl) {
+    const banner = document.getElementById("offline-banner");
+    try {
+      const info = await requestJson(infoUrl);
+      if (banner) banner.hidden = !info.offline;
+      return info;
+    } catch (_) {
+      return null;
+    }
+  }
+
   window.AgentSite = Object.assign(window.AgentSite || {}, {
-    ApiError, request, requestJson, errorMessage, showError, clearErrors,
+    ApiError, request, requestJson, readSse, checkOffline, errorMessage, showError, clearErrors,
   });
 })();

@@ -1,5 +1,9 @@
 /* The chat page: conversations in a sidebar, replies streamed over the WebSocket (SSE fallback).
  *
+ * A tool call that needs approval (approval_requested) shows a card with the tool, its
+ * arguments and Approve / Reject (with a reason); the decision goes over the socket (an
+ * `approval` frame) or to POST /{agent}/runs/{id}/approvals, and the resumed run streams on.
+ *
  * A run started here uses on_disconnect="continue", so it goes on when the page goes away; its
  * id and last seen event number are kept in sessionStorage, and a reloaded page replays the run
  * from the start (`resume` frame, or the SSE resume endpoint) and follows it to its end.
@@ -282,6 +286,11 @@
     try {
       const response = await request(path, options);
       if (run && response.headers.get("X-Run-Id")) run.runId = response.headers.get("X-Run-Id");
+      if ((response.headers.get("Content-Type") || "").startsWith("application/json")) {
+        const status = await response.json();
+        handleEvent({ ...status, type: "run_status" });
+        return;
+      }
       await readSse(response, (event, id) => {
         if (id && !event.seq) event.seq = Number(id.split(":").pop());
         if (run && !event.run_id) event.run_id = run.runId;
@@ -335,7 +344,13 @@
         addStatus(node, "Stopped.", "stopped");
         finishRun();
         break;
+      case "approval_requested":
+        addApprovalCard(run, {
+          id: event.approval_id, tool_name: event.tool_name, arguments: event.tool_arguments,
+        });
+        break;
       case "run_status":
+        if (event.status === "awaiting_approval") break; // other calls of the run still wait
         if (event.status && event.status !== "running") {
           finishRun();
           if (state.sessionId) openConversation(state.sessionId);
@@ -352,6 +367,66 @@
     }
   }
 
+  // ---- approvals -------------------------------------------------------------------------
+
+  function addApprovalCard(run, approval) {
+    const card = document.createElement("div");
+    card.className = "approval-card";
+    card.setAttribute("role", "group");
+    card.dataset.approvalId = approval.id;
+    const title = document.createElement("div");
+    title.className = "approval-title";
+    title.textContent = `Approve ${approval.tool_name}?`;
+    const args = document.createElement("pre");
+    args.className = "approval-arguments";
+    try { args.textContent = JSON.stringify(JSON.parse(approval.arguments), null, 2); }
+    catch (_) { args.textContent = approval.arguments; }
+    const reason = document.createElement("input");
+    reason.type = "text";
+    reason.className = "approval-reason";
+    reason.placeholder = "Reason (told to the assistant if you reject)";
+    reason.setAttribute("aria-label", "Reason");
+    const approve = document.createElement("button");
+    approve.type = "button";
+    approve.textContent = "Approve";
+    approve.className = "approve";
+    const reject = document.createElement("button");
+    reject.type = "button";
+    reject.textContent = "Reject";
+    reject.className = "reject";
+    const actions = document.createElement("div");
+    actions.className = "approval-actions";
+    actions.append(reason, approve, reject);
+    card.append(title, args, actions);
+    run.node.querySelector(".events").append(card);
+    const decide = (yes) => {
+      approve.disabled = reject.disabled = reason.disabled = true;
+      const why = reason.value.trim();
+      const outcome = document.createElement("div");
+      outcome.className = "approval-outcome";
+      outcome.textContent = yes ? "Approved" : "Rejected" + (why ? `: ${why}` : "");
+      actions.replaceWith(outcome);
+      sendDecision(run, { id: approval.id, approve: yes, reason: why });
+    };
+    approve.addEventListener("click", () => decide(true));
+    reject.addEventListener("click", () => decide(false));
+    scrollDown();
+  }
+
+  function sendDecision(run, decision) {
+    if (socketOpen()) {
+      run.viaSocket = true;
+      state.ws.send(JSON.stringify({ type: "approval", run_id: run.runId, decisions: [decision] }));
+      return;
+    }
+    run.viaSocket = false;
+    streamOverHttp(`/${run.agent}/runs/${run.runId}/approvals`, {
+      method: "POST",
+      headers: { Accept: "text/event-stream" },
+      body: JSON.stringify({ decisions: [decision] }),
+    });
+  }
+
   function finishRun() {
     const run = state.running;
     if (!run) return;
@@ -365,6 +440,10 @@
   async function stopRun() {
     const run = state.running;
     if (!run) return;
+    // A paused run's cancel rejects the calls it waits on: their cards take no decision now.
+    for (const control of run.node.querySelectorAll(".approval-card button, .approval-card input")) {
+      control.disabled = true;
+    }
     if (!run.runId) {
       if (socketOpen()) state.ws.send(JSON.stringify({ type: "cancel" }));
       return;
@@ -399,6 +478,18 @@
     }
     let ledger = null;
     try { ledger = await requestJson(`/${pending.agent}/runs/${pending.runId}`); } catch (_) { ledger = null; }
+    if (ledger && ledger.status === "awaiting_approval") {
+      // Paused on a tool call: the cards come back, the decision resumes the run.
+      await socketReady;
+      const node = addMessage("assistant", "");
+      state.running = {
+        runId: pending.runId, seq: ledger.event_count, input: pending.input, text: "", node,
+        agent: pending.agent, sessionId: pending.sessionId, viaSocket: socketOpen(),
+      };
+      setBusy(true);
+      for (const approval of ledger.approvals) addApprovalCard(state.running, approval);
+      return;
+    }
     if (!ledger || ledger.status !== "running") {
       storage.drop(PENDING_KEY);
       if (ledger) await openConversation(pending.sessionId);

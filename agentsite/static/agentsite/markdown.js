@@ -120,43 +120,7 @@
     }
   });
 
-  /* Read a fetch Response body as SSE and call onEvent(object, id) for each data event. */
-  async function readSse(response, onEvent) {
-    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-    let buffer = "";
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      buffer += value.replace(/\r\n/g, "\n");
-      let end;
-      while ((end = buffer.indexOf("\n\n")) >= 0) {
-        const block = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        let data = null;
-        let id = null;
-        for (const line of block.split("\n")) {
-          if (line.startsWith("data: ")) data = (data === null ? "" : data + "\n") + line.slice(6);
-          else if (line.startsWith("id: ")) id = line.slice(4);
-        }
-        if (data !== null) onEvent(JSON.parse(data), id);
-      }
-    }
-  }
-
-  /* Show the offline banner when the agent's /info says the offline model answers. */
-  async function checkOffline(infoUrl) {
-    const banner = document.getElementById("offline-banner");
-    try {
-      const response = await fetch(infoUrl, { credentials: "same-origin" });
-      const info = await response.json();
-      if (banner) banner.hidden = !info.offline;
-      return info;
-    } catch (_) {
-      return null;
-    }
-  }
-
   window.AgentSite = Object.assign(window.AgentSite || {}, {
-    escapeHtml, renderMarkdown, renderInto, readSse, checkOffline,
+    escapeHtml, renderMarkdown, renderInto,
   });
 })();

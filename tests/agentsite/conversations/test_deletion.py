@@ -266,6 +266,9 @@ def test_migration_forgets_events_of_conversations_deleted_before(transactional_
 
     executor = MigrationExecutor(connection)
     executor.migrate(after)
-
     kept = set(RunEventBatch.objects.values_list("run_id", flat=True))
+    # Back to the latest schema: later migrations change tables the next tests use.
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
     assert kept == {alive.pk, stateless.pk}

@@ -420,6 +420,7 @@ class ReplayedRun:
         self.last_response_id = "resp_1"
         self.last_agent = SPECIALIST
         self.context_wrapper = SimpleNamespace(usage=Usage(requests=1))
+        self.interruptions: list[Any] = []  # no tool call waits for approval
 
     def cancel(self, mode: str = "immediate") -> None:
         self.is_complete = True

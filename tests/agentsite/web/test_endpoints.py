@@ -118,7 +118,8 @@ async def test_info(client):
     assert body["name"] == "Assistant"
     assert body["agent_name"] == "Assistant"
     assert body["slug"] == "assistant"
-    assert body["tools_count"] == 2 and body["handoffs_count"] == 1
+    assert body["tools_count"] == 3 and body["handoffs_count"] == 1
+    assert body["tools"] == ["current_time", "calculate", "send_email"]
     assert body["endpoints"] == {
         "run": "/assistant/run",
         "stream": "/assistant/stream",
@@ -130,6 +131,7 @@ async def test_info(client):
         "run_status": "/assistant/runs/{run_id}",
         "resume": "/assistant/runs/{run_id}/stream",
         "cancel": "/assistant/runs/{run_id}/cancel",
+        "approvals": "/assistant/runs/{run_id}/approvals",
         "websocket": "/ws/assistant/",
         "ui_chat": "/assistant/ui/chat",
         "ui_chat_resume": "/assistant/ui/chat/{session_id}/stream",

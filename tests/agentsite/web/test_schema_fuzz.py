@@ -101,8 +101,9 @@ def test_event_streams_document_one_event():
         for operation in operations()
         if "text/event-stream" in operation.definition.raw["responses"]["200"].get("content", {})
     ]
-    # stream, resume, ui/chat, ui/chat resume and ag-ui per agent, research/stream
-    assert len(streams) == 11
+    # stream, resume, approvals (which may stream the resumed run), ui/chat, ui/chat resume and
+    # ag-ui per agent, research/stream
+    assert len(streams) == 13
     for event in streams:
         assert event["type"] == "object"
         assert event["properties"]["data"]["type"] == "string"
