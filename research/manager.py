@@ -1,9 +1,11 @@
 """One research run: plan the searches, perform them concurrently, write the report.
 
-``ResearchManager.run`` is an async iterator of wire events (``research_progress``, then
-``report`` and ``stream_complete``, or a last ``error``) that the HTTP, SSE and WebSocket
-transports all relay. The ``Report`` row is written as the run goes, so a run that fails or is
-cancelled keeps its plan and the searches it finished, with status ``failed``.
+``ResearchManager`` is the pipeline's ``PipelineWork``: its ``steps`` are the run's wire events
+(``research_progress``, then ``report``), and the run service executes it like an agent's run —
+a ``Run`` ledger row named ``research`` whose id is the report's, the resumable event log, cancel
+from any process, the last event (``stream_complete``, ``error`` or ``run_cancelled``, each with
+``report_id``) and every transport. The ``Report`` row is written as the run goes, so a run that
+fails or is cancelled keeps its plan and the searches it finished, with status ``failed``.
 
 Over the knowledge base the manager retrieves each search's passages itself, with the same
 full-text search the agents' tool uses, and hands them to the search agent: whatever the model
@@ -14,11 +16,10 @@ run recorded, and the report lists them.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 from agents import Agent, ModelSettings, RunConfig, Runner
@@ -28,10 +29,11 @@ from agents.usage import Usage
 from django.conf import settings
 from django.utils import timezone
 
-from agentsite.errors import AgentSiteError, translate_error
+from agentsite.errors import translate_error
 from agentsite.providers.offline import OfflineProvider
 from agentsite.providers.selection import get_model_provider
-from agentsite.runs.events import WireEvent, error_event, stream_complete, usage_dict
+from agentsite.runs import OnDisconnect, PipelineWork, WorkRequest
+from agentsite.runs.events import WireEvent, stream_complete, usage_dict
 from agentsite.web.schemas import check_json_text
 from research import events
 from research.agents import (
@@ -56,6 +58,8 @@ from research.search import (
     web_citations,
 )
 
+# The name of research runs in the ledger and in their routes (/research/runs/{id}).
+RESEARCH = "research"
 CANCELLED = "The research was cancelled before the report was finished"
 
 
@@ -76,32 +80,60 @@ def clean_query(value: Any) -> str:
     return query
 
 
-class ResearchManager:
-    """One research run for one owner; iterate ``run()`` once."""
+class ResearchManager(PipelineWork):
+    """One research run for one owner, executed once by the run service (``request()``)."""
 
     def __init__(
-        self, query: str, owner: str, *, model_provider: ModelProvider | None = None
+        self, query: Any, owner: str, *, model_provider: ModelProvider | None = None
     ) -> None:
+        super().__init__()
         self.query = clean_query(query)
         self.owner = owner
-        # Known before the run starts, so a transport can name the report up front.
+        # Known before the run starts, so a transport can name the report up front; the run's
+        # ledger row has the same id.
         self.report_id = uuid.uuid4()
         self.backend = search_backend()
         self.provider = model_provider or get_model_provider()
         self.registry = SourceRegistry()
-        self.usage = Usage()
+        self._usage = Usage()
         self.searches: list[dict[str, Any]] = []
         self.timings: dict[str, int] = {}
         self.agent_runs = 0
-        self.error: AgentSiteError | None = None
+        self.report: dict[str, Any] = {}
         # Whether the Report row exists (a failure before it does has nothing to record), and
         # whether it has its final status.
         self.stored = False
         self.finished = False
         self._started = time.monotonic()
 
-    async def run(self) -> AsyncGenerator[WireEvent, None]:
-        """The run's events; it ends with ``stream_complete`` or ``error`` (or is cancelled)."""
+    def request(self, on_disconnect: OnDisconnect = "cancel") -> WorkRequest:
+        """What the run service starts: this pipeline as a ``research`` run."""
+        return WorkRequest(
+            agent=RESEARCH,
+            work=self,
+            owner=self.owner,
+            model=research_model("writer"),
+            run_id=self.report_id,
+            on_disconnect=on_disconnect,
+        )
+
+    @property
+    def usage(self) -> Usage:
+        """The planner's, the searches' and the writer's, added up."""
+        return self._usage
+
+    def completed(self) -> WireEvent:
+        return stream_complete(self.report, self.agent_runs, self.usage, None)
+
+    async def cancelled(self) -> dict[str, Any]:
+        return {"message": CANCELLED}
+
+    def terminal_keys(self) -> dict[str, Any]:
+        return {"report_id": str(self.report_id)}
+
+    async def steps(self) -> AsyncIterator[WireEvent]:
+        """Planning, the searches, the report; a failure is recorded in the report, then
+        raised (the run's ``error`` event)."""
         await Report.objects.acreate(
             id=self.report_id,
             owner_key=self.owner,
@@ -117,35 +149,19 @@ class ResearchManager:
             async for event in self._search_all():
                 yield event
             yield events.progress(self.report_id, "writing", "Writing the report")
-            report = await self._write()
-            yield events.report_event(self.report_id, report)
-            yield stream_complete(
-                report, self.agent_runs, self.usage, None, report_id=str(self.report_id)
-            )
+            self.report = await self._write()
+            yield events.report_event(self.report_id, self.report)
         except (asyncio.CancelledError, GeneratorExit):
             # Also when a consumer stops at the last event: then the report is already final.
             if not self.finished:
                 await asyncio.shield(self._fail(CANCELLED))
             raise
         except Exception as exc:
-            error = self.error = translate_error(exc)
+            error = translate_error(exc)
             await asyncio.shield(self._fail(error.message))
-            yield error_event(
-                error.message,
-                None,
-                status=error.status,
-                code=error.code,
-                report_id=str(self.report_id),
-            )
-
-    async def run_to_completion(self) -> dict[str, Any]:
-        """Run without streaming; the report, or the run's error raised as a domain error."""
-        async with contextlib.aclosing(self.run()) as stream:
-            async for event in stream:
-                if event["type"] == "stream_complete":
-                    report: dict[str, Any] = event["final_output"]
-                    return report
-        raise self.error or ResearchFailed()
+            if error is exc:
+                raise
+            raise error from exc
 
     # --- stages ------------------------------------------------------------------------------
 

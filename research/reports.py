@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 from agentsite.errors import NotFound
+from agentsite.runs.eventlog import forget_run_events
 from research.models import Report
 
 _SOURCES_HEADING = re.compile(r"^#{1,6}\s*(?:\d+\.\s*)?(?:sources|references)\b", re.I | re.M)
@@ -18,6 +19,13 @@ async def get_report(report_id: uuid.UUID, owner: str) -> Report:
     if report is None:
         raise NotFound("Report not found")
     return report
+
+
+def forget_report_events(sender: type[Report], instance: Report, **_: Any) -> None:
+    """Receiver of ``post_delete`` for ``Report``: a deleted report takes its run's event log
+    (the run's id is the report's), which holds the report's text; the ledger row stays, with
+    metadata only. Inside the deleting transaction, so a failure rolls the deletion back."""
+    forget_run_events([instance.pk])
 
 
 async def list_reports(owner: str, page: int, page_size: int) -> tuple[list[Report], int]:

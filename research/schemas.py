@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from ninja import Schema
 from pydantic import Field
@@ -12,7 +12,13 @@ from agentsite.web.schemas import UsageOut
 
 class ResearchBody(Schema):
     query: str = Field(
-        description="What to research", examples=["How do Python context managers work?"]
+        description="What to research (or send it as ?query=)",
+        examples=["How do Python context managers work?"],
+    )
+    on_disconnect: Literal["cancel", "continue"] | None = Field(
+        default=None,
+        description="When the client goes away: cancel the run (default) or let it finish so "
+        "it can be resumed",
     )
 
 

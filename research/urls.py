@@ -1,26 +1,29 @@
-"""The research API: run a research (JSON or SSE) and read the caller's stored reports.
+"""The research API: run a research (JSON or SSE), follow, resume or cancel its run, and read the
+caller's stored reports.
 
-Views only translate; the work is in ``research.manager`` and ``research.reports``.
+Views only translate; the work is in ``research.manager`` (the pipeline) and
+``research.reports``. Runs go through the shared run service, so the run routes
+(``/research/runs/{run_id}``, ``…/stream``, ``…/cancel``) are the agents' own
+(``agentsite.web.routes.mount_run_routes``); a research run's id is its report's.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Literal
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponseBase
 from ninja import Query, Router, Status
 
 from agentsite.errors import AgentSiteError, BadRequest
-from agentsite.runs.events import WireEvent
-from agentsite.web.routes import SSE_EVENT_SCHEMA
+from agentsite.runs import run_to_completion, start_run
+from agentsite.web.routes import SSE_EVENT_SCHEMA, mount_run_routes, stream_live
 from agentsite.web.schemas import ErrorOut
 from agentsite.web.security import request_owner
-from agentsite.web.sse import sse_response
 from research.errors import InvalidQuery
-from research.manager import ResearchManager
+from research.manager import RESEARCH, ResearchManager
 from research.reports import get_report, list_reports, report_detail, report_summary
 from research.schemas import (
     ReportDetailOut,
@@ -32,7 +35,10 @@ from research.schemas import (
 )
 
 ERRORS: dict[int, Any] = {code: ErrorOut for code in (400, 401, 404, 413, 415, 422, 500, 503)}
-RUN_ERRORS: dict[int, Any] = {**ERRORS, **{code: ResearchErrorOut for code in (404, 500, 502)}}
+RUN_ERRORS: dict[int, Any] = {
+    **ERRORS,
+    **{code: ResearchErrorOut for code in (404, 409, 500, 502)},
+}
 SSE_OPENAPI = {
     "requestBody": {
         "required": False,
@@ -40,15 +46,21 @@ SSE_OPENAPI = {
     },
     "responses": {
         200: {
-            "description": "Server-Sent Events, one `data: <json>` line each: `research_progress` "
-            "(stage planning, planned, search_started, search_finished, writing), then `report` "
-            "and `stream_complete`, or a last `error`. The report id is in `X-Report-Id`.",
+            "description": "Server-Sent Events, `id: <run_id>:<seq>` and one `data: <json>` line "
+            "each: `research_progress` (stage planning, planned, search_started, "
+            "search_finished, writing), then `report` and `stream_complete`, or a last `error` "
+            "(or `run_cancelled`). The run id is the report id, in `X-Run-Id` and `X-Report-Id`.",
             "content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA}},
         }
     },
 }
+OnDisconnectQuery = Query(
+    None,
+    description="When the client goes away: cancel the run (default SSE_ON_DISCONNECT) or let "
+    "it finish so it can be resumed at /research/runs/{run_id}/stream",
+)
 
-research_router = Router(tags=["research"])
+research_router = Router(tags=[RESEARCH])
 
 
 @research_router.post(
@@ -62,14 +74,14 @@ async def research(
     owner = request_owner(request)
     manager = ResearchManager(query, owner.key)
     try:
-        report = await manager.run_to_completion()
+        done = await run_to_completion(manager.request())
     except AgentSiteError as error:
         report_id = str(manager.report_id) if manager.stored else None
         return Status(
             error.status,
             ResearchErrorOut(error=error.message, code=error.code, report_id=report_id),
         )
-    return Status(200, ReportOut(report_id=str(manager.report_id), **report))
+    return Status(200, ReportOut(report_id=str(manager.report_id), **done["final_output"]))
 
 
 @research_router.post(
@@ -81,12 +93,37 @@ async def research(
 async def stream(
     request: HttpRequest,
     query: str | None = Query(None, description='What to research, or send {"query": …}'),
+    on_disconnect: Literal["cancel", "continue"] | None = OnDisconnectQuery,
 ) -> HttpResponseBase:
     owner = request_owner(request)
-    manager = ResearchManager(query if query is not None else body_query(request), owner.key)
-    response = sse_response(numbered(manager.run()), manager.report_id)
+    if query is None:
+        query, on_disconnect = body_fields(request, on_disconnect)
+    manager = ResearchManager(query, owner.key)
+    policy = on_disconnect or settings.SSE_ON_DISCONNECT
+    response = stream_live(await start_run(manager.request(policy)), policy)
     response["X-Report-Id"] = str(manager.report_id)
     return response
+
+
+def body_fields(request: HttpRequest, on_disconnect: str | None) -> tuple[Any, Any]:
+    """``query`` and ``on_disconnect`` of a JSON body (the stream takes the query there or in
+    the URL, so ninja cannot require a body); the query's type and value are checked with the
+    URL's, by ``ResearchManager``."""
+    if not request.body:
+        raise InvalidQuery('Send the query as ?query=… or as a JSON body {"query": "…"}')
+    try:
+        data = json.loads(request.body)
+    except ValueError:
+        raise BadRequest("Malformed JSON in request body") from None
+    if not isinstance(data, dict) or "query" not in data:
+        raise InvalidQuery('The JSON body must be an object with a "query"')
+    policy = data.get("on_disconnect", on_disconnect)
+    if policy not in (None, "cancel", "continue"):
+        raise InvalidQuery('on_disconnect must be "cancel" or "continue"')
+    return data["query"], policy
+
+
+mount_run_routes(research_router, RESEARCH)
 
 
 @research_router.get(
@@ -114,24 +151,3 @@ async def reports(
 async def report(request: HttpRequest, report_id: uuid.UUID) -> ReportDetailOut:
     owner = request_owner(request)
     return ReportDetailOut(**report_detail(await get_report(report_id, owner.key)))
-
-
-def body_query(request: HttpRequest) -> Any:
-    """The ``query`` of a JSON body (the stream takes it there or in the URL); its type and
-    value are checked with the URL's, by ``ResearchManager``."""
-    if not request.body:
-        raise InvalidQuery('Send the query as ?query=… or as a JSON body {"query": "…"}')
-    try:
-        data = json.loads(request.body)
-    except ValueError:
-        raise BadRequest("Malformed JSON in request body") from None
-    if not isinstance(data, dict) or "query" not in data:
-        raise InvalidQuery('The JSON body must be an object with a "query"')
-    return data["query"]
-
-
-async def numbered(events: AsyncIterator[WireEvent]) -> AsyncIterator[tuple[int, WireEvent]]:
-    seq = 0
-    async for event in events:
-        seq += 1
-        yield seq, event

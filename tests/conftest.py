@@ -40,7 +40,7 @@ def use_scripted_model(settings, monkeypatch):
     from agents.models.interface import ModelProvider
     from agents.testing import ScriptedModel
 
-    import agentsite.runs.driver as driver
+    import agentsite.runs.agent_work as agent_work
 
     def install(steps) -> ScriptedModel:
         model = ScriptedModel(steps)
@@ -49,7 +49,7 @@ def use_scripted_model(settings, monkeypatch):
             def get_model(self, model_name):
                 return model
 
-        monkeypatch.setattr(driver, "get_model_provider", lambda: ScriptedProvider())
+        monkeypatch.setattr(agent_work, "get_model_provider", lambda: ScriptedProvider())
         return model
 
     return install

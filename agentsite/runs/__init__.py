@@ -1,8 +1,10 @@
-"""The run service: start, follow and cancel agent runs, and the machinery behind it.
+"""The run service: start, follow and cancel runs (of agents, and of pipelines such as research),
+and the machinery behind it.
 
 ``service`` is the entry point every transport calls (``start_run``, ``follow_run``,
-``cancel_run``, ``get_run``); ``driver`` executes one run in the background (the only code that
-iterates the SDK's streams); ``hub`` holds the runs alive in this process and their followers;
+``cancel_run``, ``get_run``); ``driver`` executes one run in the background, whatever its
+``work`` (``RunWork``: an agent's turn in ``agent_work``, the only code that iterates the SDK's
+streams, or a ``PipelineWork``); ``hub`` holds the runs alive in this process and their followers;
 ``eventlog`` keeps each run's events so a client can resume from any process; ``events`` turns
 SDK stream events into the wire events of DESIGN §5; ``approvals`` decides the tool calls a
 run paused on (``pauses``) and resumes it (DESIGN §9).
@@ -18,7 +20,9 @@ from agentsite.runs.approvals import (
 )
 from agentsite.runs.events import WireEvent, error_event
 from agentsite.runs.service import (
+    OnDisconnect,
     RunRequest,
+    WorkRequest,
     cancel_run,
     follow_run,
     get_resumable_run,
@@ -26,11 +30,16 @@ from agentsite.runs.service import (
     run_to_completion,
     start_run,
 )
+from agentsite.runs.work import PipelineWork, RunWork
 
 __all__ = [
     "ApprovalDecision",
+    "OnDisconnect",
+    "PipelineWork",
     "RunRequest",
+    "RunWork",
     "WireEvent",
+    "WorkRequest",
     "cancel_paused",
     "cancel_run",
     "decide",

@@ -26,6 +26,7 @@ from agentsite.conversations.session import DjangoSession
 from agentsite.errors import AgentRunError, InvalidDecision, NotAwaitingApproval, NotFound
 from agentsite.models import Decision, Run, RunStatus, ToolApproval
 from agentsite.registry import get_spec
+from agentsite.runs.agent_work import AgentWork
 from agentsite.runs.context import context_from_json
 from agentsite.runs.decisions import (
     RESUME_FAILED,
@@ -174,9 +175,8 @@ async def _resume(resumption: Resumption) -> LiveRun:
         )
     live = LiveRun(run.id, run.session_id or None, offset=run.event_count)
     # No context: the SDK takes the one stored in the state (the owner and the client's).
-    driver = RunDriver(
-        run=run, live=live, agent=spec.agent, input=state, context=None, session=session
-    )
+    work = AgentWork(run=run, agent=spec.agent, input=state, context=None, session=session)
+    driver = RunDriver(run=run, live=live, work=work)
     register(live)
     # A fresh context, as in ``start_run``: the run outlives the request that decided.
     live.task = asyncio.get_running_loop().create_task(

@@ -1,32 +1,25 @@
-"""Execute one agent run in the background: the only code that iterates ``Runner`` streams.
+"""Execute one run in the background, whatever its work (``agentsite.runs.work``).
 
-The driver publishes wire events to its ``LiveRun`` (memory, for followers in this process),
-writes them in batches to the event log (for followers elsewhere), keeps the leases alive,
-honours cancel requests, and at the end records the outcome in the ``Run`` ledger and gives the
-conversation back. It runs detached from any connection, so a client may leave and come back.
+The driver publishes the work's wire events to its ``LiveRun`` (memory, for followers in this
+process), writes them in batches to the event log (for followers elsewhere), keeps the leases
+alive, routes cancel requests to the work, builds the run's last event, and at the end records
+the outcome in the ``Run`` ledger and gives the conversation back. It runs detached from any
+connection, so a client may leave and come back.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import functools
 import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from datetime import timedelta
+from typing import Any
 
-from agents import (
-    Agent,
-    ModelProvider,
-    ModelSettings,
-    RunConfig,
-    Runner,
-    RunResultStreaming,
-    RunState,
-)
 from agents.usage import Usage
 from django.conf import settings
 from django.db import connection, transaction
@@ -34,12 +27,9 @@ from django.utils import timezone
 
 from agentsite.conversations.dbthread import in_database_thread
 from agentsite.conversations.leases import release_conversation, release_now, renew_lease
-from agentsite.conversations.session import DjangoSession
 from agentsite.conversations.sql import update_row
 from agentsite.errors import forget_broken_connections, translate_error
 from agentsite.models import Run, RunStatus
-from agentsite.providers.selection import get_model_provider
-from agentsite.runs.context import RunContext
 from agentsite.runs.eventlog import (
     DatabaseEventLog,
     Numbered,
@@ -47,28 +37,10 @@ from agentsite.runs.eventlog import (
     forget_run_events,
     get_event_log,
 )
-from agentsite.runs.events import (
-    EventEncoder,
-    UsageCounts,
-    WireEvent,
-    error_event,
-    real_id,
-    stream_complete,
-    usage_dict,
-)
+from agentsite.runs.events import UsageCounts, WireEvent, error_event, usage_dict
 from agentsite.runs.hub import LiveRun, listen_for_cancel
-from agentsite.runs.pauses import (
-    Pause,
-    apply_standing_approvals,
-    approval_requested,
-    new_approvals,
-    serialize_state,
-    store_pause,
-    store_pause_now,
-)
-
-if TYPE_CHECKING:
-    from agentsite.runs.service import AgentInput
+from agentsite.runs.pauses import Pause, approval_requested, store_pause, store_pause_now
+from agentsite.runs.work import RunWork
 
 logger = logging.getLogger(__name__)
 FLUSH_SECONDS = 0.1
@@ -77,143 +49,60 @@ RETRY_FIRST_SECONDS = 0.5
 RETRY_MAX_SECONDS = 5.0
 
 
-class UsageColumns(UsageCounts):
-    """The token columns of a ``Run`` (``TokenUsage``)."""
-
-    cached_tokens: int
-    reasoning_tokens: int
-
-
-class RunOutcome(UsageColumns):
-    """The ``Run`` ledger columns written when a run ends."""
-
-    status: str
-    error: str
-    cancelled_by: str
-    event_count: int
-    first_event_ms: int | None
-    latency_ms: int
-    finished_at: datetime | None
-    lease_until: None
-
-
 class RunDriver:
-    def __init__(
-        self,
-        *,
-        run: Run,
-        live: LiveRun,
-        agent: Agent[RunContext],
-        input: AgentInput | RunState[RunContext, Agent[RunContext]],
-        context: RunContext | None,
-        session: DjangoSession | None,
-    ) -> None:
+    def __init__(self, *, run: Run, live: LiveRun, work: RunWork) -> None:
         self.run = run
         self.live = live
-        self.agent = agent
-        self.input = input
-        self.context = context
-        self.session = session
+        self.work = work
         self._pending: list[Numbered] = []
         self._background: set[asyncio.Future[None]] = set()
         self._started = time.monotonic()
         self._first_event_ms: int | None = None
         self._last_write: asyncio.Future[None] | None = None
-        # The SDK's latest streamed result: its usage is the run's, also when the run fails.
-        self._result: RunResultStreaming | None = None
 
     async def execute(self) -> None:
         helpers = [
             asyncio.create_task(self._housekeeping()),
             asyncio.create_task(listen_for_cancel(self.live)),
         ]
-        usage = Usage()
         status, error = RunStatus.COMPLETED, ""
         terminal: WireEvent | None = None
         pause: Pause | None = None
+        self.live.on_cancel(self.work.cancel)
         try:
-            result, partial, pause = await self._run_until_decision_needed()
-            usage = result.context_wrapper.usage
+            async with contextlib.aclosing(self.work.events()) as events:  # type: ignore[type-var]
+                async for event in events:
+                    self._emit(event)
             if self.live.cancel_mode is not None:
                 status = RunStatus.CANCELLED
-                await self._keep_partial_reply(partial)
-                terminal = self._cancelled_event(result.final_output, partial, usage)
-            elif pause is not None:
-                status = RunStatus.AWAITING_APPROVAL
+                terminal = self._cancelled_event(await self.work.cancelled())
+            elif self.work.pause is not None:
+                status, pause = RunStatus.AWAITING_APPROVAL, self.work.pause
             else:
-                terminal = stream_complete(
-                    result.final_output,
-                    result.current_turn,
-                    usage,
-                    self.live.session_id,
-                    response_id=real_id(result.last_response_id),
-                    agent_name=result.last_agent.name,
-                    run_id=str(self.run.id),
-                )
+                terminal = {
+                    **self.work.completed(),
+                    "run_id": str(self.run.id),
+                    **self.work.terminal_keys(),
+                }
         except asyncio.CancelledError:
             status, error = RunStatus.CANCELLED, "The server stopped the run"
             self.live.cancelled_by = self.live.cancelled_by or "server"
-            terminal = self._cancelled_event(None, "", self._usage())
+            terminal = self._cancelled_event({})
             raise
         except Exception as exc:
             failure = translate_error(exc)
             status, error = RunStatus.FAILED, failure.message
             terminal = error_event(
-                failure.message, self.live.session_id, status=failure.status, code=failure.code
+                failure.message,
+                self.live.session_id,
+                status=failure.status,
+                code=failure.code,
+                **self.work.terminal_keys(),
             )
         finally:
             for helper in helpers:
                 helper.cancel()
-            usage = self._usage()
-            await asyncio.shield(self._finish(status, error, usage, terminal, pause))
-
-    def _usage(self) -> Usage:
-        return self._result.context_wrapper.usage if self._result is not None else Usage()
-
-    async def _run_until_decision_needed(self) -> tuple[RunResultStreaming, str, Pause | None]:
-        """Run the agent; when it stops on tool calls that need approval and the conversation
-        approved those tools "always" earlier, approve them and go on in the same run. Returns
-        the last streamed result, the unfinished assistant text (for a cancel) and, when calls
-        wait for a person, the pause to store."""
-        input = self.input
-        while True:
-            result = Runner.run_streamed(
-                self.agent,
-                input=input,
-                context=self.context,
-                session=self.session,
-                max_turns=settings.MAX_TURNS,
-                run_config=run_config(self.run.model, self.run.agent, get_model_provider()),
-            )
-            self._result = result
-            self.live.on_cancel(result.cancel)
-            try:
-                partial = await self._relay(result)
-            finally:
-                if not result.is_complete:
-                    result.cancel()
-            if self.live.cancel_mode is not None or not result.interruptions:
-                return result, partial, None
-            state = result.to_state()
-            waiting = await apply_standing_approvals(self.run, state)
-            if waiting:
-                pause = Pause(serialize_state(state), new_approvals(self.run.id, waiting))
-                return result, partial, pause
-            input = state
-
-    async def _relay(self, result: RunResultStreaming) -> str:
-        """Forward the SDK's events; return the assistant text of the unfinished message."""
-        encoder = EventEncoder(self.run.model)
-        partial = ""
-        async for event in result.stream_events():
-            wire = encoder.encode(event)
-            kind = wire.get("event_type") or wire.get("name")
-            if kind in ("response.created", "message_output_created"):
-                partial = ""
-            elif kind == "response.output_text.delta":
-                partial += wire["delta"]
-            self._emit(wire)
-        return partial
+            await asyncio.shield(self._finish(status, error, self.work.usage, terminal, pause))
 
     def _emit(self, event: WireEvent) -> None:
         if self._first_event_ms is None:
@@ -225,24 +114,20 @@ class RunDriver:
             self._background.add(flushing)
             flushing.add_done_callback(self._background.discard)
 
-    def _cancelled_event(self, final_output: object, partial: str, usage: Usage) -> WireEvent:
-        return {
+    def _cancelled_event(self, keys: dict[str, Any]) -> WireEvent:
+        event: WireEvent = {
             "type": "run_cancelled",
             "mode": self.live.cancel_mode or "immediate",
             "cancelled_by": self.live.cancelled_by,
-            "partial_output": partial,
-            "final_output": final_output
-            if isinstance(final_output, str | None)
-            else str(final_output),
-            "usage": usage_dict(usage),
+            "partial_output": "",
+            "final_output": None,
+            "usage": usage_dict(self.work.usage),
             "session_id": self.live.session_id,
             "run_id": str(self.run.id),
         }
-
-    async def _keep_partial_reply(self, partial: str) -> None:
-        """Store the text the user already saw, so the history shows what they saw."""
-        if self.session is not None and partial.strip():
-            await self.session.add_interrupted_reply(partial)
+        event.update(keys)
+        event.update(self.work.terminal_keys())
+        return event
 
     def _flush(
         self, write_with: Callable[[list[Numbered]], Awaitable[None]] | None = None
@@ -359,12 +244,12 @@ class RunDriver:
             self.live.finish()
         if steps:
             _keep_retrying(self.run, steps)
-        _log_outcome(self.run, status, usage, outcome["latency_ms"])
+        _log_outcome(self.run, status, usage, int(outcome["latency_ms"]))
         expire_events_soon()
 
     def _outcome(
         self, status: str, error: str, usage: Usage, finals: int, paused: bool = False
-    ) -> RunOutcome:
+    ) -> dict[str, Any]:
         """The ledger columns of the run's end or pause (the last events counted, sent or not
         yet). Usage is the run's whole usage: a resumed run's state carries the earlier part."""
         return {
@@ -380,7 +265,7 @@ class RunDriver:
         }
 
     def _end_in_one_transaction(
-        self, release: bool, usage: Usage, outcome: RunOutcome, pause: Pause | None
+        self, release: bool, usage: Usage, outcome: dict[str, Any], pause: Pause | None
     ) -> Awaitable[None]:
         """The pending events, the release (or the pause) and the ledger row, committed
         together."""
@@ -392,7 +277,7 @@ class RunDriver:
             )
         )
 
-    async def _record(self, outcome: RunOutcome) -> None:
+    async def _record(self, outcome: dict[str, Any]) -> None:
         """The ledger row (Redis log). The conversation may have been deleted between the
         release and the last events' write to Redis (``agentsite.conversations.retention``): then
         those
@@ -404,7 +289,7 @@ class RunDriver:
             await get_event_log().expire(self.run.id)
 
 
-def _record_now(run_id: uuid.UUID, outcome: RunOutcome, linked: bool = False) -> bool:
+def _record_now(run_id: uuid.UUID, outcome: dict[str, Any], linked: bool = False) -> bool:
     """Write the outcome; True if ``linked`` (the run had a conversation) and the
     conversation is gone. The UPDATE waits for a deletion that holds the row, so the read
     after it sees that deletion."""
@@ -423,7 +308,7 @@ def _record_now(run_id: uuid.UUID, outcome: RunOutcome, linked: bool = False) ->
 
 
 def _end_run_now(
-    run_id: uuid.UUID, batch: list[Numbered], release: Usage | None, outcome: RunOutcome
+    run_id: uuid.UUID, batch: list[Numbered], release: Usage | None, outcome: dict[str, Any]
 ) -> None:
     """``release`` is the run's usage when it holds a conversation, else None."""
     with transaction.atomic():
@@ -433,7 +318,7 @@ def _end_run_now(
         _record_now(run_id, outcome)
 
 
-def _pause_run_now(run: Run, pause: Pause, outcome: RunOutcome, batch: list[Numbered]) -> None:
+def _pause_run_now(run: Run, pause: Pause, outcome: dict[str, Any], batch: list[Numbered]) -> None:
     with transaction.atomic():
         DatabaseEventLog.append_now(run.id, batch)
         store_pause_now(run, pause, outcome)
@@ -487,21 +372,6 @@ def _keep_retrying(run: Run, steps: list[Callable[[], Awaitable[None]]]) -> None
     task.add_done_callback(_retrying.discard)
 
 
-@functools.lru_cache(maxsize=64)
-def run_config(model: str, agent: str, provider: ModelProvider) -> RunConfig:
-    """The run configuration of an agent's runs, built once: the SDK resolves type hints each
-    time a RunConfig is made (a few % of a short streamed run's CPU), and runs never change it.
-    Keyed by the provider too, which is rebuilt when the provider settings change."""
-    return RunConfig(
-        model=model,
-        model_provider=provider,
-        # The SDK asks Chat Completions servers for stream usage only when they are
-        # api.openai.com; compatible servers (vLLM, Ollama, LiteLLM) report it too.
-        model_settings=ModelSettings(include_usage=True),
-        workflow_name=f"agentsite:{agent}",
-    )
-
-
 def _log_outcome(run: Run, status: str, usage: Usage, latency_ms: int) -> None:
     """One INFO line per run: ids, outcome, tokens and timing, never message content."""
     fields = {
@@ -513,6 +383,13 @@ def _log_outcome(run: Run, status: str, usage: Usage, latency_ms: int) -> None:
         "latency_ms": latency_ms,
     }
     logger.info(" ".join(f"{key}=%s" for key in fields), *fields.values(), extra=fields)
+
+
+class UsageColumns(UsageCounts):
+    """The token columns of a ``Run`` (``TokenUsage``)."""
+
+    cached_tokens: int
+    reasoning_tokens: int
 
 
 def usage_columns(usage: Usage) -> UsageColumns:

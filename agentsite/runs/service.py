@@ -1,4 +1,5 @@
-"""Runs as a service: start, follow, cancel and look up agent runs.
+"""Runs as a service: start, follow, cancel and look up runs (of agents, and of pipelines such
+as research).
 
 HTTP views and WebSocket consumers call these functions and only translate what they yield or
 raise. The run itself executes in a background task (``agentsite.runs.driver``), detached from the
@@ -13,7 +14,7 @@ import contextvars
 import functools
 import json
 import uuid
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
@@ -31,23 +32,19 @@ from agentsite.errors import AgentSiteError, ApprovalPending, EventsGone, NotFou
 from agentsite.models import Run, RunStatus
 from agentsite.providers.selection import model_name_for
 from agentsite.registry import AgentSpec
+from agentsite.runs.agent_work import AgentWork
 from agentsite.runs.approvals import cancel_paused, expire_overdue
 from agentsite.runs.context import RunContext
 from agentsite.runs.driver import RunDriver
 from agentsite.runs.eventlog import Numbered, get_event_log
-from agentsite.runs.events import WireEvent, error_event
-from agentsite.runs.hub import (
-    TERMINAL_TYPES,
-    CancelMode,
-    LiveRun,
-    get_live,
-    register,
-    request_cancel,
-)
+from agentsite.runs.events import error_event
+from agentsite.runs.hub import TERMINAL_TYPES, LiveRun, get_live, register, request_cancel
+from agentsite.runs.work import RunWork
 
 AgentInput = str | list[TResponseInputItem]
 OnDisconnect = Literal["cancel", "continue"]
 Multitask = Literal["reject", "enqueue"]
+CancelMode = Literal["immediate", "after_turn"]
 FOLLOW_WAIT_SECONDS = 1.0
 SETTLE_SECONDS = 5.0
 CANCEL_WAIT_SECONDS = 5.0
@@ -59,12 +56,28 @@ class RunRequest:
     input: AgentInput
     owner: str
     session_id: str | None = None
-    context: dict[str, object] = field(default_factory=dict)
+    context: dict[str, Any] = field(default_factory=dict)
     on_disconnect: OnDisconnect = "cancel"
     multitask: Multitask = "reject"
 
 
-async def start_run(request: RunRequest) -> LiveRun:
+@dataclass(frozen=True)
+class WorkRequest:
+    """A run whose work is not one agent's turn in a conversation (the research pipeline).
+
+    ``agent`` names it in the ledger and in its run routes (``/{agent}/runs/{id}``); ``run_id``
+    may be chosen by the caller, so the work can name what it stores after its run.
+    """
+
+    agent: str
+    work: RunWork
+    owner: str
+    model: str = ""
+    run_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    on_disconnect: OnDisconnect = "cancel"
+
+
+async def start_run(request: RunRequest | WorkRequest) -> LiveRun:
     """Claim the conversation (409 ``ConversationBusy`` unless ``enqueue``) and start the run.
 
     Shielded: a caller cancelled half way (the client left) must not leave a claimed
@@ -89,7 +102,26 @@ async def start_run(request: RunRequest) -> LiveRun:
         raise
 
 
-async def _start_run(request: RunRequest) -> LiveRun:
+async def _start_run(request: RunRequest | WorkRequest) -> LiveRun:
+    if isinstance(request, WorkRequest):
+        return await _start_work(request)
+    return await _start_agent_run(request)
+
+
+async def _start_work(request: WorkRequest) -> LiveRun:
+    run = Run(
+        id=request.run_id,
+        agent=request.agent,
+        owner_key=request.owner,
+        model=request.model,
+        on_disconnect=request.on_disconnect,
+        lease_until=timezone.now() + timedelta(seconds=settings.RUN_LEASE_SECONDS),
+    )
+    await _insert_run_in_thread(run)
+    return _launch(run, LiveRun(run.id, None), request.work)
+
+
+async def _start_agent_run(request: RunRequest) -> LiveRun:
     session_id = request.session_id if settings.ENABLE_SESSIONS else None
     run = Run(
         id=uuid.uuid4(),
@@ -137,15 +169,19 @@ async def _start_run(request: RunRequest) -> LiveRun:
         )
     else:
         await _insert_run_in_thread(run)
-    live = LiveRun(run.id, session_id)
-    driver = RunDriver(
+    work = AgentWork(
         run=run,
-        live=live,
         agent=request.spec.agent,
         input=request.input,
         context=RunContext(owner=request.owner, data=request.context),
         session=session,
     )
+    return _launch(run, LiveRun(run.id, session_id), work)
+
+
+def _launch(run: Run, live: LiveRun, work: RunWork) -> LiveRun:
+    """Drive ``work`` in the background as ``run`` (its ledger row already written)."""
+    driver = RunDriver(run=run, live=live, work=work)
     register(live)
     # A fresh context: the run must not inherit the request's thread-sensitive executor,
     # which Django shuts down when the request ends while the run may go on.
@@ -171,10 +207,10 @@ def _insert_run(run: Run) -> None:
 _insert_run_in_thread = in_database_thread(_insert_run)
 
 
-async def run_to_completion(request: RunRequest) -> WireEvent:
+async def run_to_completion(request: RunRequest | WorkRequest) -> dict[str, Any]:
     """Start a run and wait for its last event; raise its error as an ``AgentSiteError``."""
     live = await start_run(request)
-    last: WireEvent = {}
+    last: dict[str, Any] = {}
     waiting: list[dict[str, Any]] = []
     try:
         async for _, event in live.follow():
@@ -233,7 +269,7 @@ async def has_ended_before(run: Run, after: int) -> bool:
 
 async def follow_run(
     run_id: uuid.UUID, owner: str, agent: str, after: int = 0
-) -> AsyncGenerator[Numbered, None]:
+) -> AsyncIterator[Numbered]:
     """A run's events after ``after``: from memory if it runs here, else from the event log,
     then live until its last event."""
     await get_run(run_id, owner, agent)

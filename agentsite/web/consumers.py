@@ -1,5 +1,5 @@
-"""The per-agent WebSocket consumer (DESIGN.md §6), written once and mounted for every registered
-agent by ``agentsite.web.routing``.
+"""The WebSocket consumer of runs (DESIGN.md §6), written once: mounted for every registered agent
+by ``agentsite.web.routing``, and by the research pipeline with its own ``run`` frame.
 
 A thin protocol adapter over ``agentsite.runs.service``, like the SSE views in
 ``agentsite.web.routes``: the
@@ -43,7 +43,7 @@ import contextlib
 import json
 import re
 import uuid
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
 from typing import Any, Literal, TypeVar
 
@@ -69,6 +69,7 @@ from agentsite.runs.hub import TERMINAL_TYPES, CancelMode, LiveRun
 from agentsite.runs.service import (
     OnDisconnect,
     RunRequest,
+    WorkRequest,
     cancel_run,
     follow_run,
     get_resumable_run,
@@ -92,6 +93,9 @@ REFUSAL_CLOSE_CODES = {401: CLOSE_UNAUTHORIZED, 403: CLOSE_FORBIDDEN}
 REAUTHENTICATED_FRAMES = ("run", "cancel", "resume", "approval")
 FRAME_TYPES = ("run", "cancel", "resume", "approval", "ping")
 FrameModel = TypeVar("FrameModel", bound=BaseModel)
+# What a ``run`` frame asks for, read by the app that mounts the consumer; it raises an
+# ``AgentSiteError`` (422) for a frame it cannot serve.
+RunFrameReader = Callable[[dict[str, Any], Owner], RunRequest | WorkRequest]
 
 
 class InvalidFrame(AgentSiteError):
@@ -126,17 +130,29 @@ class ApprovalFrame(BaseModel):
 
 def agent_websocket_path(spec: AgentSpec) -> URLPattern:
     """The route of one agent's consumer: ``ws/{slug}/`` (the trailing slash is optional)."""
+    return run_websocket_path(spec.slug, partial(agent_run_request, spec))
+
+
+def run_websocket_path(slug: str, read_run: RunFrameReader) -> URLPattern:
+    """The route of a consumer whose runs are named ``slug`` in the ledger and whose ``run``
+    frames ``read_run`` turns into run requests."""
     # django-stubs type re_path's target as a Django view; Channels routes ASGI apps with it.
-    consumer = AgentConsumer.as_asgi(spec=spec)
-    return re_path(rf"^ws/{re.escape(spec.slug)}/?$", consumer)  # type: ignore[arg-type]
+    consumer = RunConsumer.as_asgi(slug=slug, read_run=read_run)
+    return re_path(rf"^ws/{re.escape(slug)}/?$", consumer)  # type: ignore[arg-type]
 
 
-class AgentConsumer(AsyncJsonWebsocketConsumer):
-    """One client's socket for one agent."""
+def agent_run_request(spec: AgentSpec, frame: dict[str, Any], owner: Owner) -> RunRequest:
+    """An agent's ``run`` frame: the body of ``POST /{agent}/stream``."""
+    return validate(RunBody, frame).run_request(spec, owner.key, settings.WS_ON_DISCONNECT)
 
-    def __init__(self, *args: Any, spec: AgentSpec, **kwargs: Any) -> None:
+
+class RunConsumer(AsyncJsonWebsocketConsumer):
+    """One client's socket for one agent's (or pipeline's) runs."""
+
+    def __init__(self, *args: Any, slug: str, read_run: RunFrameReader, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.spec = spec
+        self.slug = slug
+        self.read_run = read_run
         self.owner: Owner | None = None
         # The task forwarding the run this socket streams (also while start_run waits its turn);
         # None again as soon as the run's last frame is on its way.
@@ -208,15 +224,15 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
     # --- frames ------------------------------------------------------------------------------
 
     async def run(self, frame: dict[str, Any]) -> None:
-        body = validate(RunBody, frame)
-        self.ensure_idle()
         assert self.owner is not None
-        request = body.run_request(self.spec, self.owner.key, settings.WS_ON_DISCONNECT)
+        request = self.read_run(frame, self.owner)
+        self.ensure_idle()
         self.on_disconnect = request.on_disconnect
         self.started = None
         self.streamed_run = None
         self.pending_cancel = None
-        self.stream = self.spawn(self.start_and_forward(request), request.session_id)
+        session_id = session_id_of(frame)
+        self.stream = self.spawn(self.start_and_forward(request, session_id), session_id)
 
     async def cancel(self, frame: dict[str, Any]) -> None:
         command = validate(CancelFrame, frame)
@@ -238,16 +254,16 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
         command = validate(ResumeFrame, frame)
         self.ensure_idle()
         assert self.owner is not None
-        await get_resumable_run(command.run_id, self.owner.key, self.spec.slug)
+        await get_resumable_run(command.run_id, self.owner.key, self.slug)
         self.started = None
         self.streamed_run = command.run_id
-        events = follow_run(command.run_id, self.owner.key, self.spec.slug, command.after)
+        events = follow_run(command.run_id, self.owner.key, self.slug, command.after)
         self.stream = self.spawn(self.forward(command.run_id, events, resumed=True), None)
 
     async def approval(self, frame: dict[str, Any]) -> None:
         command = validate(ApprovalFrame, frame)
         assert self.owner is not None
-        owner, slug = self.owner.key, self.spec.slug
+        owner, slug = self.owner.key, self.slug
         decisions = [
             ApprovalDecision(item.id, item.approve, item.reason, item.always)
             for item in command.decisions
@@ -266,7 +282,9 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
 
     # --- work that outlives one frame ----------------------------------------------------------
 
-    async def start_and_forward(self, request: RunRequest) -> None:
+    async def start_and_forward(
+        self, request: RunRequest | WorkRequest, session_id: str | None
+    ) -> None:
         starting = asyncio.ensure_future(start_run(request))
         try:
             # Shielded: a start cut short by a disconnect could leave the conversation claimed
@@ -278,7 +296,7 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
             raise
         except Exception as exc:
             self.end_stream()
-            await self.send_error(exc, request.session_id)
+            await self.send_error(exc, session_id)
             return
         self.started = live
         self.streamed_run = live.run_id
@@ -288,13 +306,13 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
         await self.forward(live.run_id, live.follow())
 
     async def forward(
-        self, run_id: uuid.UUID, events: AsyncGenerator[Numbered, None], *, resumed: bool = False
+        self, run_id: uuid.UUID, events: AsyncIterator[Numbered], *, resumed: bool = False
     ) -> None:
         """Send the run's events as frames; an error mid-stream becomes the last event."""
         sent = 0
         last: dict[str, Any] | None = None
         try:
-            async with contextlib.aclosing(events):
+            async with contextlib.aclosing(events):  # type: ignore[type-var]
                 async for seq, event in events:
                     frame = {**event, "run_id": str(run_id), "seq": seq}
                     if event.get("type") in TERMINAL_TYPES:
@@ -317,13 +335,13 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
     async def cancel_and_report(self, run_id: uuid.UUID, mode: CancelMode, report: bool) -> None:
         assert self.owner is not None
         owner = self.owner.key
-        run = await cancel_run(run_id, owner, self.spec.slug, mode, by=owner)
+        run = await cancel_run(run_id, owner, self.slug, mode, by=owner)
         if report:
             await self.send_json(run_status(run))
 
     async def send_run_status(self, run_id: uuid.UUID) -> None:
         assert self.owner is not None
-        await self.send_json(run_status(await get_run(run_id, self.owner.key, self.spec.slug)))
+        await self.send_json(run_status(await get_run(run_id, self.owner.key, self.slug)))
 
     def spawn(self, work: Awaitable[None], session_id: str | None) -> asyncio.Task[None]:
         """Run work that outlives a frame (a stream; a cancel waiting for the run to stop) while

@@ -37,6 +37,7 @@ from agentsite.providers.selection import is_offline, model_name_for, provider_n
 from agentsite.registry import AgentSpec
 from agentsite.runs.approvals import ApprovalDecision, decide, expire_overdue, pending_approvals
 from agentsite.runs.events import instructions_text
+from agentsite.runs.hub import LiveRun
 from agentsite.runs.service import (
     CANCEL_WAIT_SECONDS,
     cancel_run,
@@ -145,57 +146,9 @@ def agent_router(spec: AgentSpec) -> Router:
     async def stream(request: HttpRequest, body: RunBody) -> HttpResponseBase:
         owner = request_owner(request)
         asked = body.run_request(spec, owner.key, settings.SSE_ON_DISCONNECT)
-        live = await start_run(asked)
+        return stream_live(await start_run(asked), asked.on_disconnect)
 
-        async def stop_run() -> None:
-            """The client left: stop the run and wait until it has let go of the session, so
-            the client's next turn is not refused."""
-            live.cancel("immediate", "disconnect")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(live.done.wait(), CANCEL_WAIT_SECONDS)
-
-        on_close = stop_run if asked.on_disconnect == "cancel" else None
-        return sse_response(live.follow(), live.run_id, on_close=on_close)
-
-    @router.get(
-        "/runs/{run_id}/stream",
-        response={204: None, **ERRORS},
-        openapi_extra=SSE_OPENAPI,
-        summary="Resume a run's event stream after Last-Event-ID (or ?after=), then follow it; "
-        "204 when the run has ended and the client has every event",
-        operation_id=f"{spec.slug}_resume",
-    )
-    async def resume(
-        request: HttpRequest,
-        run_id: uuid.UUID,
-        after: int | None = Query(
-            None, ge=0, description="Replay events after this seq (Last-Event-ID wins)"
-        ),
-        last_event_id: str | None = Header(None, alias="Last-Event-ID"),
-    ) -> HttpResponseBase:
-        owner = request_owner(request)
-        # The header wins: an EventSource opened at ?after=N sends the URL unchanged when it
-        # reconnects, with the id of the last event it got in Last-Event-ID.
-        start = parse_last_event_id(last_event_id, run_id) if last_event_id else (after or 0)
-        run = await get_resumable_run(run_id, owner.key, spec.slug)
-        if await has_ended_before(run, start):
-            # 204 tells an EventSource to stop reconnecting; an empty 200 would make it
-            # reconnect for ever to a run that has nothing more to say.
-            return HttpResponse(status=204)
-        return sse_response(follow_run(run_id, owner.key, spec.slug, start), run_id)
-
-    @router.get(
-        "/runs/{run_id}",
-        response={200: RunStatusOut, **ERRORS},
-        summary="A run's status",
-        operation_id=f"{spec.slug}_run_status",
-    )
-    async def run_status(request: HttpRequest, run_id: uuid.UUID) -> RunStatusOut:
-        owner = request_owner(request)
-        run = await get_run(run_id, owner.key, spec.slug)
-        if await expire_overdue(run) is not None:
-            run = await get_run(run_id, owner.key, spec.slug)
-        return await run_status_out(run)
+    mount_run_routes(router, spec.slug)
 
     @router.post(
         "/runs/{run_id}/approvals",
@@ -229,20 +182,6 @@ def agent_router(spec: AgentSpec) -> Router:
         if live is not None and "text/event-stream" in request.headers.get("Accept", ""):
             return sse_response(follow_run(run_id, owner.key, spec.slug, live.offset), run_id)
         return await run_status_out(run)
-
-    @router.post(
-        "/runs/{run_id}/cancel",
-        response={200: RunStatusOut, **ERRORS},
-        summary="Stop a run, from any process",
-        operation_id=f"{spec.slug}_cancel",
-    )
-    async def cancel(
-        request: HttpRequest,
-        run_id: uuid.UUID,
-        mode: Literal["immediate", "after_turn"] = Query("immediate"),
-    ) -> RunStatusOut:
-        owner = request_owner(request)
-        return run_out(await cancel_run(run_id, owner.key, spec.slug, mode, by=owner.key))
 
     @router.get(
         "/sessions",
@@ -335,6 +274,80 @@ def agent_router(spec: AgentSpec) -> Router:
     for add_routes in PROTOCOL_ROUTES:
         add_routes(router, spec)
     return router
+
+
+def stream_live(live: LiveRun, on_disconnect: str) -> HttpResponseBase:
+    """A run this request started, as SSE; with ``on_disconnect="cancel"`` a client that leaves
+    stops the run."""
+
+    async def stop_run() -> None:
+        """The client left: stop the run and wait until it has let go of the session, so
+        the client's next turn is not refused."""
+        live.cancel("immediate", "disconnect")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(live.done.wait(), CANCEL_WAIT_SECONDS)
+
+    on_close = stop_run if on_disconnect == "cancel" else None
+    return sse_response(live.follow(), live.run_id, on_close=on_close)
+
+
+def mount_run_routes(router: Router, slug: str) -> None:
+    """A run's status, resume and cancel under ``/{slug}/runs/{run_id}``: the same for every
+    agent and for pipelines (research) alike."""
+
+    @router.get(
+        "/runs/{run_id}/stream",
+        response={204: None, **ERRORS},
+        openapi_extra=SSE_OPENAPI,
+        summary="Resume a run's event stream after Last-Event-ID (or ?after=), then follow it; "
+        "204 when the run has ended and the client has every event",
+        operation_id=f"{slug}_resume",
+    )
+    async def resume(
+        request: HttpRequest,
+        run_id: uuid.UUID,
+        after: int | None = Query(
+            None, ge=0, description="Replay events after this seq (Last-Event-ID wins)"
+        ),
+        last_event_id: str | None = Header(None, alias="Last-Event-ID"),
+    ) -> HttpResponseBase:
+        owner = request_owner(request)
+        # The header wins: an EventSource opened at ?after=N sends the URL unchanged when it
+        # reconnects, with the id of the last event it got in Last-Event-ID.
+        start = parse_last_event_id(last_event_id, run_id) if last_event_id else (after or 0)
+        run = await get_resumable_run(run_id, owner.key, slug)
+        if await has_ended_before(run, start):
+            # 204 tells an EventSource to stop reconnecting; an empty 200 would make it
+            # reconnect for ever to a run that has nothing more to say.
+            return HttpResponse(status=204)
+        return sse_response(follow_run(run_id, owner.key, slug, start), run_id)
+
+    @router.get(
+        "/runs/{run_id}",
+        response={200: RunStatusOut, **ERRORS},
+        summary="A run's status",
+        operation_id=f"{slug}_run_status",
+    )
+    async def run_status(request: HttpRequest, run_id: uuid.UUID) -> RunStatusOut:
+        owner = request_owner(request)
+        run = await get_run(run_id, owner.key, slug)
+        if await expire_overdue(run) is not None:
+            run = await get_run(run_id, owner.key, slug)
+        return await run_status_out(run)
+
+    @router.post(
+        "/runs/{run_id}/cancel",
+        response={200: RunStatusOut, **ERRORS},
+        summary="Stop a run, from any process",
+        operation_id=f"{slug}_cancel",
+    )
+    async def cancel(
+        request: HttpRequest,
+        run_id: uuid.UUID,
+        mode: Literal["immediate", "after_turn"] = Query("immediate"),
+    ) -> RunStatusOut:
+        owner = request_owner(request)
+        return run_out(await cancel_run(run_id, owner.key, slug, mode, by=owner.key))
 
 
 def _session(owner: Owner, spec: AgentSpec, session_id: str) -> DjangoSession:

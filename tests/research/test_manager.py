@@ -1,5 +1,8 @@
 """ResearchManager with scripted agents: the pipeline, its concurrency bound, and how it fails
-(a search, every search, the planner, the writer, a timeout, a cancel) while keeping progress."""
+(a search, every search, the planner, the writer, a timeout, a cancel) while keeping progress.
+
+The pipeline runs as the run service runs it for every transport, so the events here are the
+ones clients get, the last one included."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from agents.testing import ModelCall, ModelStep
 from openai.types.responses import ResponseOutputMessage, ResponseOutputText
 from openai.types.responses.response_output_text import AnnotationURLCitation
 
+from agentsite.runs.service import start_run
 from research.manager import CANCELLED, ResearchManager
 from research.models import Report
 from tests.research.conftest import PLAN, FixedProvider, ResearchScript, upstream_error
@@ -24,7 +28,8 @@ def manager_for(script: ResearchScript, query: str = "How do context managers wo
 
 
 async def collect(manager: ResearchManager) -> list[dict]:
-    return [event async for event in manager.run()]
+    live = await start_run(manager.request())
+    return [event async for _, event in live.follow()]
 
 
 def stages(events: list[dict]) -> list[str]:
@@ -220,19 +225,17 @@ async def test_cancelling_keeps_partial_progress(settings, knowledge_base):
         return f"Summary of {term} [1]."
 
     manager = manager_for(ResearchScript(search=second_blocks))
-    first_finished = asyncio.Event()
-
-    async def consume() -> None:
-        async for event in manager.run():
+    live = await start_run(manager.request())
+    events = []
+    async with asyncio.timeout(5):
+        async for _, event in live.follow():
+            events.append(event)
             if event.get("stage") == "search_finished":
-                first_finished.set()
+                live.cancel("immediate", "test")
 
-    task = asyncio.create_task(consume())
-    await asyncio.wait_for(first_finished.wait(), 5)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-
+    cancelled = events[-1]
+    assert cancelled["type"] == "run_cancelled" and cancelled["message"] == CANCELLED
+    assert cancelled["report_id"] == str(manager.report_id)
     report = await stored(manager)
     assert report.status == "failed" and report.error == CANCELLED
     statuses = [search["status"] for search in report.searches]

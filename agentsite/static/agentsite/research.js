@@ -111,7 +111,10 @@
           $("research-stage").textContent = "Report ready.";
           renderReport(event);
         } else if (event.type === "stream_complete") finished = true;
-        else if (event.type === "error") {
+        else if (event.type === "run_cancelled") {
+          finished = true;
+          showError(event.message || "The research was cancelled.", text);
+        } else if (event.type === "error") {
           finished = true;
           showFailure(errorMessage(event, "The research failed."), text);
         }

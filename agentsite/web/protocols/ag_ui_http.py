@@ -22,9 +22,11 @@ from pydantic import model_validator
 
 from agentsite.conversations.items import message_text
 from agentsite.conversations.session import DjangoSession
-from agentsite.errors import BadRequest
+from agentsite.errors import BadRequest, NotFound
+from agentsite.models import ToolApproval
 from agentsite.providers.selection import model_name_for
 from agentsite.registry import AgentSpec
+from agentsite.runs.approvals import ApprovalDecision, decide
 from agentsite.runs.service import (
     AgentInput,
     RunRequest,
@@ -134,6 +136,8 @@ def add_routes(router: Router, spec: AgentSpec) -> None:
         }
         if last_event_id:
             return await _resume(owner, spec, body, last_event_id, encoder)
+        if body.resume:
+            return await _answer_interrupts(owner, spec, body, encoder)
         run = RunRequest(
             spec=spec,
             input=run_input(body),
@@ -166,6 +170,47 @@ async def _resume(
     events = follow_run(run_id, owner.key, spec.slug, 0)
     resumed = AgUiEncoder(run_id=run_id, resume_after=after, **encoder)
     return sse_response(events, run_id, encoder=resumed)
+
+
+async def _answer_interrupts(
+    owner: Owner, spec: AgentSpec, body: RunAgentInput, encoder: Any
+) -> HttpResponseBase:
+    """``resume[]`` answers the interrupts of a run paused for approvals (DESIGN.md §9): decide
+    them; the run resumes and this response streams the rest of it."""
+    decisions = [resume_decision(entry) for entry in body.resume or []]
+    run_id = await _run_waiting_on(decisions[0].approval_id, owner.key, spec.slug)
+    run, live = await decide(run_id, owner.key, spec.slug, decisions, by=owner.key)
+    after = live.offset if live is not None else run.event_count
+    resumed = AgUiEncoder(run_id=run_id, resume_after=after, **encoder)
+    return sse_response(follow_run(run_id, owner.key, spec.slug, 0), run_id, encoder=resumed)
+
+
+def resume_decision(entry: dict[str, Any]) -> ApprovalDecision:
+    """One ``resume[]`` entry as a decision: ``resolved`` approves unless its payload says
+    ``"approved": false``; ``cancelled`` rejects; ``payload.reason`` is kept."""
+    try:
+        approval_id = uuid.UUID(str(entry.get("interruptId")))
+    except ValueError:
+        raise BadRequest("resume[].interruptId must be an interrupt this server sent") from None
+    status = entry.get("status")
+    if status not in ("resolved", "cancelled"):
+        raise BadRequest('resume[].status must be "resolved" or "cancelled"')
+    sent = entry.get("payload")
+    payload = sent if isinstance(sent, dict) else {}
+    approved = status == "resolved" and payload.get("approved", True) is not False
+    reason = payload.get("reason")
+    return ApprovalDecision(approval_id, approved, reason if isinstance(reason, str) else "")
+
+
+async def _run_waiting_on(approval_id: uuid.UUID, owner: str, agent: str) -> uuid.UUID:
+    run_id = await (
+        ToolApproval.objects.filter(pk=approval_id, run__owner_key=owner, run__agent=agent)
+        .values_list("run_id", flat=True)
+        .afirst()
+    )
+    if run_id is None:
+        raise NotFound("No such interrupt")
+    return run_id
 
 
 async def _snapshot(

@@ -8,6 +8,7 @@ removes the conversation's last turn first, as ``POST /{agent}/session/{id}/rewi
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -18,8 +19,9 @@ from pydantic import model_validator
 
 from agentsite.conversations.leases import active_run, is_running
 from agentsite.conversations.session import DjangoSession
-from agentsite.errors import ConversationBusy
+from agentsite.errors import BadRequest, ConversationBusy
 from agentsite.registry import AgentSpec
+from agentsite.runs.approvals import ApprovalDecision, decide
 from agentsite.runs.hub import LiveRun
 from agentsite.runs.service import AgentInput, RunRequest, follow_run, get_resumable_run
 from agentsite.web.protocols.ai_sdk import UIMessageStreamEncoder
@@ -64,6 +66,8 @@ class UIChatBody(Schema):
     @model_validator(mode="after")
     def ends_with_user_text(self) -> UIChatBody:
         last = self.messages[-1]
+        if last.role == "assistant" and approval_responses(last):
+            return self
         if last.role != "user":
             raise ValueError("messages must end with the user's new message")
         if not user_text(last).strip():
@@ -73,6 +77,34 @@ class UIChatBody(Schema):
         if self.context is not None:
             check_json_text(self.context, "context")
         return self
+
+
+def approval_responses(message: UIMessageIn) -> list[ApprovalDecision]:
+    """The decisions in a reply's tool parts answered with ``addToolApprovalResponse``."""
+    decisions = []
+    for part in message.parts:
+        approval = part.get("approval")
+        if part.get("state") != "approval-responded" or not isinstance(approval, dict):
+            continue
+        try:
+            approval_id = uuid.UUID(str(approval.get("id")))
+        except ValueError:
+            raise ValueError("an approval response names no approval of this server") from None
+        reason = approval.get("reason")
+        approved = approval.get("approved") is True
+        decisions.append(ApprovalDecision(approval_id, approved, str(reason or "")))
+    return decisions
+
+
+def denied_calls(message: UIMessageIn) -> set[str]:
+    """The tool calls of the reply that the person rejected."""
+    return {
+        str(part.get("toolCallId"))
+        for part in message.parts
+        if part.get("state") == "approval-responded"
+        and isinstance(part.get("approval"), dict)
+        and part["approval"].get("approved") is not True
+    }
 
 
 def chat_input(messages: list[UIMessageIn]) -> AgentInput:
@@ -108,6 +140,8 @@ def add_routes(router: Router, spec: AgentSpec) -> None:
     )
     async def ui_chat(request: HttpRequest, body: UIChatBody) -> HttpResponseBase:
         owner = request_owner(request)
+        if body.messages[-1].role == "assistant":
+            return await _answer_approvals(owner.key, spec, body, handoff_tools)
         if body.trigger == "regenerate-message" and settings.ENABLE_SESSIONS:
             await _rewind(owner.key, spec, body.id)
         run = RunRequest(
@@ -140,6 +174,28 @@ def add_routes(router: Router, spec: AgentSpec) -> None:
         await get_resumable_run(run_id, owner.key, spec.slug)
         encoder = UIMessageStreamEncoder(run_id, session_id, handoff_tools)
         return sse_response(follow_run(run_id, owner.key, spec.slug, 0), run_id, encoder=encoder)
+
+
+async def _answer_approvals(
+    owner: str, spec: AgentSpec, body: UIChatBody, handoff_tools: frozenset[str]
+) -> HttpResponseBase:
+    """The chat answered the calls its last reply waits on (DESIGN.md §9): decide them; the
+    run resumes and this response streams the rest of that reply, the same message (its id is
+    the run id)."""
+    reply = body.messages[-1]
+    try:
+        run_id = uuid.UUID(reply.id)
+    except ValueError:
+        raise BadRequest("The answered message is not a reply of this server") from None
+    run, live = await decide(run_id, owner, spec.slug, approval_responses(reply), by=owner)
+    encoder = UIMessageStreamEncoder(
+        run_id,
+        body.id if settings.ENABLE_SESSIONS else None,
+        handoff_tools,
+        continue_after=live.offset if live is not None else run.event_count,
+        denied_calls=denied_calls(reply),
+    )
+    return sse_response(follow_run(run_id, owner, spec.slug, 0), run_id, encoder=encoder)
 
 
 async def _rewind(owner: str, spec: AgentSpec, session_id: str) -> None:

@@ -60,7 +60,7 @@ from openai.types.responses.response_output_item import (
 )
 from openai.types.responses.response_reasoning_item import Summary
 
-import agentsite.runs.driver as driver
+import agentsite.runs.agent_work as agent_work
 from agentsite.asgi import application
 from agentsite.runs.events import EventEncoder
 from tests.agentsite.web.contract import (
@@ -434,7 +434,7 @@ class ReplayedRun:
 @pytest.fixture
 def replay_every_kind(monkeypatch):
     runner = SimpleNamespace(run_streamed=lambda *args, **kwargs: ReplayedRun(every_event_kind()))
-    monkeypatch.setattr(driver, "Runner", runner)
+    monkeypatch.setattr(agent_work, "Runner", runner)
 
 
 async def test_sse_stream_carries_every_key(client, replay_every_kind):

@@ -250,3 +250,36 @@ def test_ag_ui_resumes_with_last_event_id_after_a_drop(server):
     assert full == stored_reply(server, "assistant", result["thread"])
     assert result["resumed"]["result"] == full
     assert result["eventTypes"].count("RUN_STARTED") == 2
+
+
+# --- approvals (DESIGN.md §9) -----------------------------------------------------------
+
+ASK_EMAIL = "Please email bob@example.com that the report is ready"
+
+
+@pytest.mark.parametrize(
+    ("scenario", "state"), [("approve", "output-available"), ("reject", "output-denied")]
+)
+def test_ai_sdk_tool_approval_round_trip(server, scenario, state):
+    result = ai_chat(server, "assistant", scenario, ASK_EMAIL)
+    paused = result["paused"]["messages"][-1]
+    waiting = [part for part in paused["parts"] if part["type"] == "tool-send_email"]
+    assert [part["state"] for part in waiting] == ["approval-requested"]
+    chat = result["chat"]
+    assert chat["status"] == "ready" and chat["error"] is None
+    reply = chat["messages"][-1]
+    assert reply["id"] == paused["id"]  # the same message goes on
+    emails = [part for part in reply["parts"] if part["type"] == "tool-send_email"]
+    assert [part["state"] for part in emails] == [state]
+    assert run_status(server, "assistant", reply["metadata"]["runId"])["status"] == "completed"
+
+
+@pytest.mark.parametrize("scenario", ["approve", "reject"])
+def test_ag_ui_interrupt_answered_with_resume(server, scenario):
+    result = ag_ui(server, "assistant", scenario, ASK_EMAIL)
+    assert [interrupt["reason"] for interrupt in result["interrupts"]] == ["tool_approval"]
+    assert "error" not in result["resumed"], result["resumed"]
+    finished = [e for e in result["events"] if e["type"] == "RUN_FINISHED"]
+    assert [e["outcome"]["type"] for e in finished] == ["interrupt", "success"]
+    tool = [m for m in result["messages"] if m["role"] == "tool"]
+    assert len(tool) == 1

@@ -796,3 +796,21 @@ async def test_on_disconnect_cancel_stops_the_run(client, slow_offline_model):
     items = await stored_items("stop-on-leave")
     assert items[-1].role == "assistant" and items[-1].interrupted
     assert STORY not in items[-1].data, "only the words sent before the stop are kept"
+
+
+async def test_a_failed_run_records_the_usage_of_the_turns_it_made(client, use_scripted_model):
+    """The ledger counts the model requests a run made before it failed (the second turn here
+    fails after the first called a tool)."""
+    use_scripted_model(
+        [
+            [function_call("calculate", {"expression": "6*7"}, call_id="c1")],
+            ModelStep.raise_error(ModelBehaviorError("the model broke")),
+        ]
+    )
+    response = await client.post(
+        "/assistant/run", {"input": "what is 6*7?"}, content_type="application/json"
+    )
+    assert response.status_code == 502
+    run = await Run.objects.aget()
+    assert run.status == "failed"
+    assert run.requests == 1

@@ -102,8 +102,8 @@ def test_event_streams_document_one_event():
         if "text/event-stream" in operation.definition.raw["responses"]["200"].get("content", {})
     ]
     # stream, resume, approvals (which may stream the resumed run), ui/chat, ui/chat resume and
-    # ag-ui per agent, research/stream
-    assert len(streams) == 13
+    # ag-ui per agent; research/stream and its resume
+    assert len(streams) == 14
     for event in streams:
         assert event["type"] == "object"
         assert event["properties"]["data"]["type"] == "string"
