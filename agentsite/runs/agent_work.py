@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import functools
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from agents import ModelProvider, ModelSettings, RunConfig, Runner
+from agents import Agent, ModelProvider, ModelSettings, RunConfig, Runner, RunState
 from agents.result import RunResultStreaming
 from agents.usage import Usage
 from django.conf import settings
@@ -21,9 +21,13 @@ from django.conf import settings
 from agentsite.conversations.session import DjangoSession
 from agentsite.models import Run
 from agentsite.providers.selection import get_model_provider
+from agentsite.runs.context import RunContext
 from agentsite.runs.events import EventEncoder, WireEvent, real_id, stream_complete
 from agentsite.runs.pauses import Pause, apply_standing_approvals, new_approvals, serialize_state
 from agentsite.runs.work import RunWork
+
+if TYPE_CHECKING:
+    from agentsite.runs.service import AgentInput
 
 
 class AgentWork(RunWork):
@@ -31,9 +35,10 @@ class AgentWork(RunWork):
         self,
         *,
         run: Run,
-        agent: Any,
-        input: Any,
-        context: Any,
+        agent: Agent[RunContext],
+        # A paused run resumes from its RunState, whose context it carries (context None).
+        input: AgentInput | RunState[RunContext, Agent[RunContext]],
+        context: RunContext | None,
         session: DjangoSession | None,
     ) -> None:
         self.run = run
