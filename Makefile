@@ -7,7 +7,7 @@ PORT ?= 8000
 # PostgreSQL pass of the suite; the test runner creates and drops its own test_* database.
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/test
 
-.PHONY: install install-server js-clients migrate run test test-sqlite test-postgres fuzz bench lint format clean
+.PHONY: install install-server js-clients vendor-js migrate run test test-sqlite test-postgres fuzz bench lint format clean
 
 # Two installs, each remembered by a stamp that is older than pyproject.toml when it changes:
 # the server's packages (`make run`), and those plus the test, lint and benchmark tools (the
@@ -45,6 +45,27 @@ $(JS_CLIENTS)/node_modules/.installed: $(JS_CLIENTS)/package-lock.json
 	@touch $@
 
 js-clients: $(JS_CLIENTS)/node_modules/.installed
+
+# The web UI's browser libraries (Markdown parser, HTML sanitizer, code highlighter), pinned by
+# vendor/package-lock.json and committed as static files with their licences: the pages load
+# only the site's own files (strict CSP) and a server needs no Node. Edit vendor/package.json,
+# run `cd vendor && npm install` to move the lockfile, then `make vendor-js` to refresh the copies.
+VENDOR_JS := agentsite/static/agentsite/vendor
+vendor-js:
+	@echo "==> Installing the web UI's browser libraries (vendor/, npm ci) and copying them to $(VENDOR_JS)"
+	cd vendor && npm ci --no-audit --no-fund --ignore-scripts
+	rm -rf $(VENDOR_JS) && mkdir -p $(VENDOR_JS)
+	cp vendor/node_modules/marked/lib/marked.umd.js $(VENDOR_JS)/marked.umd.js
+	cp vendor/node_modules/marked/LICENSE.md $(VENDOR_JS)/marked.LICENSE.md
+	cp vendor/node_modules/dompurify/dist/purify.min.js $(VENDOR_JS)/purify.min.js
+	cp vendor/node_modules/dompurify/LICENSE $(VENDOR_JS)/dompurify.LICENSE
+	cp vendor/node_modules/@highlightjs/cdn-assets/highlight.min.js $(VENDOR_JS)/highlight.min.js
+	cp vendor/node_modules/@highlightjs/cdn-assets/styles/github.min.css $(VENDOR_JS)/highlight-github.min.css
+	cp vendor/node_modules/@highlightjs/cdn-assets/styles/github-dark.min.css $(VENDOR_JS)/highlight-github-dark.min.css
+	cp vendor/node_modules/@highlightjs/cdn-assets/LICENSE $(VENDOR_JS)/highlight.js.LICENSE
+	# The source maps are not shipped: a reference to a missing one fails collectstatic.
+	sed -i '/sourceMappingURL=/d' $(VENDOR_JS)/*.js
+	cd vendor && node -e 'const l=require("./package-lock.json").packages;for(const[k,v]of Object.entries(l))if(k)console.log(k.replace("node_modules/",""),v.version)' > ../$(VENDOR_JS)/VERSIONS
 
 migrate: install-server
 	@echo "==> Migrating the database (DATABASE_URL, default db.sqlite3)"

@@ -19,9 +19,13 @@ from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
 from agentsite import approval_admin  # noqa: F401  (registers the approval inbox)
-from agentsite.conversations.items import item_text
 from agentsite.conversations.retention import PurgeResult, delete_conversations
-from agentsite.governance.moderation import export_conversation, transcript, usage_per_day
+from agentsite.governance.moderation import (
+    export_conversation,
+    transcript,
+    usage_by_agent_and_model,
+    usage_per_day,
+)
 from agentsite.models import (
     ApiKey,
     Conversation,
@@ -35,41 +39,27 @@ from agentsite.web.apikeys import assign_secret, revoke_all
 USAGE_DAYS = (7, 30, 90)
 
 
-class ConversationItemInline(admin.TabularInline):
-    model = ConversationItem
-    fields = ("position", "role", "item_type", "text", "interrupted", "created_at")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    show_change_link = True
-    ordering = ("position",)
-
-    @admin.display(description="text")
-    def text(self, obj: ConversationItem) -> str:
-        return Truncator(item_text(json.loads(obj.data))).chars(300)
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
 @admin.register(Conversation)
 class ConversationAdmin(admin.ModelAdmin):
+    # Fits a 1366 px screen: the title is the link (the session id is searchable and on the
+    # page), owners are shortened (their full key in the tooltip and on the page).
     list_display = (
-        "session_id",
+        "title_link",
         "agent",
-        "owner_key",
-        "title",
+        "owner_label",
         "item_count",
         "total_tokens",
         "updated_at",
         "running",
     )
+    list_display_links = ("title_link",)
     list_filter = ("agent", ("updated_at", admin.DateFieldListFilter), "created_at")
     search_fields = ("session_id", "title", "items__data")
     date_hierarchy = "updated_at"
     ordering = ("-updated_at",)
     actions = ("purge_selected", "export_selected")
     readonly_fields = (
+        "transcript",
         "agent",
         "session_id",
         "owner_key",
@@ -84,15 +74,40 @@ class ConversationAdmin(admin.ModelAdmin):
         "created_at",
         "updated_at",
         "export",
-        "transcript",
     )
-    fields = readonly_fields
-    inlines = (ConversationItemInline,)
+    # The page opens on the transcript (the one list of the items); the metadata follows.
+    fieldsets = (
+        (None, {"fields": ("transcript",)}),
+        ("Details", {"fields": readonly_fields[1:]}),
+    )
     list_per_page = 50
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Conversation]:
         # The default manager is ConversationQuerySet.as_manager(); ModelAdmin types it plainly.
         return cast(ConversationQuerySet, super().get_queryset(request)).with_run_live()
+
+    @admin.display(description="title", ordering="title")
+    def title_link(self, obj: Conversation) -> str:
+        """The title, cut to fit; the session id in its tooltip."""
+        title = Truncator(obj.title or obj.session_id).chars(60)
+        return format_html('<span title="session {}">{}</span>', obj.session_id, title)
+
+    @admin.display(description="owner", ordering="owner_key")
+    def owner_label(self, obj: Conversation) -> str:
+        return owner_label(obj.owner_key)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """A conversation's page is read-only (a transcript is evidence, not a form: no Save
+        buttons); the list's actions keep the staff member's own change permission."""
+        if obj is not None:
+            return False
+        return super().has_change_permission(request)
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        """One deletion action: the purge (which asks first), not also Django's own."""
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
 
     @admin.display(boolean=True, description="run active")
     def running(self, obj: Conversation) -> bool:
@@ -150,9 +165,9 @@ class ConversationAdmin(admin.ModelAdmin):
 
     @admin.action(description="Purge selected conversations and all their items")
     def purge_selected(self, request: HttpRequest, queryset: QuerySet[Conversation]) -> Any:
-        """Delete at once when picked by hand; "select all N matching" (a purge by filter)
-        first shows what would go and asks again. Conversations with a live run are kept."""
-        if request.POST.get("select_across") == "1" and request.POST.get("confirm") != "yes":
+        """First shows what would go and asks again, whether picked by hand or "select all N
+        matching" (a purge by filter). Conversations with a live run are kept."""
+        if request.POST.get("confirm") != "yes":
             preview = delete_conversations(queryset, dry_run=True)
             context = {
                 **self.admin_site.each_context(request),
@@ -161,6 +176,7 @@ class ConversationAdmin(admin.ModelAdmin):
                 "preview": preview,
                 "query_string": request.GET.urlencode(),
                 "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
+                "select_across": request.POST.get("select_across") == "1",
                 "action_checkbox_name": ACTION_CHECKBOX_NAME,
             }
             return TemplateResponse(
@@ -336,6 +352,7 @@ class RunAdmin(admin.ModelAdmin):
             days = 30
         days = days if days in USAGE_DAYS else 30
         rows = usage_per_day(days)
+        breakdown = usage_by_agent_and_model(days)
         peak = max((row.total_tokens for row in rows), default=0) or 1
         context = {
             **self.admin_site.each_context(request),
@@ -344,6 +361,7 @@ class RunAdmin(admin.ModelAdmin):
             "days": days,
             "choices": USAGE_DAYS,
             "rows": [(row, round(100 * row.total_tokens / peak)) for row in rows],
+            "breakdown": breakdown,
             "totals": {
                 "runs": sum(row.runs for row in rows),
                 "failed": sum(row.failed for row in rows),
@@ -354,6 +372,15 @@ class RunAdmin(admin.ModelAdmin):
             + f"?status__exact={RunStatus.FAILED}",
         }
         return TemplateResponse(request, "admin/agentsite/run/usage.html", context)
+
+
+def owner_label(owner_key: str) -> str:
+    """An owner key short enough for a list column: ``browser:3fA9…`` rather than 24 random
+    characters; users and keys are short already."""
+    kind, _, ident = owner_key.partition(":")
+    if len(ident) > 8:
+        return format_html('<span title="{}">{}:{}…</span>', owner_key, kind, ident[:6])
+    return owner_key
 
 
 def _json_download(data: Any, filename: str) -> JsonResponse:

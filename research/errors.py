@@ -21,9 +21,14 @@ class NoSources(AgentSiteError):
     """Every search came back empty: there is nothing to write a report from."""
 
     status = 404
+    # Said to the person asking, who cannot run commands; the operator's hint (import documents
+    # or load the corpus) goes to the server log where it is raised.
     message = (
-        "Nothing in the knowledge base matches this query. Import documents "
-        "(manage.py import_documents PATH…) or load the built-in corpus (manage.py load_corpus)."
+        "Nothing in the knowledge base matches this query. Try other words, or a broader question."
+    )
+    operator_hint = (
+        "research found no passage for any search: import documents "
+        "(manage.py import_documents PATH…) or load the built-in corpus (manage.py load_corpus)"
     )
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -61,6 +62,8 @@ from research.search import (
 # The name of research runs in the ledger and in their routes (/research/runs/{id}).
 RESEARCH = "research"
 CANCELLED = "The research was cancelled before the report was finished"
+
+logger = logging.getLogger(__name__)
 
 
 def clean_query(value: Any) -> str:
@@ -266,6 +269,7 @@ class ResearchManager(PipelineWork):
             return
         failed = [search for search in self.searches if search["status"] == "failed"]
         if not failed:
+            logger.warning("%s (report %s)", NoSources.operator_hint, self.report_id)
             raise NoSources()
         raise ResearchFailed(
             f"No search succeeded: {len(failed)} of {len(self.searches)} failed "

@@ -28,6 +28,14 @@ def forget_report_events(sender: type[Report], instance: Report, **_: Any) -> No
     forget_run_events([instance.pk])
 
 
+async def delete_report(report_id: uuid.UUID, owner: str) -> None:
+    """Delete the owner's report (its text, searches and sources, and with them its run's
+    events: ``forget_report_events``); ``NotFound`` otherwise."""
+    deleted, _ = await Report.objects.filter(pk=report_id, owner_key=owner).adelete()
+    if not deleted:
+        raise NotFound("Report not found")
+
+
 async def list_reports(owner: str, page: int, page_size: int) -> tuple[list[Report], int]:
     """One page of the owner's reports, newest first, and how many there are in all."""
     reports = Report.objects.filter(owner_key=owner).order_by("-created_at", "id")

@@ -20,11 +20,17 @@ from ninja import Query, Router, Status
 from agentsite.errors import AgentSiteError, BadRequest
 from agentsite.runs import run_to_completion, start_run
 from agentsite.web.routes import SSE_EVENT_SCHEMA, mount_run_routes, stream_live
-from agentsite.web.schemas import ErrorOut
+from agentsite.web.schemas import ErrorOut, MessageOut
 from agentsite.web.security import request_owner
 from research.errors import InvalidQuery
 from research.manager import RESEARCH, ResearchManager
-from research.reports import get_report, list_reports, report_detail, report_summary
+from research.reports import (
+    delete_report,
+    get_report,
+    list_reports,
+    report_detail,
+    report_summary,
+)
 from research.schemas import (
     ReportDetailOut,
     ReportListOut,
@@ -151,3 +157,12 @@ async def reports(
 async def report(request: HttpRequest, report_id: uuid.UUID) -> ReportDetailOut:
     owner = request_owner(request)
     return ReportDetailOut(**report_detail(await get_report(report_id, owner.key)))
+
+
+@research_router.delete(
+    "/reports/{report_id}", response={200: MessageOut, **ERRORS}, summary="Delete a report"
+)
+async def remove_report(request: HttpRequest, report_id: uuid.UUID) -> MessageOut:
+    owner = request_owner(request)
+    await delete_report(report_id, owner.key)
+    return MessageOut(message=f"Report {report_id} deleted", success=True)

@@ -225,26 +225,3 @@ async def active_run(owner: str, agent: str, session_id: str) -> uuid.UUID | Non
 
 def _lease_end(now: datetime) -> datetime:
     return now + timedelta(seconds=settings.RUN_LEASE_SECONDS)
-
-
-async def list_conversations(
-    owner: str, agent: str, page: int, page_size: int
-) -> tuple[list[dict[str, Any]], int]:
-    """One page of the owner's conversations with this agent, most recently updated first."""
-    mine = Conversation.objects.filter(owner_key=owner, agent=agent)
-    total = await mine.acount()
-    start = (page - 1) * page_size
-    rows = [
-        {
-            "session_id": conversation.session_id,
-            "title": conversation.title,
-            "item_count": conversation.item_count,
-            "created_at": conversation.created_at.isoformat(),
-            "updated_at": conversation.updated_at.isoformat(),
-            "active": conversation.run_live,
-        }
-        async for conversation in mine.with_run_live().order_by("-updated_at", "-pk")[
-            start : start + page_size
-        ]
-    ]
-    return rows, total

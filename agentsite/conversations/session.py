@@ -58,6 +58,8 @@ class HistoryPage(NamedTuple):
     items: list[TResponseInputItem]
     total: int
     next_before: int | None
+    # When each item was stored (ISO 8601), in the items' order: the UI's message times.
+    created_at: tuple[str, ...] = ()
 
 
 class SessionOwnerMismatch(PermissionError):
@@ -282,21 +284,24 @@ class DjangoSession:
         rows = ConversationItem.objects.filter(conversation_id=conversation["pk"])
         if before is not None:
             rows = rows.filter(position__lt=before)
-        newest = list(rows.order_by("-position").values_list("position", "data")[: limit + 1])
+        newest = list(
+            rows.order_by("-position").values_list("position", "data", "created_at")[: limit + 1]
+        )
         more = len(newest) > limit
-        kept: list[tuple[int, str]] = []
+        kept: list[tuple[int, str, Any]] = []
         size = 0
-        for position, data in newest[:limit]:
+        for position, data, created_at in newest[:limit]:
             size += _utf8_size(data)
             if kept and size > settings.SESSION_PAGE_MAX_BYTES:
                 more = True
                 break
-            kept.append((position, data))
+            kept.append((position, data, created_at))
         kept.reverse()
         return HistoryPage(
-            _decode_readable(data for _, data in kept),
+            _decode_readable(data for _, data, _ in kept),
             conversation["item_count"],
             kept[0][0] if more and kept else None,
+            tuple(created_at.isoformat() for _, _, created_at in kept),
         )
 
     def _rewind_in_transaction(self) -> str | None:

@@ -159,3 +159,24 @@ def _jsonable(value: Any) -> Any:
     if value is not None and not isinstance(value, str | int | float | bool):
         return str(value)
     return value
+
+
+def usage_by_agent_and_model(days: int, runs: QuerySet[Run] | None = None) -> list[dict[str, Any]]:
+    """Runs and tokens of the last ``days`` days (UTC) for each agent and model, the costliest
+    first: which agent, on which model, spends the tokens."""
+    first = timezone.now().date() - timedelta(days=days - 1)
+    rows = (
+        (Run.objects.all() if runs is None else runs)
+        .filter(started_at__date__gte=first)
+        .values("agent", "model")
+        .annotate(
+            runs=Count("id"),
+            failed=Count("id", filter=Q(status__in=[RunStatus.FAILED, RunStatus.INTERRUPTED])),
+            cancelled=Count("id", filter=Q(status=RunStatus.CANCELLED)),
+            input_tokens=Sum("input_tokens"),
+            output_tokens=Sum("output_tokens"),
+            total_tokens=Sum("total_tokens"),
+        )
+        .order_by("-total_tokens", "agent", "model")
+    )
+    return [{**row, "model": row["model"] or "(unknown)"} for row in rows]

@@ -23,6 +23,7 @@ from agentsite.models import Run
 from agentsite.providers.selection import get_model_provider
 from agentsite.runs.context import RunContext
 from agentsite.runs.events import EventEncoder, WireEvent, real_id, stream_complete
+from agentsite.runs.interrupted_usage import with_interrupted_response
 from agentsite.runs.pauses import Pause, apply_standing_approvals, new_approvals, serialize_state
 from agentsite.runs.work import RunWork
 
@@ -52,10 +53,17 @@ class AgentWork(RunWork):
         # The assistant text of the message being streamed when the run stopped.
         self.partial = ""
         self._cancel_mode: str | None = None
+        # A model response has started and not completed: its usage is not reported yet.
+        self._response_open = False
+        # What a cancel cut short (the items sent, the text streamed back), counted by estimate.
+        self._cut_short: tuple[list[Any], str] | None = None
 
     @property
     def usage(self) -> Usage:
-        return self.result.context_wrapper.usage if self.result is not None else Usage()
+        usage = self.result.context_wrapper.usage if self.result is not None else Usage()
+        if self._cut_short is not None:
+            return with_interrupted_response(usage, *self._cut_short)
+        return usage
 
     async def events(self) -> AsyncIterator[WireEvent]:
         input = self.input
@@ -92,6 +100,10 @@ class AgentWork(RunWork):
     def _track_partial(self, wire: WireEvent) -> None:
         """Keep the assistant text of the message being streamed, for a cancel."""
         kind = wire.get("event_type") or wire.get("name")
+        if kind == "response.created":
+            self._response_open = True
+        elif kind == "response.completed":
+            self._response_open = False
         if kind in ("response.created", "message_output_created"):
             self.partial = ""
         elif kind == "response.output_text.delta":
@@ -115,7 +127,10 @@ class AgentWork(RunWork):
         )
 
     async def cancelled(self) -> dict[str, Any]:
-        """Store the text the user already saw, so the history shows what they saw."""
+        """Store the text the user already saw, so the history shows what they saw; count the
+        response the cancel cut short (``interrupted_usage``)."""
+        if self._response_open:
+            self._cut_short = (await self._sent_items(), self.partial)
         if self.session is not None and self.partial.strip():
             await self.session.add_interrupted_reply(self.partial)
         final_output = self.result.final_output if self.result is not None else None
@@ -125,6 +140,15 @@ class AgentWork(RunWork):
             if isinstance(final_output, str | None)
             else str(final_output),
         }
+
+    async def _sent_items(self) -> list[Any]:
+        """What the interrupted response was given: the stored history (which holds this
+        run's input by then), or the input alone for a run without a session."""
+        if self.session is not None:
+            return list(await self.session.get_items())
+        if isinstance(self.input, list):
+            return self.input
+        return [self.input]
 
 
 @functools.lru_cache(maxsize=64)

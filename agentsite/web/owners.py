@@ -113,6 +113,14 @@ async def request_user(request: HttpRequest) -> Any:
     return await auser() if auser is not None else None
 
 
+async def browser_behind_account(request: HttpRequest, owner: Owner) -> Owner | None:
+    """The marked browser a logged-in user is using: its conversations from before the login
+    may be claimed into the account. None for key callers and visitors not logged in."""
+    if not owner.via_cookie or not owner.key.startswith("user:"):
+        return None
+    return await _browser_owner(getattr(request, "session", None))
+
+
 async def owner_for_scope(scope: Mapping[str, Any]) -> Owner:
     """The owner of a Channels WebSocket connection (a scope after ``AuthMiddlewareStack``).
 

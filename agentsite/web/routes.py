@@ -22,7 +22,12 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from ninja import Header, Path, Query, Router, Status
 
-from agentsite.conversations.leases import is_running, list_conversations
+from agentsite.conversations.leases import is_running
+from agentsite.conversations.listing import (
+    conversation_runs,
+    list_conversations,
+    rename_conversation,
+)
 from agentsite.conversations.retention import delete_conversation
 from agentsite.conversations.session import DjangoSession
 from agentsite.errors import (
@@ -59,6 +64,7 @@ from agentsite.web.schemas import (
     InfoOut,
     MessageOut,
     PausedRunOut,
+    RenameBody,
     RewindOut,
     RunBody,
     RunOut,
@@ -193,9 +199,12 @@ def agent_router(spec: AgentSpec) -> Router:
         request: HttpRequest,
         page: int = Query(1, ge=1, le=100_000),
         page_size: int = Query(20, ge=1, le=100),
+        q: str = Query(
+            "", max_length=200, description="Only conversations whose title or text has every word"
+        ),
     ) -> SessionListOut:
         owner = request_owner(request)
-        rows, total = await list_conversations(owner.key, spec.slug, page, page_size)
+        rows, total = await list_conversations(owner.key, [spec.slug], page, page_size, q)
         return SessionListOut(
             sessions=[ConversationOut(**row) for row in rows],
             page=page,
@@ -234,6 +243,8 @@ def agent_router(spec: AgentSpec) -> Router:
             total=page.total,
             has_more=page.next_before is not None,
             next_before=page.next_before,
+            item_times=list(page.created_at),
+            runs=await conversation_runs(session.owner, spec.slug, session_id),
         )
 
     @router.delete(
@@ -246,6 +257,20 @@ def agent_router(spec: AgentSpec) -> Router:
         session = _session(request_owner(request), spec, session_id)
         await delete_conversation(session.owner, spec.slug, session_id)
         return MessageOut(message=f"Session {session_id} cleared successfully", success=True)
+
+    @router.patch(
+        "/session/{session_id}",
+        response={200: MessageOut, **ERRORS},
+        summary="Rename a conversation",
+        operation_id=f"{spec.slug}_rename_session",
+    )
+    async def rename_session(
+        request: HttpRequest, body: RenameBody, session_id: str = SessionIdPath
+    ) -> MessageOut:
+        session = _session(request_owner(request), spec, session_id)
+        if not await rename_conversation(session.owner, spec.slug, session_id, body.title):
+            raise NotFound("No such session")
+        return MessageOut(message=f"Session {session_id} renamed", success=True)
 
     @router.post(
         "/session/{session_id}/rewind",

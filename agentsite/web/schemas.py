@@ -231,6 +231,7 @@ class RunStatusOut(Schema):
 
 class ConversationOut(Schema):
     session_id: str
+    agent: str
     title: str
     item_count: int
     created_at: str
@@ -265,6 +266,30 @@ class SessionOut(Schema):
     next_before: int | None = Field(
         None, description="Pass as ?before= to read the page before this one"
     )
+    item_times: list[str] = Field(
+        default_factory=list, description="When each of `messages` was stored (ISO 8601)"
+    )
+    runs: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="The conversation's runs, oldest first: run_id, status, model, usage, "
+        "started_at, finished_at",
+    )
+
+
+class ClaimOut(Schema):
+    count: int = Field(description="Conversations claimable (GET) or claimed (POST)")
+    success: bool = True
+
+
+class RenameBody(Schema):
+    title: str = Field(min_length=1, max_length=200)
+
+    @field_validator("title")
+    @classmethod
+    def not_blank(cls, title: str) -> str:
+        if not title.strip():
+            raise ValueError("title must not be blank")
+        return title.strip()
 
 
 class RewindOut(Schema):

@@ -72,6 +72,28 @@ def test_filter_by_agent(admin_client, conversations):
     assert "beta-2" in html and "alpha-1" not in html
 
 
+def test_list_fits_a_laptop_screen(admin_client, conversations):
+    """The title is the link, owners are short, and there is one deletion action (the purge)."""
+    long_owner = "browser:" + "x" * 24
+    Conversation.objects.filter(pk=conversations[0].pk).update(owner_key=long_owner)
+    html = admin_client.get("/admin/agentsite/conversation/").content.decode()
+    change_url = f"/admin/agentsite/conversation/{conversations[0].pk}/change/"
+    assert f'<a href="{change_url}"><span title="session alpha-1">I like &lt;b&gt;' in html
+    assert "browser:xxxxxx…" in html and f">{long_owner}<" not in html
+    assert 'value="purge_selected"' in html
+    assert 'value="delete_selected"' not in html
+
+
+def test_conversation_page_is_a_read_only_transcript(admin_client, conversations):
+    html = admin_client.get(
+        f"/admin/agentsite/conversation/{conversations[0].pk}/change/"
+    ).content.decode()
+    assert 'name="_save"' not in html and 'name="_continue"' not in html
+    assert "inline-group" not in html, "the items are listed once, in the transcript"
+    assert html.index('class="transcript"') < html.index(">Details<")
+    assert html.count('<li class="turn ') == 2
+
+
 def test_transcript_is_readable_and_escaped(admin_client, conversations):
     page = admin_client.get(f"/admin/agentsite/conversation/{conversations[0].pk}/change/")
     html = page.content.decode()
@@ -81,11 +103,14 @@ def test_transcript_is_readable_and_escaped(admin_client, conversations):
     assert "Noted" in html
 
 
-def test_purge_selected_deletes_items(admin_client, conversations):
+def test_purge_selected_asks_first_then_deletes_items(admin_client, conversations):
+    body = {"action": "purge_selected", "_selected_action": [conversations[0].pk]}
+    asked = admin_client.post("/admin/agentsite/conversation/", body)
+    assert asked.status_code == 200
+    assert "Yes, purge 1 conversation(s)" in asked.content.decode()
+    assert Conversation.objects.count() == 2, "picked by hand, it still asks before deleting"
     response = admin_client.post(
-        "/admin/agentsite/conversation/",
-        {"action": "purge_selected", "_selected_action": [conversations[0].pk]},
-        follow=True,
+        "/admin/agentsite/conversation/", {**body, "confirm": "yes"}, follow=True
     )
     assert response.status_code == 200
     assert "Purged 1 conversation" in response.content.decode()
@@ -107,9 +132,9 @@ def test_admin_is_staff_only(conversations, django_user_model):
 def test_run_active_column_follows_the_lease(admin_client):
     """A run whose process died leaves ``active_run`` set with an expired lease: not active."""
     now = timezone.now()
-    make_conversation("idle-1", "chat", ["hi"])
+    make_conversation("idle-1", "chat", ["idle-1"])
     for session_id, lease in (("live-1", now + timedelta(minutes=1)), ("dead-1", now)):
-        conversation = make_conversation(session_id, "chat", ["hi"])
+        conversation = make_conversation(session_id, "chat", [session_id])
         Conversation.objects.filter(pk=conversation.pk).update(
             active_run=uuid.uuid4(), run_lease_until=lease - timedelta(seconds=1)
         )

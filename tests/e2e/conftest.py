@@ -124,3 +124,23 @@ def screenshot(page: Any, name: str) -> Path:
     path = ARTIFACTS / name
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+AXE = REPO_ROOT / "tests" / "js" / "node_modules" / "axe-core" / "axe.min.js"
+# WCAG 2.1 A and AA: labels, names, focus order, contrast, landmarks.
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+
+
+def axe_violations(page: Any) -> list[dict[str, Any]]:
+    """axe-core's WCAG A/AA violations on the page as it is now (the checker is evaluated
+    through the DevTools protocol, which the page's CSP does not govern)."""
+    if not AXE.exists():
+        pytest.fail(f"{AXE} is missing: make js-clients (npm ci in tests/js)")
+    page.evaluate(AXE.read_text())
+    result = page.evaluate(
+        "async (tags) => (await axe.run(document, {runOnly: {type: 'tag', values: tags}}))"
+        ".violations.map((v) => ({id: v.id, help: v.help, "
+        "nodes: v.nodes.map((n) => n.target.join(' ')).slice(0, 5)}))",
+        AXE_TAGS,
+    )
+    return list(result)

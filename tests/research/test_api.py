@@ -210,6 +210,19 @@ async def test_reports_are_owner_scoped(client, use_research_script, knowledge_b
         assert hidden.json() == {"success": False, "error": "Report not found", "code": "not_found"}
 
 
+async def test_a_report_is_deleted_by_its_owner_only(client, use_research_script, knowledge_base):
+    use_research_script(ResearchScript())
+    alice, bob = await api_key("alice"), await api_key("bob")
+    created = await client.post(f"/research?query={QUERY}", headers=bearer(alice))
+    report_id = created.json()["report_id"]
+    url = f"/research/reports/{report_id}"
+    assert (await client.delete(url, headers=bearer(bob))).status_code == 404
+    deleted = await client.delete(url, headers=bearer(alice))
+    assert deleted.status_code == 200 and deleted.json()["success"] is True
+    assert (await client.get(url, headers=bearer(alice))).status_code == 404
+    assert (await client.delete(url, headers=bearer(alice))).status_code == 404
+
+
 async def test_unknown_and_malformed_report_ids(client):
     assert (await client.get(f"/research/reports/{uuid.uuid4()}")).status_code == 404
     assert (await client.get("/research/reports/not-a-uuid")).status_code == 422

@@ -185,12 +185,15 @@ async def test_every_search_failing_fails_without_writing(knowledge_base):
     assert [search["status"] for search in report.searches] == ["failed"] * 5
 
 
-async def test_nothing_in_the_knowledge_base_is_a_clear_error():
+async def test_nothing_in_the_knowledge_base_is_a_clear_error(caplog):
     script = ResearchScript()
     manager = manager_for(script)
     events = await collect(manager)
     assert events[-1]["type"] == "error" and events[-1]["status"] == 404
-    assert "load_corpus" in events[-1]["message"]
+    # The person asking is told what they can do; the operator's fix goes to the log.
+    assert events[-1]["message"].startswith("Nothing in the knowledge base matches")
+    assert "manage.py" not in events[-1]["message"]
+    assert "load_corpus" in caplog.text
     assert script.calls_of("search") == [], "no model call without passages to summarise"
     report = await stored(manager)
     assert report.status == "failed"

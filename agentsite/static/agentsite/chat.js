@@ -1,4 +1,5 @@
-/* The chat page: conversations in a sidebar, replies streamed over the WebSocket (SSE fallback).
+/* The chat page: replies streamed over the WebSocket (SSE fallback); the message log is
+ * chat-messages.js, the conversation list chat-sidebar.js.
  *
  * A tool call that needs approval (approval_requested) shows a card with the tool, its
  * arguments and Approve / Reject (with a reason); the decision goes over the socket (an
@@ -10,17 +11,13 @@
  */
 (function () {
   "use strict";
-  const {
-    renderInto, readSse, checkOffline, ApiError, request, requestJson, errorMessage, showError,
-    clearErrors,
-  } = window.AgentSite;
+  const { readSse, checkOffline, ApiError, request, requestJson, errorMessage } = window.AgentSite;
+  const { Messages, Sidebar, Approvals } = window.AgentSiteChat;
   const $ = (id) => document.getElementById(id);
   const PENDING_KEY = "agentsite.pendingRun";
   const CURRENT_KEY = "agentsite.current";
-  const TERMINAL = new Set(["stream_complete", "error", "run_cancelled"]);
 
   const app = $("chat-app");
-  const messages = $("messages");
   const input = $("composer-input");
   const picker = $("agent-picker");
   const state = {
@@ -28,8 +25,9 @@
     sessionId: null,
     ws: null,
     wsWanted: false,
-    running: null, // {runId, seq, input, text, node, agent, sessionId, viaSocket}
+    running: null, // {runId, seq, input, text, node, agent, sessionId, viaSocket, agentName, model}
     lastInput: null,
+    agentNames: {}, // slug → display name, from /{agent}/info
   };
 
   const storage = {
@@ -46,41 +44,15 @@
     return "ui-" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
   }
 
-  // ---- rendering -------------------------------------------------------------------------
-
-  function addMessage(role, text) {
-    const node = document.createElement("div");
-    node.className = "message " + role;
-    const label = document.createElement("div");
-    label.className = "role";
-    label.textContent = role === "user" ? "You" : "Assistant";
-    const events = document.createElement("div");
-    events.className = "events";
-    const body = document.createElement("div");
-    body.className = "markdown";
-    node.append(label, events, body);
-    if (role === "user") body.textContent = text;
-    else if (text) renderInto(body, text);
-    messages.append(node);
-    scrollDown();
-    return node;
+  /* requestJson (api.js), with a JSON body declared as JSON (PATCH too, not only POST). */
+  function api(path, options = {}) {
+    const headers = { ...(options.headers || {}) };
+    if (options.body) headers["Content-Type"] = "application/json";
+    return requestJson(path, { ...options, headers });
   }
 
-  function addStatus(node, text, kind) {
-    const line = document.createElement("div");
-    line.className = "status-line " + (kind || "");
-    line.textContent = text;
-    node.querySelector(".events").append(line);
-    scrollDown();
-  }
-
-  function addError(node, text, onRetry) {
-    showError(node || messages, text, onRetry);
-    scrollDown();
-  }
-
-  function scrollDown() {
-    messages.scrollTop = messages.scrollHeight;
+  function agentName(slug) {
+    return state.agentNames[slug] || slug.charAt(0).toUpperCase() + slug.slice(1);
   }
 
   function setBusy(busy) {
@@ -90,106 +62,26 @@
     app.dataset.busy = busy ? "true" : "false";
   }
 
-  function itemText(content) {
-    if (typeof content === "string") return content;
-    if (!Array.isArray(content)) return "";
-    return content.map((part) => part.text || part.refusal || "").join("");
-  }
-
-  function renderHistory(items) {
-    messages.replaceChildren();
-    let assistant = null;
-    for (const item of items) {
-      if (item.role === "user") {
-        addMessage("user", itemText(item.content));
-        state.lastInput = itemText(item.content);
-        assistant = null;
-      } else if (item.role === "assistant" || item.type === "message") {
-        assistant = assistant || addMessage("assistant", "");
-        const body = assistant.querySelector(".markdown");
-        const previous = body.dataset.text || "";
-        body.dataset.text = previous + (previous ? "\n\n" : "") + itemText(item.content);
-        renderInto(body, body.dataset.text);
-      } else if (item.type === "function_call") {
-        assistant = assistant || addMessage("assistant", "");
-        addStatus(assistant, describeCall(item.name, item.arguments), "tool");
-      } else if (item.type === "function_call_output") {
-        assistant = assistant || addMessage("assistant", "");
-        addStatus(assistant, "→ " + String(item.output).slice(0, 200), "tool");
-      }
-    }
-    setBusy(Boolean(state.running));
-  }
-
-  function describeCall(name, args) {
-    if (String(name).startsWith("transfer_to_")) return "↪ handoff: " + name.slice(12).replace(/_/g, " ");
-    return "🔧 " + name + "(" + String(args || "").slice(0, 200) + ")";
-  }
-
   // ---- conversations ---------------------------------------------------------------------
 
-  async function loadSessions() {
-    const list = $("conversation-list");
-    const sidebar = list.parentElement;
-    try {
-      const data = await requestJson(`/${state.agent}/sessions?page_size=50`);
-      clearErrors(sidebar);
-      list.replaceChildren();
-      for (const session of data.sessions) list.append(sessionEntry(session));
-      $("conversation-empty").hidden = data.sessions.length > 0;
-    } catch (error) {
-      $("conversation-empty").hidden = true;
-      showError(sidebar, "Could not load conversations: " + errorMessage(error), loadSessions);
-    }
-  }
-
-  function sessionEntry(session) {
-    const item = document.createElement("li");
-    item.dataset.sessionId = session.session_id;
-    if (session.session_id === state.sessionId) item.setAttribute("aria-current", "true");
-    const open = document.createElement("button");
-    open.type = "button";
-    open.className = "open";
-    open.textContent = session.title || session.session_id;
-    open.title = new Date(session.updated_at).toLocaleString();
-    open.addEventListener("click", () => openConversation(session.session_id));
-    const remove = document.createElement("button");
-    remove.type = "button";
-    remove.className = "delete";
-    remove.textContent = "×";
-    remove.setAttribute("aria-label", "Delete conversation " + (session.title || session.session_id));
-    remove.addEventListener("click", () => deleteConversation(session.session_id, session.title));
-    item.append(open, remove);
-    return item;
-  }
-
-  async function openConversation(sessionId) {
+  async function openConversation(sessionId, agent) {
     if (state.running) return;
+    if (agent && agent !== state.agent) useAgent(agent);
     state.sessionId = sessionId;
     state.lastInput = null;
     storage.set(CURRENT_KEY, { agent: state.agent, sessionId });
-    for (const li of $("conversation-list").children) {
-      li.toggleAttribute("aria-current", li.dataset.sessionId === sessionId);
-    }
+    Sidebar.markCurrent(sessionId, state.agent);
     try {
-      const data = await requestJson(`/${state.agent}/session/${encodeURIComponent(sessionId)}`);
-      renderHistory(data.messages);
+      const data = await api(`/${state.agent}/session/${encodeURIComponent(sessionId)}`);
+      state.lastInput = Messages.renderHistory(
+        data.messages, data.item_times || [], data.runs || [], agentName(state.agent));
     } catch (error) {
-      messages.replaceChildren();
-      addError(null, "Could not load the conversation: " + errorMessage(error), () => openConversation(sessionId));
+      Messages.clear();
+      Messages.addError(null, "Could not load the conversation: " + errorMessage(error),
+        () => openConversation(sessionId));
     }
+    setBusy(Boolean(state.running));
     input.focus();
-  }
-
-  async function deleteConversation(sessionId, title) {
-    if (!window.confirm(`Delete the conversation “${title || sessionId}”?`)) return;
-    try {
-      await requestJson(`/${state.agent}/session/${encodeURIComponent(sessionId)}`, { method: "DELETE" });
-      if (sessionId === state.sessionId) newConversation();
-    } catch (error) {
-      addError(null, "Could not delete: " + errorMessage(error));
-    }
-    loadSessions();
   }
 
   function newConversation() {
@@ -197,10 +89,26 @@
     state.sessionId = null;
     state.lastInput = null;
     storage.drop(CURRENT_KEY);
-    messages.replaceChildren();
-    for (const li of $("conversation-list").children) li.removeAttribute("aria-current");
+    Messages.clear();
+    Sidebar.markCurrent(null, null);
     setBusy(false);
     input.focus();
+  }
+
+  /* Talk to another agent: its socket, its name in the header; the open conversation stays. */
+  function useAgent(agent) {
+    state.agent = agent;
+    picker.value = agent;
+    state.wsWanted = false;
+    if (state.ws) state.ws.close();
+    connectSocket();
+    $("active-agent").textContent = agentName(agent);
+  }
+
+  function switchAgent(agent) {
+    if (state.running) { picker.value = state.agent; return; }
+    useAgent(agent);
+    newConversation();
   }
 
   // ---- transport -------------------------------------------------------------------------
@@ -247,14 +155,15 @@
     if (state.running || !state.lastInput || !state.sessionId) return;
     const sessionId = state.sessionId;
     try {
-      const body = await requestJson(
+      const body = await api(
         `/${state.agent}/session/${encodeURIComponent(sessionId)}/rewind`, { method: "POST" });
-      const text = itemText(body.input) || state.lastInput;
-      const data = await requestJson(`/${state.agent}/session/${encodeURIComponent(sessionId)}`);
-      renderHistory(data.messages);
+      const text = Messages.itemText(body.input) || state.lastInput;
+      const data = await api(`/${state.agent}/session/${encodeURIComponent(sessionId)}`);
+      Messages.renderHistory(
+        data.messages, data.item_times || [], data.runs || [], agentName(state.agent));
       startRun(text);
     } catch (error) {
-      addError(null, "Could not regenerate: " + errorMessage(error), regenerate);
+      Messages.addError(null, "Could not regenerate: " + errorMessage(error), regenerate);
     }
   }
 
@@ -263,10 +172,16 @@
     if (!state.sessionId) {
       state.sessionId = newSessionId();
       storage.set(CURRENT_KEY, { agent: state.agent, sessionId: state.sessionId });
+      const now = new Date().toISOString();
+      Sidebar.upsert({
+        session_id: state.sessionId, agent: state.agent, title: text.trim().slice(0, 200),
+        created_at: now, updated_at: now,
+      });
     }
     state.lastInput = text;
-    addMessage("user", text);
-    const node = addMessage("assistant", "");
+    Messages.addMessage("user", text);
+    Messages.scrollDown(true);
+    const node = Messages.addMessage("assistant", "", agentName(state.agent));
     node.classList.add("streaming");
     state.running = {
       runId: null, seq: 0, input: text, text: "", node,
@@ -307,7 +222,7 @@
     const run = state.running;
     if (event.type === "pong") return;
     if (!run) {
-      if (event.type === "error") addError(null, errorMessage(event, "The server reported an error."));
+      if (event.type === "error") Messages.addError(null, errorMessage(event, "The server reported an error."));
       return;
     }
     if (event.run_id && event.seq) {
@@ -317,31 +232,41 @@
       run.seq = event.seq;
       savePending();
     }
+    handleRunEvent(run, event);
+  }
+
+  function handleRunEvent(run, event) {
     const node = run.node;
     switch (event.type) {
       case "agent_updated":
-        if (run.agentName && run.agentName !== event.agent_name) addStatus(node, "Active agent: " + event.agent_name, "handoff");
         run.agentName = event.agent_name;
+        run.model = event.model;
+        Messages.setSpeaker(node, event.agent_name);
         $("active-agent").textContent = event.agent_name;
         break;
       case "raw_response":
         if (event.event_type === "response.output_text.delta") {
           run.text += event.delta;
-          renderInto(node.querySelector(".markdown"), run.text);
-          scrollDown();
+          Messages.scheduleText(node, run.text);
         }
         break;
       case "run_item":
-        if (event.name === "tool_called") addStatus(node, describeCall(event.tool_name, event.tool_arguments), "tool");
-        else if (event.name === "tool_output") addStatus(node, "→ " + String(event.output).slice(0, 200), "tool");
-        else if (event.name === "handoff_occured") addStatus(node, "↪ handed off to " + event.target_agent, "handoff");
+        if (event.name === "tool_called" && !String(event.tool_name).startsWith("transfer_to_")) {
+          Messages.addStatus(node, Messages.describeCall(event.tool_name, event.tool_arguments), "tool");
+        } else if (event.name === "tool_output" && !String(event.tool_name).startsWith("transfer_to_")) {
+          Messages.addStatus(node, "→ " + String(event.output).slice(0, 200), "tool");
+        } else if (event.name === "handoff_occured") {
+          Messages.addStatus(node, "↪ handed off to " + event.target_agent, "handoff");
+        }
         break;
       case "stream_complete":
-        if (!run.text && typeof event.final_output === "string") renderInto(node.querySelector(".markdown"), event.final_output);
+        if (!run.text && typeof event.final_output === "string") Messages.setText(node, event.final_output);
+        Messages.setUsage(node, run.model, event.usage);
         finishRun();
         break;
       case "run_cancelled":
-        addStatus(node, "Stopped.", "stopped");
+        Messages.addStatus(node, "Stopped.", "stopped");
+        Messages.setUsage(node, run.model, event.usage);
         finishRun();
         break;
       case "approval_requested":
@@ -359,7 +284,7 @@
       case "error": {
         const retryInput = run.input;
         finishRun();
-        addError(node, errorMessage(event, "The run failed."), () => startRun(retryInput));
+        Messages.addError(node, errorMessage(event, "The run failed."), () => startRun(retryInput));
         break;
       }
       default:
@@ -370,47 +295,7 @@
   // ---- approvals -------------------------------------------------------------------------
 
   function addApprovalCard(run, approval) {
-    const card = document.createElement("div");
-    card.className = "approval-card";
-    card.setAttribute("role", "group");
-    card.dataset.approvalId = approval.id;
-    const title = document.createElement("div");
-    title.className = "approval-title";
-    title.textContent = `Approve ${approval.tool_name}?`;
-    const args = document.createElement("pre");
-    args.className = "approval-arguments";
-    try { args.textContent = JSON.stringify(JSON.parse(approval.arguments), null, 2); }
-    catch (_) { args.textContent = approval.arguments; }
-    const reason = document.createElement("input");
-    reason.type = "text";
-    reason.className = "approval-reason";
-    reason.placeholder = "Reason (told to the assistant if you reject)";
-    reason.setAttribute("aria-label", "Reason");
-    const approve = document.createElement("button");
-    approve.type = "button";
-    approve.textContent = "Approve";
-    approve.className = "approve";
-    const reject = document.createElement("button");
-    reject.type = "button";
-    reject.textContent = "Reject";
-    reject.className = "reject";
-    const actions = document.createElement("div");
-    actions.className = "approval-actions";
-    actions.append(reason, approve, reject);
-    card.append(title, args, actions);
-    run.node.querySelector(".events").append(card);
-    const decide = (yes) => {
-      approve.disabled = reject.disabled = reason.disabled = true;
-      const why = reason.value.trim();
-      const outcome = document.createElement("div");
-      outcome.className = "approval-outcome";
-      outcome.textContent = yes ? "Approved" : "Rejected" + (why ? `: ${why}` : "");
-      actions.replaceWith(outcome);
-      sendDecision(run, { id: approval.id, approve: yes, reason: why });
-    };
-    approve.addEventListener("click", () => decide(true));
-    reject.addEventListener("click", () => decide(false));
-    scrollDown();
+    Approvals.addCard(run.node, approval, (decision) => sendDecision(run, decision));
   }
 
   function sendDecision(run, decision) {
@@ -430,11 +315,12 @@
   function finishRun() {
     const run = state.running;
     if (!run) return;
+    Messages.flushText(run.node);
     run.node.classList.remove("streaming");
     state.running = null;
     storage.drop(PENDING_KEY);
     setBusy(false);
-    loadSessions();
+    Sidebar.load();
   }
 
   async function stopRun() {
@@ -449,16 +335,16 @@
       return;
     }
     try {
-      const status = await requestJson(`/${run.agent}/runs/${run.runId}/cancel?mode=immediate`, { method: "POST" });
+      const status = await api(`/${run.agent}/runs/${run.runId}/cancel?mode=immediate`, { method: "POST" });
       // The stream normally ends with run_cancelled; if it already ended, nothing more comes.
       setTimeout(() => {
         if (state.running === run && status && status.status && status.status !== "running") {
-          addStatus(run.node, "Stopped.", "stopped");
+          Messages.addStatus(run.node, "Stopped.", "stopped");
           finishRun();
         }
       }, 3000);
     } catch (error) {
-      addError(run.node, "Could not stop: " + errorMessage(error));
+      Messages.addError(run.node, "Could not stop: " + errorMessage(error));
     }
   }
 
@@ -466,10 +352,6 @@
   async function restore() {
     const current = storage.get(CURRENT_KEY);
     const pending = storage.get(PENDING_KEY);
-    if (current && current.agent && [...picker.options].some((o) => o.value === current.agent)) {
-      picker.value = current.agent;
-      state.agent = current.agent;
-    }
     const socketReady = waitForSocket();
     if (current && current.agent === state.agent) await openConversation(current.sessionId);
     if (!pending || pending.agent !== state.agent || pending.sessionId !== state.sessionId) {
@@ -477,11 +359,12 @@
       return;
     }
     let ledger = null;
-    try { ledger = await requestJson(`/${pending.agent}/runs/${pending.runId}`); } catch (_) { ledger = null; }
+    try { ledger = await api(`/${pending.agent}/runs/${pending.runId}`); } catch (_) { ledger = null; }
     if (ledger && ledger.status === "awaiting_approval") {
       // Paused on a tool call: the cards come back, the decision resumes the run.
       await socketReady;
-      const node = addMessage("assistant", "");
+      Messages.dropAfterLastUser();
+      const node = Messages.addMessage("assistant", "", agentName(pending.agent));
       state.running = {
         runId: pending.runId, seq: ledger.event_count, input: pending.input, text: "", node,
         agent: pending.agent, sessionId: pending.sessionId, viaSocket: socketOpen(),
@@ -496,7 +379,8 @@
       return;
     }
     state.lastInput = pending.input;
-    const node = addMessage("assistant", "");
+    Messages.dropAfterLastUser();
+    const node = Messages.addMessage("assistant", "", agentName(pending.agent));
     node.classList.add("streaming");
     await socketReady;
     state.running = {
@@ -522,16 +406,11 @@
     });
   }
 
-  function switchAgent(agent) {
-    if (state.running) { picker.value = state.agent; return; }
-    state.agent = agent;
-    state.wsWanted = false;
-    if (state.ws) state.ws.close();
-    connectSocket();
-    newConversation();
-    $("active-agent").textContent = "–";
-    loadSessions();
-    checkOffline(`/${agent}/info`).then((info) => { if (info) $("active-agent").textContent = info.agent_name; });
+  async function loadAgentNames() {
+    const slugs = (app.dataset.agents || "").split(",").filter(Boolean);
+    const infos = await Promise.all(slugs.map((slug) => checkOffline(`/${slug}/info`)));
+    infos.forEach((info, i) => { if (info && info.agent_name) state.agentNames[slugs[i]] = info.agent_name; });
+    if (!state.running) $("active-agent").textContent = agentName(state.agent);
   }
 
   // ---- wiring ----------------------------------------------------------------------------
@@ -549,20 +428,44 @@
       $("composer").requestSubmit();
     }
   });
+  // Escape stops a reply (as in ChatGPT); with none running it closes the phone's sidebar.
+  document.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape" || event.defaultPrevented) return;
+    if (state.running) { event.preventDefault(); stopRun(); } else if (Sidebar.isOpen()) Sidebar.setOpen(false);
+  });
+  for (const example of document.querySelectorAll("#empty-state [data-prompt]")) {
+    example.addEventListener("click", () => {
+      if (state.running) return;
+      const agent = example.dataset.agent;
+      if ([...picker.options].some((o) => o.value === agent) && agent !== state.agent) switchAgent(agent);
+      const send = () => startRun(example.dataset.prompt);
+      if (socketOpen()) send(); else waitForSocket().then(send);
+    });
+  }
   $("stop").addEventListener("click", stopRun);
   $("regenerate").addEventListener("click", regenerate);
-  $("new-chat").addEventListener("click", newConversation);
+  $("new-chat").addEventListener("click", () => { Sidebar.closeOnPhone(); newConversation(); });
   picker.addEventListener("change", () => switchAgent(picker.value));
   window.addEventListener("pagehide", () => { state.wsWanted = false; });
 
+  Sidebar.init({
+    api,
+    current: () => (state.sessionId ? { sessionId: state.sessionId, agent: state.agent } : null),
+    open: (sessionId, agent) => openConversation(sessionId, agent),
+    deleted: (sessionId, agent) => {
+      if (sessionId === state.sessionId && agent === state.agent) newConversation();
+    },
+  });
   const saved = storage.get(CURRENT_KEY);
   if (saved && [...picker.options].some((o) => o.value === saved.agent)) {
     picker.value = saved.agent;
     state.agent = saved.agent;
   }
   connectSocket();
-  loadSessions();
-  checkOffline(`/${state.agent}/info`).then((info) => { if (info) $("active-agent").textContent = info.agent_name; });
+  Sidebar.load();
   setBusy(false);
-  restore().finally(() => { app.dataset.ready = "true"; });
+  Messages.updateEmptyState();
+  loadAgentNames()
+    .then(restore)
+    .finally(() => { app.dataset.ready = "true"; });
 })();

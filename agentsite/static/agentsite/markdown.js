@@ -1,97 +1,77 @@
-/* A small, safe Markdown renderer shared by the chat and research pages.
+/* Markdown for the chat and research pages: marked (GFM: tables, fenced code, autolinks) turns
+ * the text into HTML, DOMPurify keeps only safe tags and attributes, highlight.js colours code.
+ * The three are vendored (agentsite/static/agentsite/vendor/, `make vendor-js`).
  *
- * Safety comes from the order of operations: the whole text is HTML-escaped first, so nothing
- * the model (or a user it echoes) writes can become a tag or an attribute. Only then is a small
- * Markdown subset turned into the few tags we emit ourselves: code fences, inline code, bold,
- * italic, links (http and https only), headings, lists and paragraphs. The pages' CSP forbids
- * inline scripts as a second line of defence.
+ * Raw HTML in the text is shown as text, never parsed: a model that echoes "<b>" means the
+ * characters. Links keep only http(s) and mailto targets and open in a new tab; images become
+ * links (the CSP loads no foreign images). The pages' CSP forbids inline scripts as a second
+ * line of defence behind the sanitizer.
  */
 (function () {
   "use strict";
 
   const ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
+  const SAFE_URL = /^(?:https?:|mailto:)/i;
 
   function escapeHtml(text) {
     return String(text).replace(/[&<>"']/g, (c) => ESCAPES[c]);
   }
 
-  // Inline markup over already-escaped text. Code spans are cut out first so that nothing
-  // inside them is formatted.
-  function inline(escaped) {
-    const codes = [];
-    let out = escaped.replace(/`([^`\n]+)`/g, (_, code) => {
-      codes.push(code);
-      return "\u0000" + (codes.length - 1) + "\u0000";
-    });
-    out = out.replace(/\[([^\]\n]+)\]\((https?:\/\/[^\s)]+)\)/g, (_, label, url) =>
-      '<a href="' + url + '" rel="noopener noreferrer nofollow" target="_blank">' + label + "</a>");
-    out = out.replace(/\*\*([^*\n]+)\*\*/g, "<strong>$1</strong>");
-    out = out.replace(/(^|[^*\w])\*([^*\n]+)\*(?![\w*])/g, "$1<em>$2</em>");
-    out = out.replace(/(^|[^_\w])_([^_\n]+)_(?![\w_])/g, "$1<em>$2</em>");
-    return out.replace(/\u0000(\d+)\u0000/g, (_, i) => "<code>" + codes[Number(i)] + "</code>");
+  function highlighted(code, lang) {
+    const language = lang && window.hljs && window.hljs.getLanguage(lang) ? lang : null;
+    if (!language) return escapeHtml(code);
+    return window.hljs.highlight(code, { language, ignoreIllegals: true }).value;
   }
 
-  function renderBlocks(escaped) {
-    const lines = escaped.split("\n");
-    const html = [];
-    let paragraph = [];
-    let list = null; // {tag, items}
-    const flushParagraph = () => {
-      if (paragraph.length) html.push("<p>" + inline(paragraph.join("<br>")) + "</p>");
-      paragraph = [];
-    };
-    const flushList = () => {
-      if (list) {
-        html.push("<" + list.tag + ">" + list.items.map((i) => "<li>" + inline(i) + "</li>").join("") + "</" + list.tag + ">");
-      }
-      list = null;
-    };
-    for (const line of lines) {
-      const heading = /^(#{1,6})\s+(.*)$/.exec(line);
-      const bullet = /^\s*[-*+]\s+(.*)$/.exec(line);
-      const numbered = /^\s*\d+[.)]\s+(.*)$/.exec(line);
-      if (!line.trim()) {
-        flushParagraph();
-        flushList();
-      } else if (heading) {
-        flushParagraph();
-        flushList();
-        const level = Math.min(heading[1].length + 2, 6);
-        html.push("<h" + level + ">" + inline(heading[2]) + "</h" + level + ">");
-      } else if (bullet || numbered) {
-        flushParagraph();
-        const tag = bullet ? "ul" : "ol";
-        if (list && list.tag !== tag) flushList();
-        if (!list) list = { tag, items: [] };
-        list.items.push((bullet || numbered)[1]);
-      } else if (list && /^\s{2,}\S/.test(line)) {
-        list.items[list.items.length - 1] += " " + line.trim();
-      } else {
-        flushList();
-        paragraph.push(line);
-      }
+  const parser = new window.marked.Marked({ gfm: true, breaks: true });
+  parser.use({
+    // No HTML tokens at all: "<b>" stays text (escaped by the text renderer), so the Markdown
+    // around it still renders, and nothing raw ever reaches the sanitizer.
+    tokenizer: {
+      html() { return undefined; },
+      tag() { return undefined; },
+    },
+    renderer: {
+      html(token) { return escapeHtml(token.text); },
+      image(token) {
+        return '<a href="' + escapeHtml(token.href) + '">' + escapeHtml(token.text || token.href) + "</a>";
+      },
+      code(token) {
+        const lang = String(token.lang || "").trim().split(/\s+/)[0].replace(/[^\w+#.-]/g, "");
+        const label = lang ? '<span class="code-lang">' + escapeHtml(lang) + "</span>" : "<span></span>";
+        const code = String(token.text).replace(/\n$/, "");
+        return '<div class="codeblock"><div class="code-head">' + label +
+          '<button type="button" class="copy" aria-label="Copy code">Copy</button></div>' +
+          '<pre><code class="hljs' + (lang ? " language-" + escapeHtml(lang) : "") + '">' +
+          highlighted(code, lang) + "</code></pre></div>";
+      },
+    },
+  });
+
+  window.DOMPurify.addHook("afterSanitizeAttributes", (node) => {
+    if (node.tagName !== "A") return;
+    const href = node.getAttribute("href") || "";
+    if (!SAFE_URL.test(href)) {
+      node.removeAttribute("href"); // unwrapped to its text below
+      return;
     }
-    flushParagraph();
-    flushList();
-    return html.join("\n");
-  }
+    node.setAttribute("target", "_blank");
+    node.setAttribute("rel", "noopener noreferrer nofollow");
+  });
+  const PURIFY = {
+    FORBID_TAGS: ["style", "img", "svg", "math", "form", "input", "textarea", "select", "iframe"],
+    FORBID_ATTR: ["style", "id", "name"],
+    ALLOW_DATA_ATTR: false,
+    RETURN_DOM_FRAGMENT: true,
+  };
 
-  /* Markdown text → an HTML string made only of escaped text and our own tags. */
+  /* Markdown text → sanitized HTML. */
   function renderMarkdown(text) {
-    const escaped = escapeHtml(text || "");
-    const parts = [];
-    const fence = /^```([\w+-]*)[^\n]*\n([\s\S]*?)(?:^```[ \t]*$|(?![\s\S]))/gm;
-    let last = 0;
-    let match;
-    while ((match = fence.exec(escaped)) !== null) {
-      parts.push(renderBlocks(escaped.slice(last, match.index)));
-      const lang = match[1] ? ' data-lang="' + match[1] + '"' : "";
-      parts.push('<div class="codeblock"><button type="button" class="copy" aria-label="Copy code">Copy</button><pre' + lang + "><code>" + match[2].replace(/\n$/, "") + "</code></pre></div>");
-      last = fence.lastIndex;
-      if (match[0].length === 0) fence.lastIndex++;
-    }
-    parts.push(renderBlocks(escaped.slice(last)));
-    return parts.join("\n");
+    const fragment = window.DOMPurify.sanitize(parser.parse(String(text || ""), { async: false }), PURIFY);
+    for (const link of fragment.querySelectorAll("a:not([href])")) link.replaceWith(link.textContent);
+    const box = document.createElement("div");
+    box.append(fragment);
+    return box.innerHTML;
   }
 
   /* Render into an element (replacing its content). */
@@ -99,26 +79,34 @@
     element.innerHTML = renderMarkdown(text);
   }
 
-  // One listener for every copy button on the page.
+  // One listener for every copy button on the page (code blocks and whole messages).
   document.addEventListener("click", (event) => {
     const button = event.target.closest && event.target.closest("button.copy");
     if (!button) return;
-    const code = button.parentElement.querySelector("code");
+    const source = button.closest(".codeblock")
+      ? button.closest(".codeblock").querySelector("code")
+      : button.closest(".message").querySelector(".markdown");
+    const text = button.closest(".codeblock") ? source.textContent : (source.dataset.text || source.textContent);
+    copyText(text, button);
+  });
+
+  function copyText(text, button) {
+    const label = button.textContent;
     const done = () => {
       button.textContent = "Copied";
-      setTimeout(() => (button.textContent = "Copy"), 1500);
+      setTimeout(() => (button.textContent = label), 1500);
     };
     if (navigator.clipboard && window.isSecureContext) {
-      navigator.clipboard.writeText(code.textContent).then(done, () => (button.textContent = "Copy failed"));
+      navigator.clipboard.writeText(text).then(done, () => (button.textContent = "Copy failed"));
     } else {
       const area = document.createElement("textarea");
-      area.value = code.textContent;
+      area.value = text;
       document.body.append(area);
       area.select();
       try { document.execCommand("copy"); done(); } catch (_) { button.textContent = "Copy failed"; }
       area.remove();
     }
-  });
+  }
 
   window.AgentSite = Object.assign(window.AgentSite || {}, {
     escapeHtml, renderMarkdown, renderInto,

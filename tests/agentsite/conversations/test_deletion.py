@@ -39,7 +39,7 @@ REDIS_DB_DELETION = 13
 CHANGELIST = "/admin/agentsite/conversation/"
 QUESTION = "Tell me about the lighthouse keeper"
 BROWSER_HEADERS = [(b"origin", b"http://testserver"), (b"host", b"testserver")]
-DELETIONS = ["api", "admin-purge", "admin-delete-selected", "admin-delete-page", "purge_sessions"]
+DELETIONS = ["api", "admin-purge", "admin-delete-page", "purge_sessions"]
 
 
 @pytest.fixture(params=["database", "redis"])
@@ -89,11 +89,12 @@ async def delete(how: str, client: AsyncClient, admin: Client, session_id: str) 
         response = await client.delete(f"/chat/session/{session_id}")
         assert response.status_code == 200, response.content
     elif how == "admin-purge":
-        body = {"action": "purge_selected", "_selected_action": [conversation.pk], "index": 0}
-        response = await sync_to_async(admin.post)(CHANGELIST, body)
-        assert response.status_code == 302
-    elif how == "admin-delete-selected":
-        body = {"action": "delete_selected", "_selected_action": [conversation.pk], "post": "yes"}
+        body = {
+            "action": "purge_selected",
+            "_selected_action": [conversation.pk],
+            "index": 0,
+            "confirm": "yes",
+        }
         response = await sync_to_async(admin.post)(CHANGELIST, body)
         assert response.status_code == 302
     elif how == "admin-delete-page":

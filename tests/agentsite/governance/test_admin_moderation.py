@@ -166,16 +166,21 @@ def test_purge_selected_by_hand_keeps_live_conversation(admin_client):
     )
     response = admin_client.post(
         CHANGELIST,
-        {"action": "purge_selected", "_selected_action": [idle.pk, live.pk], "index": 0},
+        {
+            "action": "purge_selected",
+            "_selected_action": [idle.pk, live.pk],
+            "index": 0,
+            "confirm": "yes",
+        },
         follow=True,
     )
     assert "Purged 1 conversation(s) with 1 item(s)." in response.content.decode()
     assert list(Conversation.objects.values_list("session_id", flat=True)) == ["busy"]
 
 
-def make_run(status, tokens, *, days_ago=0, model="gpt-x"):
+def make_run(status, tokens, *, days_ago=0, model="gpt-x", agent="chat"):
     return Run.objects.create(
-        agent="chat",
+        agent=agent,
         status=status,
         model=model,
         total_tokens=tokens,
@@ -204,6 +209,25 @@ def test_usage_view_counts_runs_tokens_failures_per_day(admin_client):
     assert 'style="width: 100%"' in html
     # The chart is CSS only: nothing loaded from another origin.
     assert 'src="http' not in html and 'href="http' not in html
+
+
+def test_usage_view_breaks_down_by_agent_and_model(admin_client):
+    make_run(RunStatus.COMPLETED, 100, model="gpt-small")
+    make_run(RunStatus.CANCELLED, 20, model="gpt-small")
+    make_run(RunStatus.COMPLETED, 500, model="gpt-big", agent="assistant")
+    make_run(RunStatus.COMPLETED, 7, model="gpt-small", agent="assistant")
+    make_run(RunStatus.COMPLETED, 999, model="gpt-small", days_ago=40)
+    response = admin_client.get("/admin/agentsite/run/usage/", {"days": 30})
+    rows = [
+        (row["agent"], row["model"], row["runs"], row["cancelled"], row["total_tokens"])
+        for row in response.context["breakdown"]
+    ]
+    assert rows == [
+        ("assistant", "gpt-big", 1, 0, 500),
+        ("chat", "gpt-small", 2, 1, 120),
+        ("assistant", "gpt-small", 1, 0, 7),
+    ]
+    assert "By agent and model" in response.content.decode()
 
 
 @pytest.mark.parametrize(

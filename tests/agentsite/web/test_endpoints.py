@@ -61,6 +61,8 @@ async def test_get_session_and_limit(client):
         "total",
         "has_more",
         "next_before",
+        "item_times",
+        "runs",
     }
     assert full["message_count"] == 6 == len(full["messages"])
     assert [m["content"] for m in full["messages"] if m.get("role") == "user"] == [
@@ -84,6 +86,8 @@ async def test_unknown_session_is_empty(client):
         "total": 0,
         "has_more": False,
         "next_before": None,
+        "item_times": [],
+        "runs": [],
     }
 
 

@@ -418,6 +418,15 @@ async def test_cancel_immediately_mid_run(client, slow_offline_model):
     status = await run_status(client, stream.run_id)
     assert status["status"] == "cancelled"
     assert status["event_count"] == len(events)
+    # The stopped response reported no usage (providers report it on completion); its tokens
+    # are counted by estimate, in the ledger, the conversation and the cancel event alike.
+    usage = status["usage"]
+    assert usage["requests"] == 1
+    assert usage["input_tokens"] >= len(STORY) // 4
+    assert usage["output_tokens"] >= len(partial) // 4 > 0
+    assert usage["total_tokens"] == usage["input_tokens"] + usage["output_tokens"]
+    assert last["usage"] == usage
+    assert conversation.total_tokens == usage["total_tokens"]
 
     follow_up = await client.post(
         "/chat/run", {"input": "Go on", "session_id": "stop"}, content_type="application/json"
