@@ -124,13 +124,16 @@ bench: install
 	bash scripts/services.sh postgres
 	$(BIN)/python -m bench
 
+# ruff, then mypy with django-stubs over agentsite/, chat/ and research/ ([tool.mypy] in
+# pyproject.toml).
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) $(JS_CLIENTS)/node_modules db.sqlite3 test-db.sqlite3* .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) $(JS_CLIENTS)/node_modules db.sqlite3 test-db.sqlite3* .pytest_cache .ruff_cache .mypy_cache *.egg-info

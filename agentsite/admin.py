@@ -4,7 +4,7 @@ daily usage view, API keys, and the approval inbox (``agentsite.approval_admin``
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
@@ -26,7 +26,14 @@ from agentsite.governance.moderation import (
     usage_by_agent_and_model,
     usage_per_day,
 )
-from agentsite.models import ApiKey, Conversation, ConversationItem, Run, RunStatus
+from agentsite.models import (
+    ApiKey,
+    Conversation,
+    ConversationItem,
+    ConversationQuerySet,
+    Run,
+    RunStatus,
+)
 from agentsite.web.apikeys import assign_secret, revoke_all
 
 USAGE_DAYS = (7, 30, 90)
@@ -76,7 +83,8 @@ class ConversationAdmin(admin.ModelAdmin):
     list_per_page = 50
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Conversation]:
-        return super().get_queryset(request).with_run_live()  # type: ignore[attr-defined]
+        # The default manager is ConversationQuerySet.as_manager(); ModelAdmin types it plainly.
+        return cast(ConversationQuerySet, super().get_queryset(request)).with_run_live()
 
     @admin.display(description="title", ordering="title")
     def title_link(self, obj: Conversation) -> str:
@@ -104,7 +112,7 @@ class ConversationAdmin(admin.ModelAdmin):
     @admin.display(boolean=True, description="run active")
     def running(self, obj: Conversation) -> bool:
         """Whether a run holds it now: a run whose process died leaves an expired lease."""
-        return obj.run_live  # type: ignore[attr-defined]
+        return obj.run_live
 
     @admin.display(description="export")
     def export(self, obj: Conversation) -> str:

@@ -55,7 +55,10 @@ application = ProtocolTypeRouter(
         "http": BodySizeLimit(django_asgi_app),
         # The Origin is checked per caller, once the owner is known (agentsite.web.origins).
         "websocket": WebSocketFlowControl(
-            AllowedHostsMiddleware(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+            AllowedHostsMiddleware(
+                # types-channels want their own pattern type, which no re_path returns.
+                AuthMiddlewareStack(URLRouter(websocket_urlpatterns))  # type: ignore[arg-type]
+            )
         ),
     }
 )

@@ -21,7 +21,7 @@ from agentsite.logs import redact
 
 logger = logging.getLogger(__name__)
 # A lost or refused database connection (not a query the database rejected): a 503.
-DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (OperationalError, InterfaceError)
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
 
 
 class AgentSiteError(Exception):

@@ -50,7 +50,9 @@ class ConversationQuerySet(models.QuerySet["Conversation"]):
 
     def with_run_live(self, now: datetime | None = None) -> ConversationQuerySet:
         """Each conversation with ``run_live``: whether a run holds it (``live_lease``)."""
-        return self.annotate(
+        # django-stubs refuse an annotation named like an attribute of the model; run_live is
+        # declared on Conversation (no column) so that the rows of this queryset type-check.
+        return self.annotate(  # type: ignore[no-redef]
             run_live=models.ExpressionWrapper(
                 self.live_lease(now), output_field=models.BooleanField()
             )
@@ -82,6 +84,8 @@ class Conversation(TokenUsage):
     updated_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     objects = ConversationQuerySet.as_manager()
+    # Only on rows from ConversationQuerySet.with_run_live() (an annotation, not a column).
+    run_live: bool
 
     class Meta:
         ordering = ["-updated_at"]

@@ -8,6 +8,7 @@ import os
 import tempfile
 from datetime import timedelta
 from pathlib import Path
+from typing import Literal
 
 import environ
 
@@ -191,10 +192,10 @@ X_FRAME_OPTIONS = "DENY"
 OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
 OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="") or None
 OPENAI_API = env.str("OPENAI_API", default="responses")
-MODEL_PROVIDER = env.str("MODEL_PROVIDER", default="openai" if OPENAI_API_KEY else "offline")
-AGENT_MODEL = env.str("AGENT_MODEL", default="gpt-5-mini")
+MODEL_PROVIDER: str = env.str("MODEL_PROVIDER", default="openai" if OPENAI_API_KEY else "offline")
+AGENT_MODEL: str = env.str("AGENT_MODEL", default="gpt-5-mini")
 # Per-agent model overrides, e.g. AGENT_MODEL_OVERRIDES="assistant=gpt-5,chat=gpt-5-mini".
-AGENT_MODEL_OVERRIDES = env.dict("AGENT_MODEL_OVERRIDES", default={})
+AGENT_MODEL_OVERRIDES: dict[str, str] = env.dict("AGENT_MODEL_OVERRIDES", default={})
 OPENAI_TIMEOUT = env.float("OPENAI_TIMEOUT", default=60.0)
 OPENAI_MAX_RETRIES = env.int("OPENAI_MAX_RETRIES", default=2)
 # Seconds the offline model waits between streamed words, so a demo looks like a real model.
@@ -230,8 +231,8 @@ SESSION_PAGE_MAX_BYTES = env.int("SESSION_PAGE_MAX_BYTES", default=1024 * 1024)
 
 # --- Real-time runs (detached, resumable, cancellable; DESIGN.md §6–§7).
 # What a run does when its SSE client goes away: "cancel" it, or "continue" (resume later).
-SSE_ON_DISCONNECT = env.str("SSE_ON_DISCONNECT", default="cancel")
-WS_ON_DISCONNECT = env.str("WS_ON_DISCONNECT", default="continue")
+SSE_ON_DISCONNECT: Literal["cancel", "continue"] = env.str("SSE_ON_DISCONNECT", default="cancel")
+WS_ON_DISCONNECT: Literal["cancel", "continue"] = env.str("WS_ON_DISCONNECT", default="continue")
 # WebSocket flow control (agentsite.web.ws_flow): bytes of frames a socket may have waiting for a
 # client that reads too slowly (then close 4408); the largest frame a client may send (else
 # close 4413); frames a client may send per second, with bursts (else close 4429).
@@ -240,7 +241,7 @@ WS_MAX_FRAME_BYTES = env.int("WS_MAX_FRAME_BYTES", default=MAX_REQUEST_BYTES)
 WS_FRAMES_PER_SECOND = env.float("WS_FRAMES_PER_SECOND", default=10.0)
 WS_FRAME_BURST = env.int("WS_FRAME_BURST", default=40)
 # A second run on a busy conversation: "reject" (409) or "enqueue" (wait its turn).
-MULTITASK = env.str("MULTITASK", default="reject")
+MULTITASK: Literal["reject", "enqueue"] = env.str("MULTITASK", default="reject")
 MULTITASK_WAIT_SECONDS = env.float("MULTITASK_WAIT_SECONDS", default=120.0)
 SSE_HEARTBEAT_SECONDS = env.float("SSE_HEARTBEAT_SECONDS", default=15.0)
 SSE_RETRY_MS = env.int("SSE_RETRY_MS", default=3000)

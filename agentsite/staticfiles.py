@@ -15,7 +15,8 @@ from servestatic.storage import CompressedManifestStaticFilesStorage
 class CollectedStaticFilesStorage(CompressedManifestStaticFilesStorage):
     def stored_name(self, name: str) -> str:
         try:
-            return super().stored_name(name)
+            stored: str = super().stored_name(name)
+            return stored
         except ValueError:
             if self.hashed_files:
                 raise

@@ -74,7 +74,12 @@ def check_expression(expression: str) -> None:
 
 
 def _evaluate(node: ast.AST) -> Number:
-    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+    # Numbers only: bool is an int subclass, and True and False are not arithmetic.
+    if (
+        isinstance(node, ast.Constant)
+        and isinstance(node.value, int | float)
+        and not isinstance(node.value, bool)
+    ):
         return _bounded(node.value)
     if isinstance(node, ast.Name) and node.id in _CONSTANTS:
         return _CONSTANTS[node.id]
@@ -121,8 +126,12 @@ def _check_power(base: Number, exponent: Number) -> None:
     """
     if abs(exponent) > MAX_EXPONENT:
         raise ValueError(f"exponent larger than {MAX_EXPONENT}")
-    ints = isinstance(base, int) and isinstance(exponent, int)
-    if ints and exponent > 0 and (abs(base).bit_length() - 1) * exponent > RESULT_BITS:
+    if (
+        isinstance(base, int)
+        and isinstance(exponent, int)
+        and exponent > 0
+        and (abs(base).bit_length() - 1) * exponent > RESULT_BITS
+    ):
         raise ValueError("result out of range (beyond ±10**100)")
 
 

@@ -88,7 +88,7 @@ def search_backend() -> Backend:
     only there; compatible servers (OPENAI_BASE_URL) and the offline model use the knowledge
     base.
     """
-    choice = settings.RESEARCH_SEARCH_BACKEND.strip().lower()
+    choice: str = settings.RESEARCH_SEARCH_BACKEND.strip().lower()
     web_possible = (
         provider_name() == "openai"
         and settings.OPENAI_API.strip().lower() == "responses"
@@ -101,7 +101,7 @@ def search_backend() -> Backend:
         )
     if choice == "auto":
         return "web" if web_possible else "knowledge_base"
-    return choice  # type: ignore[return-value]
+    return "web" if choice == "web" else "knowledge_base"
 
 
 def check_search_backend_setting(**kwargs: object) -> list[CheckMessage]:

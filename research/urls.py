@@ -14,7 +14,7 @@ import uuid
 from typing import Any, Literal
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponseBase
 from ninja import Query, Router, Status
 
 from agentsite.errors import AgentSiteError, BadRequest
@@ -100,7 +100,7 @@ async def stream(
     request: HttpRequest,
     query: str | None = Query(None, description='What to research, or send {"query": …}'),
     on_disconnect: Literal["cancel", "continue"] | None = OnDisconnectQuery,
-) -> HttpResponse:
+) -> HttpResponseBase:
     owner = request_owner(request)
     if query is None:
         query, on_disconnect = body_fields(request, on_disconnect)

@@ -24,7 +24,7 @@ import asyncio
 import contextvars
 import functools
 import itertools
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
 
@@ -46,7 +46,7 @@ def database_threads() -> int:
     return settings.DATABASE_THREADS
 
 
-def in_database_thread(function: Callable[P, T]) -> Callable[P, Awaitable[T]]:
+def in_database_thread(function: Callable[P, T]) -> Callable[P, Coroutine[Any, Any, T]]:
     """``function`` as a coroutine function that runs it on a database thread."""
     shared = sync_to_async(function, thread_sensitive=True)
 

@@ -15,6 +15,7 @@ from typing import Any
 from agents.usage import Usage
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.backends.utils import CursorWrapper
 from django.utils import timezone
 
 from agentsite.conversations.dbthread import in_database_thread
@@ -104,7 +105,7 @@ C = Columns(Conversation)
 
 
 def _lease_state(
-    cursor: Any, owner: str, agent: str, session_id: str, now: datetime
+    cursor: CursorWrapper, owner: str, agent: str, session_id: str, now: datetime
 ) -> tuple[int, bool, bool, tuple[int, int], Any] | None:
     """``(pk, free, held, (items, bytes), active_run)`` of the conversation, its row locked;
     None if there is none yet. ``free`` is the negation of ``ConversationQuerySet.live_lease``,
@@ -156,7 +157,7 @@ def check_room(size: tuple[int, int], adding: tuple[int, int]) -> None:
 
 
 def _insert_claimed(
-    cursor: Any,
+    cursor: CursorWrapper,
     owner: str,
     agent: str,
     session_id: str,
@@ -174,7 +175,8 @@ def _insert_claimed(
         created_at=now,
         updated_at=now,
     )
-    return insert_row(cursor, conversation, ignore_conflicts=True)
+    pk: int | None = insert_row(cursor, conversation, ignore_conflicts=True)
+    return pk
 
 
 _try_claim_in_thread = in_database_thread(_try_claim)

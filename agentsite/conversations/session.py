@@ -31,6 +31,7 @@ from agents.run_context import RunContextWrapper
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.backends.utils import CursorWrapper
 from django.db.models import F
 from django.db.models.functions import Greatest
 from django.utils import timezone
@@ -39,7 +40,7 @@ from agentsite.conversations.dbthread import in_database_thread
 from agentsite.conversations.items import message_text
 from agentsite.conversations.retention import delete_conversation
 from agentsite.conversations.sql import Columns
-from agentsite.models import ANONYMOUS_OWNER, Conversation, ConversationItem
+from agentsite.models import ANONYMOUS_OWNER, Conversation, ConversationItem, ConversationQuerySet
 
 TITLE_LENGTH = 80
 CONVERSATIONS = Columns(Conversation)
@@ -90,7 +91,8 @@ class DjangoSession:
         # writes then go straight to it. A conversation cannot be deleted while a run holds
         # it, and delete_conversation forgets the pk.
         self._conversation_id = conversation_id
-        self.session_settings = (
+        # Typed as the SDK's Session protocol declares it, which DjangoSession implements.
+        self.session_settings: SessionSettings | None = (
             coerce_session_settings(session_settings)
             if session_settings is not None
             else SessionSettings()
@@ -179,7 +181,7 @@ class DjangoSession:
         It is a plain assistant message, so the model sees it next turn; the row is marked
         ``interrupted`` for the admin and the UI.
         """
-        item: TResponseInputItem = {"role": "assistant", "content": text}  # type: ignore[typeddict-item]
+        item: TResponseInputItem = {"role": "assistant", "content": text}
         await _settled(_add_items_in_thread(self, [item], [_encode(item)], True))
 
     async def rewind_last_turn(self) -> TResponseInputItem | None:
@@ -199,7 +201,7 @@ class DjangoSession:
 
     # --- internals -----------------------------------------------------------------------
 
-    def _conversations(self):  # type: ignore[no-untyped-def]
+    def _conversations(self) -> ConversationQuerySet:
         return Conversation.objects.filter(
             owner_key=self.owner, agent=self.agent, session_id=self.session_id
         )
@@ -253,6 +255,7 @@ class DjangoSession:
                 locked = self._lock_conversation_row(cursor)
                 assert locked is not None, "a conversation created in this transaction"
             start, title = locked
+            assert self._conversation_id is not None, "known once its row is locked"
             _append_rows(
                 cursor,
                 self._conversation_id,
@@ -262,7 +265,7 @@ class DjangoSession:
                 "" if title else _first_user_text(items),
             )
 
-    def _lock_conversation_row(self, cursor: Any) -> tuple[int, str] | None:
+    def _lock_conversation_row(self, cursor: CursorWrapper) -> tuple[int, str] | None:
         """``(next_position, title)`` of the conversation, its row locked until the end of the
         transaction (SQLite: the IMMEDIATE transaction already holds the write lock); None if
         its pk is unknown or the row is gone."""
@@ -274,7 +277,8 @@ class DjangoSession:
             f"SELECT {c.next_position}, {c.title} FROM {c.table} WHERE {c.pk} = %s{lock}",
             [self._conversation_id],
         )
-        return cursor.fetchone()
+        row: tuple[int, str] | None = cursor.fetchone()
+        return row
 
     def _read_page(self, limit: int, before: int | None) -> HistoryPage:
         conversation = self._conversations().values("pk", "item_count").first()
@@ -424,7 +428,7 @@ def _decode_readable(rows: Iterable[str], for_model: bool = False) -> list[TResp
 
 
 def _append_rows(
-    cursor: Any,
+    cursor: CursorWrapper,
     conversation_id: int,
     start: int,
     rows: list[tuple[str, str, str]],

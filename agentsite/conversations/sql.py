@@ -10,17 +10,34 @@ on the database thread, inside the caller's transaction.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.db import connection, models
+from django.db.backends.utils import CursorWrapper
 
 
 def db_value(model: type[models.Model], field_name: str, value: Any) -> Any:
     """``value`` as the database driver wants it for ``model.<field_name>``."""
-    return model._meta.get_field(field_name).get_db_prep_save(value, connection)
+    return _concrete_field(model, field_name).get_db_prep_save(value, connection)
 
 
-def insert_row(cursor: Any, instance: models.Model, *, ignore_conflicts: bool = False) -> Any:
+def _concrete_field(model: type[models.Model], name: str) -> models.Field[Any, Any]:
+    """The field named ``name``, which must hold a column (not a reverse relation)."""
+    field = model._meta.get_field(name)
+    assert isinstance(field, models.Field), f"{model.__name__}.{name} is not a column"
+    return field
+
+
+def _quoted_column(field: models.Field[Any, Any]) -> str:
+    """The field's column name, quoted; concrete fields always have one."""
+    assert field.column is not None, f"{field} has no column"
+    return connection.ops.quote_name(field.column)
+
+
+def insert_row(
+    cursor: CursorWrapper, instance: models.Model, *, ignore_conflicts: bool = False
+) -> Any:
     """INSERT ``instance`` (every concrete field; an auto pk is left to the database).
 
     Returns the new row's pk, or None when ``ignore_conflicts`` and a unique constraint already
@@ -52,7 +69,9 @@ def insert_row(cursor: Any, instance: models.Model, *, ignore_conflicts: bool = 
     return cursor.lastrowid if auto_pk else instance.pk
 
 
-def update_row(cursor: Any, model: type[models.Model], pk: Any, changes: dict[str, Any]) -> int:
+def update_row(
+    cursor: CursorWrapper, model: type[models.Model], pk: object, changes: Mapping[str, object]
+) -> int:
     """UPDATE the row ``pk`` of ``model`` with plain values; the number of rows changed.
 
     Fields with ``auto_now`` are stamped too, as ``Model.save`` stamps them (unlike
@@ -62,12 +81,13 @@ def update_row(cursor: Any, model: type[models.Model], pk: Any, changes: dict[st
     changes = dict(changes)
     stamped = [f for f in meta.concrete_fields if getattr(f, "auto_now", False)]
     if stamped:
-        instance = model(**{meta.get_field(name).attname: value for name, value in changes.items()})
+        attnames = {name: _concrete_field(model, name).attname for name in changes}
+        instance = model(**{attnames[name]: value for name, value in changes.items()})
         for field in stamped:
             if field.name not in changes:
                 changes[field.name] = field.pre_save(instance, False)
-    fields = [meta.get_field(name) for name in changes]
-    assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)
+    fields = [_concrete_field(model, name) for name in changes]
+    assignments = ", ".join(f"{quote(_column(field))} = %s" for field in fields)
     values = [
         field.get_db_prep_save(value, connection)
         for field, value in zip(fields, changes.values(), strict=True)
@@ -76,7 +96,14 @@ def update_row(cursor: Any, model: type[models.Model], pk: Any, changes: dict[st
         f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s",
         [*values, meta.pk.get_db_prep_save(pk, connection)],
     )
-    return cursor.rowcount
+    changed: int = cursor.rowcount
+    return changed
+
+
+def _column(field: models.Field[Any, Any]) -> str:
+    """The field's column name; concrete fields always have one."""
+    assert field.column is not None, f"{field} has no column"
+    return field.column
 
 
 def quote(name: str) -> str:

@@ -7,6 +7,7 @@ be tested without a browser.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -128,7 +129,7 @@ def usage_per_day(days: int, runs: QuerySet[Run] | None = None) -> list[UsageDay
             total_tokens=Sum("total_tokens"),
         )
     )
-    by_day = {row["day"]: row for row in rows}
+    by_day: dict[date, Mapping[str, Any]] = {row["day"]: row for row in rows}
     result = []
     for offset in range(days):
         day = first + timedelta(days=offset)

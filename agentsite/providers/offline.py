@@ -104,7 +104,9 @@ def _plan(
     handoffs: list[Handoff],
     output_schema: AgentOutputSchemaBase | None,
 ) -> ReplyPlan:
-    items = [{"role": "user", "content": input}] if isinstance(input, str) else list(input)
+    items: list[TResponseInputItem] = (
+        [{"role": "user", "content": input}] if isinstance(input, str) else list(input)
+    )
     schema = None
     if output_schema is not None and not output_schema.is_plain_text():
         schema = output_schema.json_schema()

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import functools
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from agents import ModelProvider, ModelSettings, RunConfig, Runner
+from agents import Agent, ModelProvider, ModelSettings, RunConfig, Runner, RunState
 from agents.result import RunResultStreaming
 from agents.usage import Usage
 from django.conf import settings
@@ -21,10 +21,14 @@ from django.conf import settings
 from agentsite.conversations.session import DjangoSession
 from agentsite.models import Run
 from agentsite.providers.selection import get_model_provider
+from agentsite.runs.context import RunContext
 from agentsite.runs.events import EventEncoder, WireEvent, real_id, stream_complete
 from agentsite.runs.interrupted_usage import with_interrupted_response
 from agentsite.runs.pauses import Pause, apply_standing_approvals, new_approvals, serialize_state
 from agentsite.runs.work import RunWork
+
+if TYPE_CHECKING:
+    from agentsite.runs.service import AgentInput
 
 
 class AgentWork(RunWork):
@@ -32,9 +36,10 @@ class AgentWork(RunWork):
         self,
         *,
         run: Run,
-        agent: Any,
-        input: Any,
-        context: Any,
+        agent: Agent[RunContext],
+        # A paused run resumes from its RunState, whose context it carries (context None).
+        input: AgentInput | RunState[RunContext, Agent[RunContext]],
+        context: RunContext | None,
         session: DjangoSession | None,
     ) -> None:
         self.run = run
@@ -141,7 +146,9 @@ class AgentWork(RunWork):
         run's input by then), or the input alone for a run without a session."""
         if self.session is not None:
             return list(await self.session.get_items())
-        return self.input if isinstance(self.input, list) else [self.input]
+        if isinstance(self.input, list):
+            return self.input
+        return [self.input]
 
 
 @functools.lru_cache(maxsize=64)

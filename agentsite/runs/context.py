@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,7 +12,7 @@ class RunContext:
     """The SDK run context: who asked (tools and the session see it) and the client's context."""
 
     owner: str
-    data: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, object] = field(default_factory=dict)
 
 
 def context_to_json(context: Any) -> dict[str, Any]:
@@ -21,6 +22,6 @@ def context_to_json(context: Any) -> dict[str, Any]:
     return {"owner": "", "data": {}}
 
 
-def context_from_json(data: dict[str, Any]) -> RunContext:
+def context_from_json(data: Mapping[str, Any]) -> RunContext:
     """``RunState.from_string``'s ``context_deserializer``."""
     return RunContext(owner=str(data.get("owner", "")), data=dict(data.get("data") or {}))

@@ -37,7 +37,7 @@ from agentsite.runs.eventlog import (
     forget_run_events,
     get_event_log,
 )
-from agentsite.runs.events import WireEvent, error_event, usage_dict
+from agentsite.runs.events import UsageCounts, WireEvent, error_event, usage_dict
 from agentsite.runs.hub import LiveRun, listen_for_cancel
 from agentsite.runs.pauses import Pause, approval_requested, store_pause, store_pause_now
 from agentsite.runs.work import RunWork
@@ -384,7 +384,14 @@ def _log_outcome(run: Run, status: str, usage: Usage, latency_ms: int) -> None:
     logger.info(" ".join(f"{key}=%s" for key in fields), *fields.values(), extra=fields)
 
 
-def usage_columns(usage: Usage) -> dict[str, int]:
+class UsageColumns(UsageCounts):
+    """The token columns of a ``Run`` (``TokenUsage``)."""
+
+    cached_tokens: int
+    reasoning_tokens: int
+
+
+def usage_columns(usage: Usage) -> UsageColumns:
     return {
         **usage_dict(usage),
         "cached_tokens": getattr(usage.input_tokens_details, "cached_tokens", 0) or 0,

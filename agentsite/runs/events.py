@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from agents import Agent
 from agents.handoffs import Handoff
@@ -225,7 +225,14 @@ def real_id(value: str | None) -> str | None:
     return None if value == FAKE_RESPONSES_ID else value
 
 
-def usage_dict(usage: Usage) -> dict[str, int]:
+class UsageCounts(TypedDict):
+    requests: int
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+
+
+def usage_dict(usage: Usage) -> UsageCounts:
     return {
         "requests": usage.requests,
         "input_tokens": usage.input_tokens,

@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncGenerator, Callable
+from typing import Any, Literal
 
 from channels.layers import get_channel_layer
 
 Event = dict[str, Any]
+CancelMode = Literal["immediate", "after_turn"]
 TERMINAL_TYPES = frozenset({"stream_complete", "error", "run_cancelled"})
 
 _live: dict[uuid.UUID, LiveRun] = {}
@@ -37,11 +38,11 @@ class LiveRun:
         self.offset = offset
         self.events: list[Event] = []
         self.done = asyncio.Event()
-        self.cancel_mode: str | None = None
+        self.cancel_mode: CancelMode | None = None
         self.cancelled_by = ""
         self.task: asyncio.Task[None] | None = None
         self._changed = asyncio.Event()
-        self._on_cancel: Callable[[str], None] | None = None
+        self._on_cancel: Callable[[CancelMode], None] | None = None
 
     @property
     def last_seq(self) -> int:
@@ -57,12 +58,12 @@ class LiveRun:
         self._wake()
         _live.pop(self.run_id, None)
 
-    def on_cancel(self, callback: Callable[[str], None]) -> None:
+    def on_cancel(self, callback: Callable[[CancelMode], None]) -> None:
         self._on_cancel = callback
         if self.cancel_mode is not None:
             callback(self.cancel_mode)
 
-    def cancel(self, mode: str = "immediate", by: str = "") -> None:
+    def cancel(self, mode: CancelMode = "immediate", by: str = "") -> None:
         if self.done.is_set() or self.cancel_mode == "immediate":
             return
         self.cancel_mode = mode
@@ -70,7 +71,7 @@ class LiveRun:
         if self._on_cancel is not None:
             self._on_cancel(mode)
 
-    async def follow(self, after: int = 0) -> AsyncIterator[tuple[int, Event]]:
+    async def follow(self, after: int = 0) -> AsyncGenerator[tuple[int, Event], None]:
         """Events after ``after`` (at least ``offset``: earlier ones are the log's) as they come,
         until the run's last event."""
         after = max(after, self.offset)
@@ -113,7 +114,7 @@ async def listen_for_cancel(live: LiveRun) -> None:
             await asyncio.shield(layer.group_discard(group, channel))
 
 
-async def request_cancel(run_id: uuid.UUID, mode: str, by: str) -> None:
+async def request_cancel(run_id: uuid.UUID, mode: CancelMode, by: str) -> None:
     """Ask whichever process runs ``run_id`` to cancel it."""
     live = get_live(run_id)
     if live is not None:

@@ -10,7 +10,7 @@ call and its answer. Deciding and resuming is ``agentsite.runs.approvals``.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -113,7 +113,7 @@ def _standing_tools(conversation_id: int, names: set[str | None]) -> set[str]:
 _standing_in_thread = in_database_thread(_standing_tools)
 
 
-def store_pause_now(run: Run, pause: Pause, outcome: dict[str, Any]) -> None:
+def store_pause_now(run: Run, pause: Pause, outcome: Mapping[str, object]) -> None:
     """The approvals, the ledger row (status ``awaiting_approval``, the state) and the
     conversation's hold until the approvals expire: on the database thread, in the caller's
     transaction if any (the database event log's end-of-run transaction)."""

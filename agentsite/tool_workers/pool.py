@@ -177,7 +177,8 @@ class Worker:
         if not line:
             await self.kill()
             return None
-        return json.loads(line)
+        reply: dict[str, Any] = json.loads(line)
+        return reply
 
     @property
     def alive(self) -> bool:

@@ -25,7 +25,7 @@ from agentsite.providers.check import cached_provider_status, health_summary
 from agentsite.providers.selection import is_offline, provider_name
 from agentsite.registry import all_endpoints, all_specs
 from agentsite.web.routes import agent_router
-from agentsite.web.schemas import HealthOut, describe_validation_errors
+from agentsite.web.schemas import HealthOut, ProviderStatusOut, describe_validation_errors
 from agentsite.web.security import CALLER_AUTH, document_keyless_access
 
 logger = logging.getLogger(__name__)
@@ -103,7 +103,7 @@ async def check_health() -> tuple[int, HealthOut]:
         provider=provider_name(),
         offline=is_offline(),
         agents=[spec.slug for spec in all_specs()],
-        provider_status=health_summary(provider),
+        provider_status=ProviderStatusOut(**health_summary(provider)),
     )
     return (200 if database == "ok" else 503), body
 
@@ -148,7 +148,8 @@ def on_database_error(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 
 for database_error in DATABASE_UNAVAILABLE:
-    api.add_exception_handler(database_error, on_database_error)
+    # ninja types a handler's argument as "the exception or its class"; it is the exception.
+    api.add_exception_handler(database_error, on_database_error)  # type: ignore[arg-type]
 
 
 @api.exception_handler(ValidationError)

@@ -17,15 +17,17 @@ proxy in front should refuse large bodies first (nginx ``client_max_body_size``)
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from django.conf import settings
 
-Message = MutableMapping[str, Any]
+# As django-stubs type Django's ASGIHandler, the application this wraps.
+Scope = dict[str, Any]
+Message = Mapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[MutableMapping[str, Any], Receive, Send], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 def too_large_message(length: int | None) -> str:
@@ -41,7 +43,7 @@ class BodySizeLimit:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -80,7 +82,7 @@ class BodySizeLimit:
             await send_too_large(send, too_large_message(None))
 
 
-def declared_length(scope: MutableMapping[str, Any]) -> int | None:
+def declared_length(scope: Scope) -> int | None:
     """The request's ``Content-Length``, or None when absent or not a plain number (the server
     has refused a malformed one already, or Django answers it 400)."""
     for name, value in scope.get("headers", ()):

@@ -65,8 +65,9 @@ from agentsite.registry import AgentSpec
 from agentsite.runs.approvals import ApprovalDecision, decide, pending_approvals
 from agentsite.runs.eventlog import Numbered
 from agentsite.runs.events import error_event
-from agentsite.runs.hub import TERMINAL_TYPES, LiveRun
+from agentsite.runs.hub import TERMINAL_TYPES, CancelMode, LiveRun
 from agentsite.runs.service import (
+    OnDisconnect,
     RunRequest,
     WorkRequest,
     cancel_run,
@@ -135,7 +136,9 @@ def agent_websocket_path(spec: AgentSpec) -> URLPattern:
 def run_websocket_path(slug: str, read_run: RunFrameReader) -> URLPattern:
     """The route of a consumer whose runs are named ``slug`` in the ledger and whose ``run``
     frames ``read_run`` turns into run requests."""
-    return re_path(rf"^ws/{re.escape(slug)}/?$", RunConsumer.as_asgi(slug=slug, read_run=read_run))
+    # django-stubs type re_path's target as a Django view; Channels routes ASGI apps with it.
+    consumer = RunConsumer.as_asgi(slug=slug, read_run=read_run)
+    return re_path(rf"^ws/{re.escape(slug)}/?$", consumer)  # type: ignore[arg-type]
 
 
 def agent_run_request(spec: AgentSpec, frame: dict[str, Any], owner: Owner) -> RunRequest:
@@ -157,9 +160,9 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
         self.streamed_run: uuid.UUID | None = None
         # The run this socket started, with the policy that decides its fate on disconnect.
         self.started: LiveRun | None = None
-        self.on_disconnect = settings.WS_ON_DISCONNECT
+        self.on_disconnect: OnDisconnect = settings.WS_ON_DISCONNECT
         # A cancel that came while the run was still being started, applied once it has been.
-        self.pending_cancel: str | None = None
+        self.pending_cancel: CancelMode | None = None
         # Every task this socket started (streams included), cancelled when it closes.
         self.tasks: set[asyncio.Task[None]] = set()
         self.handlers: dict[str, Callable[[dict[str, Any]], Awaitable[None]]] = {
@@ -192,7 +195,9 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
             with contextlib.suppress(BaseException):
                 await task
 
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+    async def receive(
+        self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
+    ) -> None:
         """Decode and dispatch one frame; whatever goes wrong is answered, never fatal."""
         if self.owner is None:
             return  # refused at the handshake; the close is on its way
@@ -327,10 +332,10 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
             self.end_stream()
             await self.send_error(exc, None)
 
-    async def cancel_and_report(self, run_id: uuid.UUID, mode: str, report: bool) -> None:
+    async def cancel_and_report(self, run_id: uuid.UUID, mode: CancelMode, report: bool) -> None:
         assert self.owner is not None
         owner = self.owner.key
-        run = await cancel_run(run_id, owner, self.slug, mode, by=owner)  # type: ignore[arg-type]
+        run = await cancel_run(run_id, owner, self.slug, mode, by=owner)
         if report:
             await self.send_json(run_status(run))
 
@@ -403,7 +408,8 @@ class NoRouteConsumer(AsyncWebsocketConsumer):
 
 def no_route_path() -> URLPattern:
     """The catch-all route; it must come after every agent's route."""
-    return re_path(r"", NoRouteConsumer.as_asgi())
+    # django-stubs type re_path's target as a Django view; Channels routes ASGI apps with it.
+    return re_path(r"", NoRouteConsumer.as_asgi())  # type: ignore[arg-type]
 
 
 def decode_frame(text: str | None) -> dict[str, Any]:

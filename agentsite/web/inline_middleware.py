@@ -16,6 +16,7 @@ would switch those checks off.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -36,15 +37,20 @@ class InlineHooks:
     this request, it would do I/O.
     """
 
+    # MiddlewareMixin's: a coroutine function here, since __acall__ runs in async mode only.
     get_response: Any
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
-        response = None
-        process_request = getattr(self, "process_request", None)
+        response: HttpResponseBase | None = None
+        process_request: Callable[[HttpRequest], HttpResponseBase | None] | None = getattr(
+            self, "process_request", None
+        )
         if process_request is not None:
             response = process_request(request)
         response = response or await self.get_response(request)
-        process_response = getattr(self, "process_response", None)
+        process_response: Callable[[HttpRequest, HttpResponseBase], HttpResponseBase] | None = (
+            getattr(self, "process_response", None)
+        )
         if process_response is None:
             return response
         if self.response_needs_thread(request):
@@ -79,12 +85,14 @@ class InlineMessageMiddleware(InlineHooks, MessageMiddleware):
     def process_request(self, request: HttpRequest) -> None:
         request._messages = SimpleLazyObject(lambda: default_storage(request))  # type: ignore[attr-defined]
 
-    def process_response(
+    # django-stubs narrow MessageMiddleware.process_response to HttpResponse; Django stores the
+    # messages (a cookie, or the session) on any response, streaming ones included.
+    def process_response(  # type: ignore[override]
         self, request: HttpRequest, response: HttpResponseBase
     ) -> HttpResponseBase:
         if _messages_storage(request) is None:
             return response  # never read nor added to: nothing to store
-        return super().process_response(request, response)
+        return super().process_response(request, response)  # type: ignore[arg-type]
 
     def response_needs_thread(self, request: HttpRequest) -> bool:
         storage = _messages_storage(request)
@@ -94,6 +102,7 @@ class InlineMessageMiddleware(InlineHooks, MessageMiddleware):
 def _messages_storage(request: HttpRequest) -> Any:
     """The request's messages storage if something has used it, else None."""
     storage = getattr(request, "_messages", None)
-    if isinstance(storage, SimpleLazyObject) and storage._wrapped is empty:
+    # django-stubs 5.2 leave out LazyObject._wrapped, which Django sets on every lazy object.
+    if isinstance(storage, SimpleLazyObject) and storage._wrapped is empty:  # type: ignore[attr-defined]
         return None
     return storage

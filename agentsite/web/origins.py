@@ -21,6 +21,7 @@ DNS-rebinding page, whose own origin is the host it names, would pass as the sit
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -42,14 +43,15 @@ class ForeignOrigin(Forbidden):
     )
 
 
-def header(scope: dict[str, Any], name: bytes) -> str | None:
+def header(scope: Mapping[str, Any], name: bytes) -> str | None:
     for key, value in scope.get("headers") or ():
         if key.lower() == name:
-            return value.decode("latin-1")
+            text: str = value.decode("latin-1")
+            return text
     return None
 
 
-def requested_host(scope: dict[str, Any]) -> str:
+def requested_host(scope: Mapping[str, Any]) -> str:
     """The Host the client asked for (with its port), or the server's address without one."""
     host = header(scope, b"host")
     if host is None:
@@ -58,7 +60,7 @@ def requested_host(scope: dict[str, Any]) -> str:
     return host.strip().lower()
 
 
-def host_allowed(scope: dict[str, Any]) -> bool:
+def host_allowed(scope: Mapping[str, Any]) -> bool:
     """``HttpRequest.get_host``'s rule: the Host's domain must match ``ALLOWED_HOSTS``."""
     allowed = settings.ALLOWED_HOSTS
     if settings.DEBUG and not allowed:
@@ -67,7 +69,7 @@ def host_allowed(scope: dict[str, Any]) -> bool:
     return bool(domain) and validate_host(domain, allowed)
 
 
-def is_secure(scope: dict[str, Any]) -> bool:
+def is_secure(scope: Mapping[str, Any]) -> bool:
     """``HttpRequest.is_secure`` for a socket: ``SECURE_PROXY_SSL_HEADER`` when the proxy sent
     it (daphne does not put the forwarded scheme in a WebSocket scope), else ``wss``."""
     if settings.SECURE_PROXY_SSL_HEADER:
@@ -79,7 +81,7 @@ def is_secure(scope: dict[str, Any]) -> bool:
     return scope.get("scheme") in ("wss", "https")
 
 
-def site_origin(scope: dict[str, Any]) -> str:
+def site_origin(scope: Mapping[str, Any]) -> str:
     return f"{'https' if is_secure(scope) else 'http'}://{requested_host(scope)}"
 
 
@@ -116,7 +118,7 @@ def cors_listed(origin: str) -> bool:
     )
 
 
-def check_socket_origin(scope: dict[str, Any], via_cookie: bool) -> None:
+def check_socket_origin(scope: Mapping[str, Any], via_cookie: bool) -> None:
     """Raise ``ForeignOrigin`` unless a caller without a key (``via_cookie``: identified by the
     browser's cookies; else anonymous) may use this socket from the handshake's Origin."""
     origin = header(scope, b"origin")
@@ -137,8 +139,9 @@ class AllowedHostsMiddleware:
     def __init__(self, application: Any) -> None:
         self.application = application
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+    async def __call__(self, scope: Mapping[str, Any], receive: Any, send: Any) -> Any:
         if scope["type"] == "websocket" and not host_allowed(scope):
             denier = WebsocketDenier.as_asgi()
-            return await denier(scope, receive, send)
+            # types-channels want asgiref's TypedDict scopes; Channels hands on this dict as is.
+            return await denier(scope, receive, send)  # type: ignore[arg-type]
         return await self.application(scope, receive, send)

@@ -28,6 +28,7 @@ a credential anyone with database access could replay as a cookie. The id also s
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
@@ -120,7 +121,7 @@ async def browser_behind_account(request: HttpRequest, owner: Owner) -> Owner | 
     return await _browser_owner(getattr(request, "session", None))
 
 
-async def owner_for_scope(scope: dict[str, Any]) -> Owner:
+async def owner_for_scope(scope: Mapping[str, Any]) -> Owner:
     """The owner of a Channels WebSocket connection (a scope after ``AuthMiddlewareStack``).
 
     The key may come from the handshake's ``Authorization`` header or, because browsers'
@@ -138,7 +139,7 @@ async def owner_for_scope(scope: dict[str, Any]) -> Owner:
     return owner
 
 
-async def reauthenticate_scope(scope: dict[str, Any]) -> None:
+async def reauthenticate_scope(scope: Mapping[str, Any]) -> None:
     """Raise ``Unauthorized`` when the credential a socket was opened with no longer holds: its
     API key revoked, or its user deactivated, since the handshake. Sockets live for hours, so
     their frames are checked again, not only the handshake."""
@@ -223,7 +224,7 @@ async def _browser_owner(session: Any) -> Owner | None:
     return Owner(f"browser:{browser_id}", via_cookie=True)
 
 
-def _scope_token(scope: dict[str, Any]) -> str | None:
+def _scope_token(scope: Mapping[str, Any]) -> str | None:
     for name, value in scope.get("headers") or ():
         if name.lower() == b"authorization":
             token = bearer_token(value.decode("latin-1"))

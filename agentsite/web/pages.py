@@ -10,7 +10,7 @@ from collections.abc import Callable
 from functools import wraps
 
 from django.conf import settings
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.template.response import TemplateResponse
 
 from agentsite.registry import all_specs
@@ -58,13 +58,15 @@ async def research_page(request: HttpRequest) -> HttpResponse:
     return await page(request, "agentsite/research.html", {"page": "research"})
 
 
-def when_email_configured(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def when_email_configured(
+    view: Callable[..., HttpResponseBase],
+) -> Callable[..., HttpResponseBase]:
     """A password-reset page that exists only with ``EMAIL_URL`` set: without a way to mail the
     link the form is useless, and Django's default SMTP backend would log a traceback for every
     attempt (a cheap way to flood the logs)."""
 
     @wraps(view)
-    def wrapped(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+    def wrapped(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponseBase:
         if not settings.EMAIL_URL:
             raise Http404("Password reset is off: no email is configured (EMAIL_URL)")
         return view(request, *args, **kwargs)

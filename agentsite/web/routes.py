@@ -12,14 +12,14 @@ import contextlib
 import uuid
 from collections.abc import Callable
 from pathlib import PurePath
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from agents import Agent
 from agents.handoffs import Handoff
 from agents.tool import FunctionTool
 from django.conf import settings
 from django.db import connection
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from ninja import Header, Path, Query, Router, Status
 
 from agentsite.conversations.leases import is_running
@@ -37,7 +37,7 @@ from agentsite.errors import (
     NotFound,
     translate_error,
 )
-from agentsite.models import Run, RunStatus, ToolApproval
+from agentsite.models import Run, ToolApproval
 from agentsite.providers.selection import is_offline, model_name_for, provider_name
 from agentsite.registry import AgentSpec
 from agentsite.runs.approvals import ApprovalDecision, decide, expire_overdue, pending_approvals
@@ -59,6 +59,7 @@ from agentsite.web.schemas import (
     SESSION_ID_PATTERN,
     ApprovalOut,
     ApprovalsBody,
+    ConversationOut,
     ErrorOut,
     InfoOut,
     MessageOut,
@@ -70,6 +71,7 @@ from agentsite.web.schemas import (
     RunStatusOut,
     SessionListOut,
     SessionOut,
+    UsageOut,
 )
 from agentsite.web.security import request_owner
 from agentsite.web.sse import parse_last_event_id, sse_openapi, sse_response
@@ -147,7 +149,7 @@ def agent_router(spec: AgentSpec) -> Router:
         summary=f"Run {spec.slug}, streaming its events as SSE",
         operation_id=f"{spec.slug}_stream",
     )
-    async def stream(request: HttpRequest, body: RunBody) -> HttpResponse:
+    async def stream(request: HttpRequest, body: RunBody) -> HttpResponseBase:
         owner = request_owner(request)
         asked = body.run_request(spec, owner.key, settings.SSE_ON_DISCONNECT)
         return stream_live(await start_run(asked), asked.on_disconnect)
@@ -176,7 +178,7 @@ def agent_router(spec: AgentSpec) -> Router:
     )
     async def approvals(
         request: HttpRequest, run_id: uuid.UUID, body: ApprovalsBody
-    ) -> HttpResponse | RunStatusOut:
+    ) -> HttpResponseBase | RunStatusOut:
         owner = request_owner(request)
         decisions = [
             ApprovalDecision(item.id, item.approve, item.reason, item.always)
@@ -204,7 +206,7 @@ def agent_router(spec: AgentSpec) -> Router:
         owner = request_owner(request)
         rows, total = await list_conversations(owner.key, [spec.slug], page, page_size, q)
         return SessionListOut(
-            sessions=rows,
+            sessions=[ConversationOut(**row) for row in rows],
             page=page,
             page_size=page_size,
             total=total,
@@ -299,7 +301,7 @@ def agent_router(spec: AgentSpec) -> Router:
     return router
 
 
-def stream_live(live: LiveRun, on_disconnect: str) -> HttpResponse:
+def stream_live(live: LiveRun, on_disconnect: str) -> HttpResponseBase:
     """A run this request started, as SSE; with ``on_disconnect="cancel"`` a client that leaves
     stops the run."""
 
@@ -333,7 +335,7 @@ def mount_run_routes(router: Router, slug: str) -> None:
             None, ge=0, description="Replay events after this seq (Last-Event-ID wins)"
         ),
         last_event_id: str | None = Header(None, alias="Last-Event-ID"),
-    ) -> HttpResponse:
+    ) -> HttpResponseBase:
         owner = request_owner(request)
         # The header wins: an EventSource opened at ?after=N sends the URL unchanged when it
         # reconnects, with the id of the last event it got in Last-Event-ID.
@@ -387,7 +389,8 @@ async def _idle_session(owner: Owner, spec: AgentSpec, session_id: str) -> Djang
     return session
 
 
-AWAITING_APPROVAL = RunStatus.AWAITING_APPROVAL.value
+# RunStatus.AWAITING_APPROVAL's value, as the literal PausedRunOut.status is.
+AWAITING_APPROVAL: Final = "awaiting_approval"
 
 
 def approval_out(approval: ToolApproval) -> ApprovalOut:
@@ -427,7 +430,7 @@ def run_out(run: Run) -> RunStatusOut:
         session_id=run.session_id or None,
         status=run.status,
         model=run.model,
-        usage=run.usage,
+        usage=UsageOut(**run.usage),
         event_count=run.event_count,
         error=run.error,
         cancelled_by=run.cancelled_by,

@@ -9,6 +9,7 @@ traceback for every stray client; the catch-all refuses the handshake instead.
 
 import re
 
+from channels.consumer import AsyncConsumer
 from django.apps import apps
 from django.urls import URLPattern, re_path
 from django.utils.module_loading import import_string
@@ -20,8 +21,9 @@ from agentsite.web.consumers import agent_websocket_path, no_route_path
 def endpoint_websocket_path(endpoint: AppEndpoint) -> URLPattern:
     """The route of an app endpoint's own consumer: ``ws/{prefix}/`` (slash optional)."""
     assert endpoint.consumer is not None
-    consumer = import_string(endpoint.consumer)
-    return re_path(rf"^ws/{re.escape(endpoint.prefix)}/?$", consumer.as_asgi())
+    consumer: type[AsyncConsumer] = import_string(endpoint.consumer)
+    # django-stubs type re_path's target as a Django view; Channels routes ASGI apps with it.
+    return re_path(rf"^ws/{re.escape(endpoint.prefix)}/?$", consumer.as_asgi())  # type: ignore[arg-type]
 
 
 def gather_websocket_urlpatterns() -> list[URLPattern]:

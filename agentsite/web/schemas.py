@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from django.conf import settings
 from ninja import Schema
@@ -15,7 +15,7 @@ from pydantic import Field, StrictBool, TypeAdapter, field_validator
 from pydantic import ValidationError as PydanticValidationError
 
 from agentsite.registry import AgentSpec
-from agentsite.runs.service import OnDisconnect, RunRequest
+from agentsite.runs.service import AgentInput, OnDisconnect, RunRequest
 
 SESSION_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 SessionId = Annotated[
@@ -148,7 +148,8 @@ class RunBody(Schema):
         a body that does not choose one gets."""
         return RunRequest(
             spec=spec,
-            input=self.input,
+            # input_not_empty checked each item as a Responses API input item.
+            input=cast(AgentInput, self.input),
             owner=owner,
             session_id=self.session_id,
             context=self.context or {},
@@ -256,7 +257,7 @@ class ErrorOut(Schema):
 
 class SessionOut(Schema):
     session_id: str
-    messages: list[dict[str, Any]]
+    messages: Sequence[Mapping[str, Any]]
     message_count: int = Field(description="How many items this page holds")
     success: bool
     error: str | None = None

@@ -101,7 +101,7 @@ class FlowControlledSocket:
         self.finished = False
         self.frames = TokenBucket(settings.WS_FRAMES_PER_SECOND, settings.WS_FRAME_BURST)
         self.writer: asyncio.Task[None] | None = None
-        self.closer: asyncio.Task[None] | None = None
+        self.closer: asyncio.Future[None] | None = None
 
     async def serve(self, app: ASGIApp, scope: MutableMapping[str, Any]) -> None:
         reader = asyncio.create_task(self.read())
@@ -174,7 +174,8 @@ class FlowControlledSocket:
         self.outbox.clear()
         self.pending_bytes = 0
         close = {"type": "websocket.close", "code": CLOSE_TOO_SLOW}
-        self.closer = asyncio.create_task(self.server_send(close))
+        # ensure_future: the server's send is typed as returning an awaitable, not a coroutine.
+        self.closer = asyncio.ensure_future(self.server_send(close))
         self.inbox.put_nowait({"type": "websocket.disconnect", "code": CLOSE_TOO_SLOW})
 
     # --- incoming ---------------------------------------------------------------------------

@@ -13,10 +13,10 @@ starting a run (the body is then only checked, not used).
 from __future__ import annotations
 
 import uuid
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from ninja import Field, Header, Router, Schema
 from pydantic import model_validator
 
@@ -27,7 +27,13 @@ from agentsite.models import ToolApproval
 from agentsite.providers.selection import model_name_for
 from agentsite.registry import AgentSpec
 from agentsite.runs.approvals import ApprovalDecision, decide
-from agentsite.runs.service import RunRequest, follow_run, get_resumable_run, has_ended_before
+from agentsite.runs.service import (
+    AgentInput,
+    RunRequest,
+    follow_run,
+    get_resumable_run,
+    has_ended_before,
+)
 from agentsite.web.owners import Owner
 from agentsite.web.protocols.ag_ui import AgUiEncoder
 from agentsite.web.protocols.ag_ui_history import snapshot_messages
@@ -89,7 +95,7 @@ class RunAgentInput(Schema):
         return choice or settings.SSE_ON_DISCONNECT
 
 
-def run_input(body: RunAgentInput) -> str | list[dict[str, Any]]:
+def run_input(body: RunAgentInput) -> AgentInput:
     """The run's input: the new user messages (the text of one, or one input item each); without
     sessions (ENABLE_SESSIONS=false) the thread the client holds, as input items."""
     new = body.new_user_messages()
@@ -102,7 +108,8 @@ def run_input(body: RunAgentInput) -> str | list[dict[str, Any]]:
         for message in held
         if message.role in ("user", "assistant") and message_text(message.content).strip()
     ]
-    return texts[0] if len(items) == 1 and len(texts) == 1 else items
+    # Responses API messages: the filter keeps the user and assistant roles, with text content.
+    return texts[0] if len(items) == 1 and len(texts) == 1 else cast(AgentInput, items)
 
 
 def add_routes(router: Router, spec: AgentSpec) -> None:
@@ -119,9 +126,9 @@ def add_routes(router: Router, spec: AgentSpec) -> None:
         request: HttpRequest,
         body: RunAgentInput,
         last_event_id: str | None = Header(None, alias="Last-Event-ID"),
-    ) -> HttpResponse:
+    ) -> HttpResponseBase:
         owner = request_owner(request)
-        encoder = {
+        encoder: dict[str, Any] = {
             "thread_id": body.threadId,
             "client_run_id": body.runId,
             "model": model_name_for(spec.slug),
@@ -148,7 +155,7 @@ def add_routes(router: Router, spec: AgentSpec) -> None:
 
 async def _resume(
     owner: Owner, spec: AgentSpec, body: RunAgentInput, last_event_id: str, encoder: Any
-) -> HttpResponse:
+) -> HttpResponseBase:
     run_part = last_event_id.strip().rpartition(":")[0]
     try:
         run_id = uuid.UUID(run_part)
@@ -167,7 +174,7 @@ async def _resume(
 
 async def _answer_interrupts(
     owner: Owner, spec: AgentSpec, body: RunAgentInput, encoder: Any
-) -> HttpResponse:
+) -> HttpResponseBase:
     """``resume[]`` answers the interrupts of a run paused for approvals (DESIGN.md §9): decide
     them; the run resumes and this response streams the rest of it."""
     decisions = [resume_decision(entry) for entry in body.resume or []]
@@ -188,7 +195,8 @@ def resume_decision(entry: dict[str, Any]) -> ApprovalDecision:
     status = entry.get("status")
     if status not in ("resolved", "cancelled"):
         raise BadRequest('resume[].status must be "resolved" or "cancelled"')
-    payload = entry.get("payload") if isinstance(entry.get("payload"), dict) else {}
+    sent = entry.get("payload")
+    payload = sent if isinstance(sent, dict) else {}
     approved = status == "resolved" and payload.get("approved", True) is not False
     reason = payload.get("reason")
     return ApprovalDecision(approval_id, approved, reason if isinstance(reason, str) else "")

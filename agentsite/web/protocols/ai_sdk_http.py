@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from ninja import Field, Path, Router, Schema
 from pydantic import model_validator
 
@@ -23,7 +23,7 @@ from agentsite.errors import BadRequest, ConversationBusy
 from agentsite.registry import AgentSpec
 from agentsite.runs.approvals import ApprovalDecision, decide
 from agentsite.runs.hub import LiveRun
-from agentsite.runs.service import RunRequest, follow_run, get_resumable_run
+from agentsite.runs.service import AgentInput, RunRequest, follow_run, get_resumable_run
 from agentsite.web.protocols.ai_sdk import UIMessageStreamEncoder
 from agentsite.web.protocols.base import handoff_tool_names
 from agentsite.web.protocols.http import stream_run
@@ -107,7 +107,7 @@ def denied_calls(message: UIMessageIn) -> set[str]:
     }
 
 
-def chat_input(messages: list[UIMessageIn]) -> str | list[dict[str, Any]]:
+def chat_input(messages: list[UIMessageIn]) -> AgentInput:
     """The run's input: the new user message when the server keeps the conversation; without
     sessions (ENABLE_SESSIONS=false) the chat the client holds, as input items."""
     if settings.ENABLE_SESSIONS:
@@ -138,7 +138,7 @@ def add_routes(router: Router, spec: AgentSpec) -> None:
         summary=f"Chat with {spec.slug} as the AI SDK's useChat expects (UI message stream v1)",
         operation_id=f"{spec.slug}_ui_chat",
     )
-    async def ui_chat(request: HttpRequest, body: UIChatBody) -> HttpResponse:
+    async def ui_chat(request: HttpRequest, body: UIChatBody) -> HttpResponseBase:
         owner = request_owner(request)
         if body.messages[-1].role == "assistant":
             return await _answer_approvals(owner.key, spec, body, handoff_tools)
@@ -166,7 +166,7 @@ def add_routes(router: Router, spec: AgentSpec) -> None:
     async def ui_chat_resume(
         request: HttpRequest,
         session_id: str = Path(..., pattern=SESSION_ID_PATTERN.pattern, max_length=128),
-    ) -> HttpResponse:
+    ) -> HttpResponseBase:
         owner = request_owner(request)
         run_id = await active_run(owner.key, spec.slug, session_id)
         if run_id is None:
@@ -178,7 +178,7 @@ def add_routes(router: Router, spec: AgentSpec) -> None:
 
 async def _answer_approvals(
     owner: str, spec: AgentSpec, body: UIChatBody, handoff_tools: frozenset[str]
-) -> HttpResponse:
+) -> HttpResponseBase:
     """The chat answered the calls its last reply waits on (DESIGN.md §9): decide them; the
     run resumes and this response streams the rest of that reply, the same message (its id is
     the run id)."""

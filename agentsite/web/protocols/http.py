@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 
-from django.http import HttpResponse
+from django.http import HttpResponseBase
 
 from agentsite.runs.hub import LiveRun
 from agentsite.runs.service import CANCEL_WAIT_SECONDS, RunRequest, start_run
@@ -17,7 +17,7 @@ from agentsite.web.sse import sse_response
 
 async def stream_run(
     request: RunRequest, encoder_for: Callable[[LiveRun], StreamEncoder]
-) -> HttpResponse:
+) -> HttpResponseBase:
     """Start a run and answer its events through the protocol's encoder. A client that goes
     away stops the run when its policy says so (as ``POST /{agent}/stream`` does), and waits
     until the run has let go of the conversation, so the client's next turn is not refused."""
