@@ -49,7 +49,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerPr
         for server in (a, b):
             log = server.log()
             assert "Traceback" not in log, f"{server.name}:\n{log}"
-            assert server.terminate() == 0, f"{server.name} did not stop cleanly"
+            assert server.stops_cleanly(), f"{server.name} did not stop cleanly"
 
 
 def read_until(reader: SseReader, stage: str) -> None:

@@ -47,7 +47,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
         b = pool.start(REDIS_URL=redis_url)
         yield Servers(a, b)
         for server in (a, b):
-            assert server.terminate() == 0, f"{server.name} did not stop cleanly"
+            assert server.stops_cleanly(), f"{server.name} did not stop cleanly"
 
 
 @pytest.fixture(autouse=True)
@@ -134,7 +134,7 @@ def test_a_pause_survives_a_restart_of_the_server(servers: Servers):
     requested = paused[-1][1]
     run_id = requested["run_id"]
 
-    assert servers.a.terminate() == 0
+    assert servers.a.stops_cleanly()
     servers.a.start()
 
     with servers.a.client() as http:
