@@ -12,23 +12,24 @@ session writes, each a round trip and a commit: the process's database work is t
 it, not the CPU, bounds streams per second (README "Benchmarks"). There, DATABASE_THREADS
 threads of this module's own, each with its own connection, take calls in turn.
 
-Calls go through ``sync_to_async`` or ``run_in_executor``, never asgiref's executor attribute:
-submitting straight to it skips the per-call context copy and saves ~25 µs of CPU per call on
-the 2-core development machine (41–45 µs against 61–82 µs per hop), about 1 % of a stream's CPU
-at ~8 hops a run — below the benchmark's noise, so the framework's own way is kept.
+The single thread is asgiref's ``SyncToAsync.single_thread_executor`` itself (a private
+attribute of asgiref 3.x), not ``sync_to_async``: under a sync caller (an admin view under
+``async_to_sync``) ``sync_to_async`` would send the call to that caller's thread, whose
+executor is gone once it returns while a run it started goes on. Measured cost of either way:
+41–45 µs against 61–82 µs of CPU per hop, below the benchmark's noise.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
+import contextlib
 import functools
 import itertools
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import SyncToAsync, sync_to_async
 from django.conf import settings
 from django.db import connections
 
@@ -48,12 +49,18 @@ def database_threads() -> int:
 
 def in_database_thread(function: Callable[P, T]) -> Callable[P, Coroutine[Any, Any, T]]:
     """``function`` as a coroutine function that runs it on a database thread."""
-    shared = sync_to_async(function, thread_sensitive=True)
 
     @functools.wraps(function)
     async def call(*args: P.args, **kwargs: P.kwargs) -> T:
         if database_threads() <= 1:
-            return await shared(*args, **kwargs)
+            # asgiref's process-wide thread itself, whatever the caller's context: through
+            # sync_to_async, a call made under a sync caller (an admin view under
+            # async_to_sync) goes to that caller's thread, whose executor is gone once it
+            # returns while a run it started goes on (tests/agentsite/test_approval_admin.py
+            # hangs). asgiref 3.x names it ``single_thread_executor``.
+            work = functools.partial(function, *args, **kwargs)
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(SyncToAsync.single_thread_executor, work)
         work = functools.partial(_with_usable_connection, function, *args, **kwargs)
         return await asyncio.get_running_loop().run_in_executor(_next_thread(), work)
 
@@ -86,19 +93,14 @@ def submit_to_database_thread(function: Callable[[], object]) -> None:
     """Queue ``function`` on asgiref's process-wide thread (the database thread on SQLite, and
     the one the async ORM uses outside requests), without waiting for it.
 
-    From inside a request, ``sync_to_async`` would pick the request's own thread; a fresh,
-    empty context has no request, so the task goes to the thread runs use. Without a running
-    event loop (a sync view's thread) there is nothing to queue on: nothing is done.
+    Submitted to that thread's executor itself, from any thread, with or without a running
+    event loop: it is called from the error path of sync code too (a failed transaction on a
+    database thread), where ``sync_to_async`` has no loop to queue on and the broken
+    connection would stay (tests/agentsite/runs/test_database_outage.py).
     """
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        return
-    task = loop.create_task(
-        sync_to_async(function, thread_sensitive=True)(), context=contextvars.Context()
-    )
-    _background.add(task)
-    task.add_done_callback(_background.discard)
+    # RuntimeError: the executor is shut down, the process is exiting.
+    with contextlib.suppress(RuntimeError):
+        SyncToAsync.single_thread_executor.submit(function)
 
 
 async def on_every_database_thread(function: Callable[[], object]) -> None:
