@@ -16,7 +16,7 @@ from agentsite.conversations.listing import (
 from agentsite.errors import NotFound
 from agentsite.registry import all_specs
 from agentsite.web.owners import browser_behind_account
-from agentsite.web.schemas import ClaimOut, ConversationOut, ErrorOut, SessionListOut
+from agentsite.web.schemas import ClaimOut, ErrorOut, SessionListOut
 from agentsite.web.security import request_owner
 
 ERRORS: dict[int, type[ErrorOut]] = {code: ErrorOut for code in (400, 401, 404, 415, 422, 503)}
@@ -43,13 +43,7 @@ async def conversations(
         raise NotFound("Sessions are disabled on this server (ENABLE_SESSIONS=false)")
     agents = [spec.slug for spec in all_specs()]
     rows, total = await list_conversations(owner.key, agents, page, page_size, q)
-    return SessionListOut(
-        sessions=[ConversationOut(**row) for row in rows],
-        page=page,
-        page_size=page_size,
-        total=total,
-        has_more=page * page_size < total,
-    )
+    return SessionListOut.page_of(rows, total, page, page_size)
 
 
 @router.get(

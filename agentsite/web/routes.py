@@ -59,7 +59,6 @@ from agentsite.web.schemas import (
     SESSION_ID_PATTERN,
     ApprovalOut,
     ApprovalsBody,
-    ConversationOut,
     ErrorOut,
     InfoOut,
     MessageOut,
@@ -205,13 +204,7 @@ def agent_router(spec: AgentSpec) -> Router:
     ) -> SessionListOut:
         owner = request_owner(request)
         rows, total = await list_conversations(owner.key, [spec.slug], page, page_size, q)
-        return SessionListOut(
-            sessions=[ConversationOut(**row) for row in rows],
-            page=page,
-            page_size=page_size,
-            total=total,
-            has_more=page * page_size < total,
-        )
+        return SessionListOut.page_of(rows, total, page, page_size)
 
     @router.get(
         "/session/{session_id}",

@@ -247,6 +247,19 @@ class SessionListOut(Schema):
     has_more: bool
     success: bool = True
 
+    @classmethod
+    def page_of(
+        cls, rows: list[dict[str, Any]], total: int, page: int, page_size: int
+    ) -> SessionListOut:
+        """One page of conversation rows (``list_conversations``) with its paging keys."""
+        return cls(
+            sessions=[ConversationOut(**row) for row in rows],
+            page=page,
+            page_size=page_size,
+            total=total,
+            has_more=page * page_size < total,
+        )
+
 
 class ErrorOut(Schema):
     success: bool = False
