@@ -25,6 +25,8 @@ import asyncio
 import contextlib
 import functools
 import itertools
+import logging
+import threading
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
@@ -33,6 +35,8 @@ from asgiref.sync import SyncToAsync, sync_to_async
 from django.conf import settings
 from django.db import connections
 
+logger = logging.getLogger(__name__)
+
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -40,6 +44,10 @@ T = TypeVar("T")
 _background: set[asyncio.Task[Any]] = set()
 _threads: list[ThreadPoolExecutor] = []
 _turns: itertools.cycle[ThreadPoolExecutor] | None = None
+# Bumped by ``check_connections_before_next_call`` (a database error anywhere in the process);
+# each of this module's threads remembers the last value it checked its connections at.
+_outages = 0
+_checked = threading.local()
 
 
 def database_threads() -> int:
@@ -80,13 +88,33 @@ def _next_thread() -> ThreadPoolExecutor:
 
 def _with_usable_connection(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """No request ever closes these threads' connections: one a database outage broke is
-    dropped here, before the next call, which then reconnects."""
+    dropped here, before the next call, which then reconnects.
+
+    A connection that raised itself is checked before the thread's next call; after a database
+    error anywhere in the process (``check_connections_before_next_call``) every thread checks
+    its connections once, so a thread whose connection died while idle does not fail one call
+    of its own first (each thread would, in turn, with calls taking turns over them).
+    """
+    outage_seen = getattr(_checked, "outages", 0) != _outages
+    _checked.outages = _outages
     for connection in connections.all(initialized_only=True):
-        if connection.connection is not None and connection.errors_occurred:
+        if connection.connection is None or not (connection.errors_occurred or outage_seen):
+            continue
+        connection.errors_occurred = False
+        try:
             if not connection.is_usable():
                 connection.close()
-            connection.errors_occurred = False
+        except Exception as exc:  # closing a dead connection may itself fail; it is gone anyway
+            logger.debug("closing a broken database connection failed: %s", exc)
     return function(*args, **kwargs)
+
+
+def check_connections_before_next_call() -> None:
+    """A database error said connections may be broken: each of this module's threads checks
+    its connections (``is_usable``, one round trip) before its next call, and drops the dead
+    ones. Safe from any thread; only a flag is set here."""
+    global _outages
+    _outages += 1
 
 
 def submit_to_database_thread(function: Callable[[], object]) -> None:

@@ -63,3 +63,36 @@ async def test_a_connection_an_outage_broke_is_dropped_before_the_next_call(sett
         assert (await where_and_how_many())[1] == 0, "the thread reconnects"
     finally:
         await on_every_database_thread(mend)
+
+
+async def test_after_a_database_error_every_thread_checks_its_connection(settings):
+    """A connection that died while its thread was idle raised nothing yet: after a database
+    error anywhere in the process, every thread checks its connections before its next call,
+    instead of each failing one call of its own first (tests/agentsite/runs/
+    test_database_outage.py with DATABASE_THREADS=4)."""
+    from django.db import connections
+
+    from agentsite.errors import forget_broken_connections
+
+    settings.DATABASE_THREADS = 2
+
+    def die_quietly() -> None:
+        connection = connections["default"]
+        connection.ensure_connection()
+        connection.errors_occurred = False
+        connection.is_usable = lambda: False
+
+    def mend() -> None:
+        vars(connections["default"]).pop("is_usable", None)
+
+    @in_database_thread
+    def connection_at_start() -> object:
+        return connections["default"].connection
+
+    await on_every_database_thread(die_quietly)
+    try:
+        forget_broken_connections()
+        assert await asyncio.gather(*(connection_at_start() for _ in range(4))) == [None] * 4
+        assert (await where_and_how_many())[1] == 0, "the thread reconnects"
+    finally:
+        await on_every_database_thread(mend)
