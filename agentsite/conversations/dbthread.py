@@ -10,7 +10,9 @@ calls elsewhere in a run share its connection and writers never wait on each oth
 On PostgreSQL one thread makes every run's claim wait behind other runs' event-log flushes and
 session writes, each a round trip and a commit: the process's database work is then serial, and
 it, not the CPU, bounds streams per second (README "Benchmarks"). There, DATABASE_THREADS
-threads of this module's own, each with its own connection, take calls in turn.
+threads of this module's own (4 by default), each with its own connection, take calls in turn;
+no request ever closes their connections, so each thread drops a broken one before its next
+call (``_with_usable_connection``).
 
 The single thread is asgiref's ``SyncToAsync.single_thread_executor`` itself (a private
 attribute of asgiref 3.x), not ``sync_to_async``: under a sync caller (an admin view under
