@@ -386,8 +386,9 @@ class DjangoSession:
 
 
 # The two calls of every turn (read the history, store the new items), on the database thread
-# without asgiref's per-call context handling (agentsite.conversations.dbthread).
-_read_items_in_thread = in_database_thread(DjangoSession._read_items)
+# without asgiref's per-call context handling (agentsite.conversations.dbthread); the read in
+# the first lane, as a run's first event waits for it.
+_read_items_in_thread = in_database_thread(DjangoSession._read_items, lane="first")
 _add_items_in_thread = in_database_thread(DjangoSession._add_items_in_transaction)
 
 
