@@ -132,6 +132,8 @@ async def test_info(client):
         "info": "/assistant/info",
         "sessions": "/assistant/sessions",
         "rewind": "/assistant/session/{session_id}/rewind",
+        "fork": "/assistant/session/{session_id}/fork",
+        "branch": "/assistant/session/{session_id}/branch",
         "run_status": "/assistant/runs/{run_id}",
         "resume": "/assistant/runs/{run_id}/stream",
         "cancel": "/assistant/runs/{run_id}/cancel",
