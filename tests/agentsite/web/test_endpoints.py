@@ -63,6 +63,10 @@ async def test_get_session_and_limit(client):
         "next_before",
         "item_times",
         "runs",
+        "item_positions",
+        "branch",
+        "branch_count",
+        "forks",
     }
     assert full["message_count"] == 6 == len(full["messages"])
     assert [m["content"] for m in full["messages"] if m.get("role") == "user"] == [
@@ -88,6 +92,10 @@ async def test_unknown_session_is_empty(client):
         "next_before": None,
         "item_times": [],
         "runs": [],
+        "item_positions": [],
+        "branch": 1,
+        "branch_count": 1,
+        "forks": [],
     }
 
 
