@@ -28,12 +28,17 @@
     return node;
   }
 
-  /* actions: {edit(position, text), switchTo(branch, turn, direction), busy()} */
+  /* actions: {edit(position, text), switchTo(branch, turn, direction), busy()}. The history's
+   * user messages are matched to the page's from the newest back, so messages drawn live after
+   * an older page of history get theirs too. */
   function decorate(data, actions) {
     const forks = new Map((data.forks || []).map((fork) => [fork.position, fork]));
     const positions = userPositions(data);
-    document.querySelectorAll("#messages .message.user").forEach((node, index) => {
-      const position = positions[index];
+    const nodes = [...document.querySelectorAll("#messages .message.user")];
+    const offset = positions.length - nodes.length;
+    nodes.forEach((node, index) => {
+      for (const old of node.querySelectorAll(".message-meta .edit, .branch-switch")) old.remove();
+      const position = positions[index + offset];
       if (position == null) return;
       node.dataset.position = String(position);
       const meta = node.querySelector(".message-meta");

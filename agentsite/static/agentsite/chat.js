@@ -204,6 +204,18 @@
     Branches.focusSwitcher(turn, direction);
   }
 
+  /* The message just sent has an Edit button once its position is known: re-read the history
+   * and put the controls on the messages drawn live. */
+  async function refreshBranchControls(sessionId) {
+    let data = null;
+    try {
+      data = await api(`/${state.agent}/session/${encodeURIComponent(sessionId)}`);
+    } catch (_) {
+      return; // the controls stay as they were; the next load draws them
+    }
+    if (!state.running && state.sessionId === sessionId) Branches.decorate(data, branchActions);
+  }
+
   const branchActions = {
     edit: editMessage, switchTo: switchBranch, busy: () => Boolean(state.running),
   };
@@ -362,7 +374,9 @@
     storage.drop(PENDING_KEY);
     setBusy(false);
     Sidebar.load();
-    if (run.reloadWhenDone && run.sessionId === state.sessionId) openConversation(run.sessionId);
+    if (run.sessionId !== state.sessionId) return;
+    if (run.reloadWhenDone) openConversation(run.sessionId);
+    else refreshBranchControls(run.sessionId);
   }
 
   async function stopRun() {
