@@ -8,6 +8,9 @@ transaction for a mutation), because Django transactions are synchronous. A muta
 finishes even if the awaiting task is cancelled, and the task sees its cancellation only once the
 transaction has ended (``_settled``).
 
+A conversation may have branches (``agentsite.conversations.branches``): every read and write
+here is of its active branch, so the model sees that branch only and a run appends to it.
+
 Deliberate differences from ``SQLiteSession`` (README, "Session semantics"): ``clear_session``
 empties the history but keeps the conversation row (title, created time, token totals, linked
 runs), because the SDK's compaction wrapper rewrites history as clear + add;
