@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal, cast
 from django.conf import settings
 from ninja import Schema
 from openai.types.responses import ResponseInputItemParam
-from pydantic import Field, StrictBool, TypeAdapter, field_validator
+from pydantic import Field, StrictBool, StrictInt, TypeAdapter, field_validator
 from pydantic import ValidationError as PydanticValidationError
 
 from agentsite.registry import AgentSpec
@@ -324,7 +324,7 @@ class RenameBody(Schema):
 
 
 class ForkBody(Schema):
-    position: int = Field(
+    position: StrictInt = Field(
         ge=0,
         le=2**62,
         description="The position (item_positions) of the active branch's user message to "
@@ -333,7 +333,7 @@ class ForkBody(Schema):
 
 
 class BranchBody(Schema):
-    branch: int = Field(ge=1, le=2**31 - 1, description="The branch to make active")
+    branch: StrictInt = Field(ge=1, le=2**31 - 1, description="The branch to make active")
 
 
 class BranchOut(Schema):

@@ -113,9 +113,13 @@ async def test_another_owners_session_is_404():
         ("/chat/session/br/fork", {"position": -1}),
         ("/chat/session/br/fork", {"position": "two"}),
         ("/chat/session/br/fork", {"position": 2**63}),
+        ("/chat/session/br/fork", {"position": "2"}),
+        ("/chat/session/br/fork", {"position": True}),
+        ("/chat/session/br/fork", {"position": 2.5}),
         ("/chat/session/br/branch", {"branch": 0}),
         ("/chat/session/br/branch", {"branch": None}),
         ("/chat/session/br/branch", {"branch": 2**40}),
+        ("/chat/session/br/branch", {"branch": "1"}),
         ("/chat/session/bad%20id/branch", {"branch": 1}),
     ],
 )
