@@ -54,14 +54,14 @@
     const group = document.createElement("div");
     group.className = "branch-switch";
     group.setAttribute("role", "group");
-    group.setAttribute("aria-label", "Versions of this message");
+    group.setAttribute(
+      "aria-label", `Versions of this message: version ${fork.index} of ${fork.branches.length}`);
     group.dataset.turn = String(fork.turn);
     const previous = button("previous", "◀", "Previous version");
     const next = button("next", "▶", "Next version");
     const count = document.createElement("span");
     count.className = "branch-count";
     count.textContent = `${fork.index}/${fork.branches.length}`;
-    count.setAttribute("aria-label", `Version ${fork.index} of ${fork.branches.length}`);
     previous.disabled = fork.index <= 1;
     next.disabled = fork.index >= fork.branches.length;
     previous.addEventListener("click", () => {
