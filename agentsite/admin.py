@@ -127,7 +127,8 @@ class ConversationAdmin(admin.ModelAdmin):
                 turn.kind.replace(" ", "-"),
                 turn.position,
                 turn.kind,
-                " (interrupted: the client stopped the run here)" if turn.interrupted else "",
+                (f" (branch {turn.branch})" if turn.branch > 1 else "")
+                + (" (interrupted: the client stopped the run here)" if turn.interrupted else ""),
                 turn.text,
                 turn.raw,
             )

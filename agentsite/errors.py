@@ -262,11 +262,18 @@ def forget_broken_connections() -> None:
     Runs do their ORM work on asgiref's process-wide single thread (they start in a fresh
     context, outside any request: ``agentsite.runs.service``), where Django's per-request
     ``close_old_connections`` never runs; a connection a database outage broke would stay
-    there forever. Queued behind that thread's current work, never waited for.
+    there forever. Queued behind that thread's current work, never waited for. With
+    DATABASE_THREADS > 1, each of the module's own threads checks its connections before its
+    next call (``agentsite.conversations.dbthread``).
     """
     from django.db import close_old_connections
 
-    from agentsite.conversations.dbthread import submit_to_database_thread
+    from agentsite.conversations.dbthread import (
+        check_connections_before_next_call,
+        submit_to_database_thread,
+    )
+
+    check_connections_before_next_call()
 
     def close() -> None:
         try:

@@ -75,6 +75,10 @@ class Conversation(TokenUsage):
     stored_bytes = models.PositiveBigIntegerField(default=0)
     # Next position to hand out; only ever grows, so positions are unique even after pops.
     next_position = models.PositiveBigIntegerField(default=0)
+    # The branch the model sees and new items go to, and how many branches there are
+    # (agentsite.branch_models; 1 = the main branch, which every conversation has).
+    active_branch = models.PositiveIntegerField(default=1)
+    branch_count = models.PositiveIntegerField(default=1)
     # Every run of the conversation adds to it: a wider column than one run's.
     requests = models.PositiveBigIntegerField(default=0)
     # The run that currently holds this conversation, with a lease it renews while running.
@@ -115,6 +119,8 @@ class ConversationItem(models.Model):
         Conversation, on_delete=models.CASCADE, related_name="items", db_index=False
     )
     position = models.BigIntegerField()
+    # The conversation's branch the item belongs to (1 = the main branch).
+    branch = models.PositiveIntegerField(default=1)
     data = models.TextField()
     role = models.CharField(max_length=32, blank=True)
     item_type = models.CharField(max_length=64, blank=True)
@@ -130,6 +136,10 @@ class ConversationItem(models.Model):
             models.UniqueConstraint(
                 fields=["conversation", "position"], name="unique_item_position"
             )
+        ]
+        # The history read of every turn: one branch's items in order, straight off the index.
+        indexes = [
+            models.Index(fields=["conversation", "branch", "position"], name="item_branch_position")
         ]
 
     def __str__(self) -> str:
@@ -260,11 +270,13 @@ class ApiKey(models.Model):
 
 # Its own module (the approvals of tool calls); imported here so Django registers it.
 from agentsite.approval_models import Decision, ToolApproval  # noqa: E402
+from agentsite.branch_models import ConversationBranch  # noqa: E402
 
 __all__ = [
     "ANONYMOUS_OWNER",
     "ApiKey",
     "Conversation",
+    "ConversationBranch",
     "ConversationItem",
     "Decision",
     "Run",

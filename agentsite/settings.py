@@ -111,12 +111,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 # Threads that run the runs' database work (agentsite.conversations.dbthread). SQLite: always 1
 # (one writer at a time anyway, and one connection never waits on another's file lock).
-# PostgreSQL: 1 by default; more is faster (Benchmarks) but a connection an outage broke is not
-# yet recovered on those threads (tests/agentsite/runs/test_database_outage.py fails with 4).
+# PostgreSQL: 4 by default, each with its own connection (×2 streams/s over 1, README
+# "Benchmarks"); after a database outage every thread checks its connection before its next call.
 DATABASE_THREADS = (
     1
     if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
-    else env.int("DATABASE_THREADS", default=1)
+    else env.int("DATABASE_THREADS", default=4)
 )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -12,6 +12,11 @@ Benchmarks (``--only NAME``, repeatable; default all):
   completed, errors, wall time, the process's peak RSS;
 - ``session_store``: ``DjangoSession`` vs ``SQLiteSession`` latency on a 10,000-item
   conversation (SQLite and PostgreSQL);
+- ``growth``: how cost grows — streams/s and first-delta latency when every stream continues a
+  stored conversation of 10, 100 and 1,000 items, with and without a history limit
+  (bench/growth.py);
+- ``processes``: two ``serve`` processes on PostgreSQL + Redis beside one of them alone:
+  aggregate streams/s and first-delta latency (bench/processes.py; Redis database 4);
 - ``profile``: py-spy on the server during a throughput run; top self-time functions and areas.
 
 ``--quick`` shrinks every size to a smoke run (seconds, not minutes) and says so in the table.
@@ -32,6 +37,8 @@ from pathlib import Path
 
 from bench import comparison, profiling
 from bench.client import run_streams
+from bench.growth import bench_growth
+from bench.processes import bench_two_processes
 from bench.report import Report, machine_line, percentile
 from bench.stack import (
     TEMPLATES,
@@ -46,7 +53,7 @@ from bench.stack import (
 from bench.upstream import REPO_ROOT, check_with_openai_client, running_upstream
 from tests.support.server import ServerProcess
 
-BENCHMARKS = ("throughput", "ttfe", "slow", "session_store", "profile")
+BENCHMARKS = ("throughput", "ttfe", "slow", "session_store", "growth", "processes", "profile")
 DATABASES: tuple[Database, ...] = ("sqlite", "postgresql")
 
 
@@ -68,6 +75,12 @@ class Sizes:
     session_items: int = 10_000
     session_repetitions: int = 500
     profile_streams: int = 400
+    growth_items: tuple[int, ...] = (10, 100, 1000)
+    growth_databases: tuple[Database, ...] = DATABASES
+    growth_clients: int = 10
+    growth_streams_each: int = 5
+    growth_rounds: int = 2
+    history_limit: int = 50
 
 
 FULL = Sizes()
@@ -85,6 +98,10 @@ QUICK = Sizes(
     session_items=300,
     session_repetitions=10,
     profile_streams=20,
+    growth_databases=("sqlite",),
+    growth_clients=2,
+    growth_streams_each=1,
+    growth_rounds=1,
 )
 
 
@@ -313,6 +330,8 @@ def main(argv: list[str] | None = None) -> int:
         ("throughput/ttfe", names & {"throughput", "ttfe"}, bench_throughput_and_ttfe),
         ("slow", names & {"slow"}, bench_slow),
         ("session_store", names & {"session_store"}, bench_session_store),
+        ("growth", names & {"growth"}, bench_growth),
+        ("processes", names & {"processes"}, bench_two_processes),
         ("profile", names & {"profile"}, bench_profile),
     ]
     try:

@@ -78,11 +78,18 @@ def make_client(base_url: str, timeout: float = 600.0) -> httpx.AsyncClient:
 
 
 async def one_stream(
-    client: httpx.AsyncClient, agent: str = "chat", prefix: str = "bench"
+    client: httpx.AsyncClient,
+    agent: str = "chat",
+    prefix: str = "bench",
+    session_id: str | None = None,
 ) -> StreamResult:
-    """One ``/{agent}/stream`` run, read to its end; never raises."""
+    """One ``/{agent}/stream`` run (in ``session_id``, else a new conversation), read to its
+    end; never raises."""
     result = StreamResult()
-    body = {"input": "Hello, benchmark!", "session_id": f"{prefix}-{uuid.uuid4().hex}"}
+    body = {
+        "input": "Hello, benchmark!",
+        "session_id": session_id or f"{prefix}-{uuid.uuid4().hex}",
+    }
     started = time.perf_counter()
     last_data = ""
     try:
@@ -135,3 +142,30 @@ async def run_streams(
         started = time.perf_counter()
         results = await asyncio.gather(*(guarded() for _ in range(total)))
         return Batch(results=list(results), wall_seconds=time.perf_counter() - started)
+
+
+async def run_conversations(
+    base_urls: list[str], session_ids: list[str], streams_each: int, agent: str = "chat"
+) -> Batch:
+    """One client per conversation, all at once, each running ``streams_each`` streams in a
+    row in its own conversation (agentsite allows one run per conversation at a time);
+    conversation ``i`` talks to ``base_urls[i % len(base_urls)]`` (several server processes
+    behind one address, as a load balancer would spread them)."""
+    clients = [make_client(url) for url in base_urls]
+    try:
+
+        async def conversation(index: int, session_id: str) -> list[StreamResult]:
+            client = clients[index % len(clients)]
+            return [
+                await one_stream(client, agent, session_id=session_id) for _ in range(streams_each)
+            ]
+
+        started = time.perf_counter()
+        results = await asyncio.gather(
+            *(conversation(index, session_id) for index, session_id in enumerate(session_ids))
+        )
+        wall = time.perf_counter() - started
+    finally:
+        for client in clients:
+            await client.aclose()
+    return Batch(results=[result for each in results for result in each], wall_seconds=wall)

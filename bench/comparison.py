@@ -10,6 +10,7 @@ round, so a noisy moment falls on all of them alike. Ratios are of the totals ov
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bench.client import Batch, StreamResult, run_streams
@@ -151,3 +152,25 @@ def report_latency(report: Report, measured: Rounds, concurrency: int) -> None:
             report.add(name, f"{figure} {LABELS[server]}", values[figure], "ms", note)
     report.details[name] = figures
     report.failures.extend(f"{name}: {failure}" for failure in measured.failures())
+
+
+def alternate_batches(
+    runs: dict[str, Callable[[int], Batch]], rounds: int
+) -> dict[str, list[Batch]]:
+    """``rounds`` rounds of every ``runs[name](round_number)`` in turn, the order reversed every
+    other round (as ``alternate``, for batches other than fresh conversations on one server)."""
+    batches: dict[str, list[Batch]] = {name: [] for name in runs}
+    for number in range(rounds):
+        order = list(runs) if number % 2 == 0 else list(reversed(runs))
+        for name in order:
+            batches[name].append(runs[name](number))
+    return batches
+
+
+def latency_figures(results: list[StreamResult]) -> dict[str, float]:
+    """First text delta p50 and p99, in ms, of the streams that got one."""
+    deltas = [r.first_delta_seconds for r in results if r.first_delta_seconds is not None]
+    return {
+        "first delta p50": 1000 * percentile(deltas, 0.5),
+        "first delta p99": 1000 * percentile(deltas, 0.99),
+    }

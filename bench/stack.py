@@ -152,16 +152,43 @@ def running_stack(
     """agentsite under ``server`` (the production command by default) on a fresh ``kind``
     database; killed at exit whatever happens."""
     directory.mkdir(parents=True, exist_ok=True)
-    with fresh_database_url(kind, directory) as database_url:
-        process = ServerProcess(
+    with (
+        fresh_database_url(kind, directory) as database_url,
+        running_agentsite(
             f"{server}-{kind}",
-            bench_environment(database_url, upstream_base_url, **overrides),
-            directory / f"{server}-{kind}.log",
-            backlog,
+            database_url,
+            directory,
+            upstream_base_url,
+            backlog=backlog,
             server=server,
-        )
-        with _serving(process):
-            yield process
+            **overrides,
+        ) as process,
+    ):
+        yield process
+
+
+@contextlib.contextmanager
+def running_agentsite(
+    name: str,
+    database_url: str,
+    directory: Path,
+    upstream_base_url: str,
+    backlog: int | None = None,
+    server: str = "serve",
+    **overrides: str,
+) -> Iterator[ServerProcess]:
+    """agentsite under ``server`` on ``database_url`` (several may share one), its log in
+    ``directory/name.log``; killed at exit whatever happens."""
+    directory.mkdir(parents=True, exist_ok=True)
+    process = ServerProcess(
+        name,
+        bench_environment(database_url, upstream_base_url, **overrides),
+        directory / f"{name}.log",
+        backlog,
+        server=server,
+    )
+    with _serving(process):
+        yield process
 
 
 @contextlib.contextmanager

@@ -53,6 +53,16 @@ def test_quick_bench_run_completes_every_stream_with_positive_figures(tmp_path: 
     for concurrency in sizes["latency_concurrency"]:
         latency = payload["details"][f"latency at {concurrency} clients"]
         assert set(latency) == {"reference", "sqlite", "postgresql"}
+    # How cost grows: every size, with and without the history limit, every stream completed.
+    for database in sizes["growth_databases"]:
+        growth = payload["details"][f"how cost grows {database}"]
+        assert set(growth) == {"full history", f"history limit {sizes['history_limit']}"}
+        for figures in growth.values():
+            assert set(figures) == {str(items) for items in sizes["growth_items"]}
+    assert set(payload["details"]["two processes postgresql + redis"]) == {
+        "one process",
+        "two processes",
+    }
     slow = sizes["slow_streams"]
     assert rows[("slow streams sqlite", "completed")] == f"{slow}/{slow}"
     assert rows[("slow streams sqlite", "errors")] == 0

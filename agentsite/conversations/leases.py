@@ -179,7 +179,7 @@ def _insert_claimed(
     return pk
 
 
-_try_claim_in_thread = in_database_thread(_try_claim)
+_try_claim_in_thread = in_database_thread(_try_claim, lane="first")
 
 
 async def renew_lease(token: uuid.UUID) -> bool:

@@ -8,6 +8,9 @@ transaction for a mutation), because Django transactions are synchronous. A muta
 finishes even if the awaiting task is cancelled, and the task sees its cancellation only once the
 transaction has ended (``_settled``).
 
+A conversation may have branches (``agentsite.conversations.branches``): every read and write
+here is of its active branch, so the model sees that branch only and a run appends to it.
+
 Deliberate differences from ``SQLiteSession`` (README, "Session semantics"): ``clear_session``
 empties the history but keeps the conversation row (title, created time, token totals, linked
 runs), because the SDK's compaction wrapper rewrites history as clear + add;
@@ -45,8 +48,8 @@ from agentsite.models import ANONYMOUS_OWNER, Conversation, ConversationItem, Co
 TITLE_LENGTH = 80
 CONVERSATIONS = Columns(Conversation)
 ITEMS = Columns(ConversationItem)
-ITEM_ROW = "(%s, %s, %s, %s, %s, %s, %s)"
-# Rows per INSERT: 7 parameters each, well under SQLite's 32,766 and PostgreSQL's 65,535.
+ITEM_ROW = "(%s, %s, %s, %s, %s, %s, %s, %s)"
+# Rows per INSERT: 8 parameters each, well under SQLite's 32,766 and PostgreSQL's 65,535.
 INSERT_CHUNK = 500
 
 T = TypeVar("T")
@@ -61,6 +64,14 @@ class HistoryPage(NamedTuple):
     next_before: int | None
     # When each item was stored (ISO 8601), in the items' order: the UI's message times.
     created_at: tuple[str, ...] = ()
+    # Each item's position (what a fork names), in the items' order.
+    positions: tuple[int, ...] = ()
+    # The branch read (the active one), how many the conversation has, and how many user
+    # turns of that branch come before this page (agentsite.conversations.branches).
+    branch: int = 1
+    branch_count: int = 1
+    turns_before: int = 0
+    conversation_id: int | None = None
 
 
 class SessionOwnerMismatch(PermissionError):
@@ -194,9 +205,9 @@ class DjangoSession:
         return await self._conversations().afirst()
 
     async def read_page(self, limit: int, before: int | None = None) -> HistoryPage:
-        """The newest ``limit`` items before position ``before`` (all positions if None),
-        oldest first, cut short at SESSION_PAGE_MAX_BYTES (one item at least): one bounded
-        read however large the conversation is."""
+        """The active branch's newest ``limit`` items before position ``before`` (all
+        positions if None), oldest first, cut short at SESSION_PAGE_MAX_BYTES (one item at
+        least): one bounded read however large the conversation is."""
         return await sync_to_async(self._read_page)(limit, before)
 
     # --- internals -----------------------------------------------------------------------
@@ -221,20 +232,25 @@ class DjangoSession:
             if self._conversation_id is None:
                 return []
         # Plain SQL: this runs before every model call, and building the equivalent queryset
-        # costs more than the query. Served by the (conversation, position) unique index.
+        # costs more than the query. One statement, served by the (conversation, branch,
+        # position) index: the active branch's items only (what the model may see).
+        where = (
+            f"{ITEMS.conversation} = %s AND {ITEMS.branch} = (SELECT {CONVERSATIONS.active_branch}"
+            f" FROM {CONVERSATIONS.table} WHERE {CONVERSATIONS.pk} = %s)"
+        )
         with connection.cursor() as cursor:
             if limit is None or limit < 0:
                 # SQLite's LIMIT treats a negative bound as "no limit"; SQLiteSession inherits it.
                 cursor.execute(
-                    f"SELECT {ITEMS.data} FROM {ITEMS.table} WHERE {ITEMS.conversation} = %s"
+                    f"SELECT {ITEMS.data} FROM {ITEMS.table} WHERE {where}"
                     f" ORDER BY {ITEMS.position}",
-                    [self._conversation_id],
+                    [self._conversation_id, self._conversation_id],
                 )
                 return [data for (data,) in cursor.fetchall()]
             cursor.execute(
-                f"SELECT {ITEMS.data} FROM {ITEMS.table} WHERE {ITEMS.conversation} = %s"
+                f"SELECT {ITEMS.data} FROM {ITEMS.table} WHERE {where}"
                 f" ORDER BY {ITEMS.position} DESC LIMIT %s",
-                [self._conversation_id, limit],
+                [self._conversation_id, self._conversation_id, limit],
             )
             return [data for (data,) in reversed(cursor.fetchall())]
 
@@ -254,39 +270,45 @@ class DjangoSession:
                 self._conversation_id = conversation.pk
                 locked = self._lock_conversation_row(cursor)
                 assert locked is not None, "a conversation created in this transaction"
-            start, title = locked
+            start, title, branch = locked
             assert self._conversation_id is not None, "known once its row is locked"
             _append_rows(
                 cursor,
-                self._conversation_id,
+                (self._conversation_id, branch),
                 start,
                 rows,
                 interrupted,
                 "" if title else _first_user_text(items),
             )
 
-    def _lock_conversation_row(self, cursor: CursorWrapper) -> tuple[int, str] | None:
-        """``(next_position, title)`` of the conversation, its row locked until the end of the
-        transaction (SQLite: the IMMEDIATE transaction already holds the write lock); None if
-        its pk is unknown or the row is gone."""
+    def _lock_conversation_row(self, cursor: CursorWrapper) -> tuple[int, str, int] | None:
+        """``(next_position, title, active_branch)`` of the conversation, its row locked until
+        the end of the transaction (SQLite: the IMMEDIATE transaction already holds the write
+        lock); None if its pk is unknown or the row is gone."""
         if self._conversation_id is None:
             return None
         lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
         c = CONVERSATIONS
         cursor.execute(
-            f"SELECT {c.next_position}, {c.title} FROM {c.table} WHERE {c.pk} = %s{lock}",
+            f"SELECT {c.next_position}, {c.title}, {c.active_branch} FROM {c.table}"
+            f" WHERE {c.pk} = %s{lock}",
             [self._conversation_id],
         )
-        row: tuple[int, str] | None = cursor.fetchone()
+        row: tuple[int, str, int] | None = cursor.fetchone()
         return row
 
     def _read_page(self, limit: int, before: int | None) -> HistoryPage:
-        conversation = self._conversations().values("pk", "item_count").first()
+        conversation = (
+            self._conversations()
+            .values("pk", "item_count", "active_branch", "branch_count")
+            .first()
+        )
         if conversation is None:
             return HistoryPage([], 0, None)
-        rows = ConversationItem.objects.filter(conversation_id=conversation["pk"])
-        if before is not None:
-            rows = rows.filter(position__lt=before)
+        branch_items = ConversationItem.objects.filter(
+            conversation_id=conversation["pk"], branch=conversation["active_branch"]
+        )
+        rows = branch_items if before is None else branch_items.filter(position__lt=before)
         newest = list(
             rows.order_by("-position").values_list("position", "data", "created_at")[: limit + 1]
         )
@@ -294,17 +316,30 @@ class DjangoSession:
         kept: list[tuple[int, str, Any]] = []
         size = 0
         for position, data, created_at in newest[:limit]:
-            size += _utf8_size(data)
+            size += utf8_size(data)
             if kept and size > settings.SESSION_PAGE_MAX_BYTES:
                 more = True
                 break
             kept.append((position, data, created_at))
         kept.reverse()
+        total, turns_before = conversation["item_count"], 0
+        if conversation["branch_count"] > 1:
+            # Only a forked conversation pays for these counts: it holds other branches' items,
+            # and its user turns are what its forks are numbered by.
+            total = branch_items.count()
+            if kept:
+                turns_before = branch_items.filter(role="user", position__lt=kept[0][0]).count()
+        readable = _decode_rows(kept)
         return HistoryPage(
-            _decode_readable(data for _, data, _ in kept),
-            conversation["item_count"],
+            [item for _, _, item in readable],
+            total,
             kept[0][0] if more and kept else None,
-            tuple(created_at.isoformat() for _, _, created_at in kept),
+            tuple(created_at for _, created_at, _ in readable),
+            tuple(position for position, _, _ in readable),
+            conversation["active_branch"],
+            conversation["branch_count"],
+            turns_before,
+            conversation["pk"],
         )
 
     def _rewind_in_transaction(self) -> str | None:
@@ -312,11 +347,12 @@ class DjangoSession:
             conversation = self._conversations().select_for_update().first()
             if conversation is None:
                 return None
-            last_user = conversation.items.filter(role="user").order_by("-position").first()
+            branch = conversation.items.filter(branch=conversation.active_branch)
+            last_user = branch.filter(role="user").order_by("-position").first()
             if last_user is None:
                 return None
-            tail = conversation.items.filter(position__gte=last_user.position)
-            size = sum(_utf8_size(data) for data in tail.values_list("data", flat=True))
+            tail = branch.filter(position__gte=last_user.position)
+            size = sum(utf8_size(data) for data in tail.values_list("data", flat=True))
             removed, _ = tail.delete()
             Conversation.objects.filter(pk=conversation.pk).update(
                 item_count=F("item_count") - removed,
@@ -334,12 +370,13 @@ class DjangoSession:
         rejection: Exception | None = None
         popped: TResponseInputItem | None = None
         with transaction.atomic():
-            conversation_id = (
-                self._conversations().select_for_update().values_list("pk", flat=True).first()
+            conversation = (
+                self._conversations().select_for_update().values_list("pk", "active_branch").first()
             )
-            if conversation_id is None:
+            if conversation is None:
                 return None
-            items = ConversationItem.objects.filter(conversation_id=conversation_id)
+            conversation_id, branch = conversation
+            items = ConversationItem.objects.filter(conversation_id=conversation_id, branch=branch)
             removed, freed = 0, 0
             while (
                 newest := items.order_by("-position").values_list("pk", "data").first()
@@ -349,7 +386,7 @@ class DjangoSession:
                     item = json.loads(data)
                 except (json.JSONDecodeError, TypeError):
                     items.filter(pk=pk).delete()
-                    removed, freed = removed + 1, freed + _utf8_size(str(data))
+                    removed, freed = removed + 1, freed + utf8_size(str(data))
                     continue
                 if validate is not None:
                     try:
@@ -358,7 +395,7 @@ class DjangoSession:
                         rejection = error
                         break
                 items.filter(pk=pk).delete()
-                removed, freed = removed + 1, freed + _utf8_size(data)
+                removed, freed = removed + 1, freed + utf8_size(data)
                 popped = item
                 break
             if removed:
@@ -372,22 +409,29 @@ class DjangoSession:
         return popped
 
     def _clear_in_transaction(self) -> None:
+        """Empty the active branch; the conversation's other branches keep their items."""
         with transaction.atomic():
-            conversation_id = (
-                self._conversations().select_for_update().values_list("pk", flat=True).first()
+            conversation = (
+                self._conversations().select_for_update().values_list("pk", "active_branch").first()
             )
-            if conversation_id is None:
+            if conversation is None:
                 return
+            conversation_id, branch = conversation
             self._conversation_id = conversation_id
-            ConversationItem.objects.filter(conversation_id=conversation_id).delete()
+            items = ConversationItem.objects.filter(conversation_id=conversation_id, branch=branch)
+            freed = sum(utf8_size(data) for data in items.values_list("data", flat=True).iterator())
+            removed, _ = items.delete()
             Conversation.objects.filter(pk=conversation_id).update(
-                item_count=0, stored_bytes=0, updated_at=timezone.now()
+                item_count=Greatest(F("item_count") - removed, 0),
+                stored_bytes=Greatest(F("stored_bytes") - freed, 0),
+                updated_at=timezone.now(),
             )
 
 
 # The two calls of every turn (read the history, store the new items), on the database thread
-# without asgiref's per-call context handling (agentsite.conversations.dbthread).
-_read_items_in_thread = in_database_thread(DjangoSession._read_items)
+# without asgiref's per-call context handling (agentsite.conversations.dbthread); the read in
+# the first lane, as a run's first event waits for it.
+_read_items_in_thread = in_database_thread(DjangoSession._read_items, lane="first")
 _add_items_in_thread = in_database_thread(DjangoSession._add_items_in_transaction)
 
 
@@ -427,33 +471,47 @@ def _decode_readable(rows: Iterable[str], for_model: bool = False) -> list[TResp
     return items
 
 
+def _decode_rows(rows: Iterable[tuple[int, str, Any]]) -> list[tuple[int, str, Any]]:
+    """``(position, created_at ISO 8601, item)`` of each readable row of ``(position, data,
+    created_at)``; a row that is not valid JSON is skipped, as ``_decode_readable`` does."""
+    decoded = []
+    for position, data, created_at in rows:
+        try:
+            decoded.append((position, created_at.isoformat(), json.loads(data)))
+        except (json.JSONDecodeError, TypeError):
+            continue
+    return decoded
+
+
 def _append_rows(
     cursor: CursorWrapper,
-    conversation_id: int,
+    target: tuple[int, int],
     start: int,
     rows: list[tuple[str, str, str]],
     interrupted: bool,
     title: str,
 ) -> None:
-    """Insert items at positions ``start``… and move the conversation's counters on, under the
-    row lock. Plain SQL: this runs twice per turn, and the ORM's per-query compilation cost
-    more than the statements (see ``make bench``, session store)."""
+    """Insert items at positions ``start``… of ``target`` (conversation pk, branch) and move
+    the conversation's counters on, under the row lock. Plain SQL: this runs twice per turn,
+    and the ORM's per-query compilation cost more than the statements (see ``make bench``,
+    session store)."""
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     c, i = CONVERSATIONS, ITEMS
+    conversation_id, branch = target
     for first in range(0, len(rows), INSERT_CHUNK):
         chunk = rows[first : first + INSERT_CHUNK]
         params: list[Any] = []
         for offset, (role, item_type, data) in enumerate(chunk, start=start + first):
-            params += [conversation_id, offset, data, role, item_type, interrupted, now]
+            params += [conversation_id, branch, offset, data, role, item_type, interrupted, now]
         cursor.execute(
-            f"INSERT INTO {i.table} ({i.conversation}, {i.position}, {i.data}, {i.role},"
-            f" {i.item_type}, {i.interrupted}, {i.created_at})"
+            f"INSERT INTO {i.table} ({i.conversation}, {i.branch}, {i.position}, {i.data},"
+            f" {i.role}, {i.item_type}, {i.interrupted}, {i.created_at})"
             f" VALUES {', '.join([ITEM_ROW] * len(chunk))}",
             params,
         )
     # updated_at never before created_at, whatever the clocks of two writers say.
     set_title = f", {c.title} = %s" if title else ""
-    size = sum(_utf8_size(data) for _, _, data in rows)
+    size = sum(utf8_size(data) for _, _, data in rows)
     cursor.execute(
         f"UPDATE {c.table} SET {c.next_position} = %s, {c.item_count} = {c.item_count} + %s,"
         f" {c.stored_bytes} = {c.stored_bytes} + %s, {c.updated_at} = CASE WHEN"
@@ -481,7 +539,7 @@ def _encode(item: Any) -> str:
     return text
 
 
-def _utf8_size(text: str) -> int:
+def utf8_size(text: str) -> int:
     """Bytes of ``text`` in UTF-8 (what MAX_CONVERSATION_BYTES counts)."""
     return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 

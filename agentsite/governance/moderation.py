@@ -31,6 +31,8 @@ class Turn:
     text: str
     raw: str
     interrupted: bool
+    # The conversation's branch the item is on (1 = main; agentsite.conversations.branches).
+    branch: int = 1
 
 
 def turn_kind(item: dict[str, Any], handoff_calls: set[str]) -> str:
@@ -54,7 +56,8 @@ def turn_kind(item: dict[str, Any], handoff_calls: set[str]) -> str:
 def transcript(conversation: Conversation) -> list[Turn]:
     handoff_calls: set[str] = set()
     turns = []
-    for row in conversation.items.order_by("position"):
+    # Branch by branch: a fork's copies of earlier turns read as that branch's start.
+    for row in conversation.items.order_by("branch", "position"):
         decoded = _decode(row.data)
         item = decoded if isinstance(decoded, dict) else {"type": "other", "value": decoded}
         turns.append(
@@ -64,6 +67,7 @@ def transcript(conversation: Conversation) -> list[Turn]:
                 text=item_text(item),
                 raw=json.dumps(item, indent=2, ensure_ascii=False),
                 interrupted=row.interrupted,
+                branch=row.branch,
             )
         )
     return turns
@@ -82,12 +86,13 @@ EXPORT_RUN_FIELDS = (
 
 def export_conversation(conversation: Conversation) -> dict[str, Any]:
     """The conversation, its items (as the SDK stored them) and its runs, JSON-ready."""
-    items: QuerySet[ConversationItem] = conversation.items.order_by("position")
+    items: QuerySet[ConversationItem] = conversation.items.order_by("branch", "position")
     return {
         **{name: _jsonable(getattr(conversation, name)) for name in EXPORT_FIELDS},
         "items": [
             {
                 "position": row.position,
+                "branch": row.branch,
                 "role": row.role,
                 "item_type": row.item_type,
                 "interrupted": row.interrupted,

@@ -22,6 +22,7 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from ninja import Header, Path, Query, Router, Status
 
+from agentsite.conversations.branches import fork_conversation, read_forks, switch_branch
 from agentsite.conversations.leases import is_running
 from agentsite.conversations.listing import (
     conversation_runs,
@@ -59,7 +60,11 @@ from agentsite.web.schemas import (
     SESSION_ID_PATTERN,
     ApprovalOut,
     ApprovalsBody,
+    BranchBody,
+    BranchOut,
     ErrorOut,
+    ForkBody,
+    ForkOut,
     InfoOut,
     MessageOut,
     PausedRunOut,
@@ -238,6 +243,18 @@ def agent_router(spec: AgentSpec) -> Router:
             next_before=page.next_before,
             item_times=list(page.created_at),
             runs=await conversation_runs(session.owner, spec.slug, session_id),
+            item_positions=list(page.positions),
+            branch=page.branch,
+            branch_count=page.branch_count,
+            forks=[
+                ForkOut(
+                    position=fork.position,
+                    turn=fork.turn,
+                    branches=list(fork.branches),
+                    index=fork.index,
+                )
+                for fork in await read_forks(page)
+            ],
         )
 
     @router.delete(
@@ -277,6 +294,45 @@ def agent_router(spec: AgentSpec) -> Router:
         if removed is None:
             raise NotFound("This session has no user turn to rewind")
         return RewindOut(input=removed.get("content"), success=True)
+
+    @router.post(
+        "/session/{session_id}/fork",
+        response={200: BranchOut, **ERRORS},
+        summary="Edit an earlier user message: fork the conversation before it",
+        description="Makes a new branch holding the active branch's items before the user "
+        "message at `position`, and makes it the active one; send the edited message with "
+        "`/run` or `/stream` as usual. 404 when the position is not a user message of the "
+        "active branch, 409 while a run holds the conversation.",
+        operation_id=f"{spec.slug}_fork",
+    )
+    async def fork(
+        request: HttpRequest, body: ForkBody, session_id: str = SessionIdPath
+    ) -> BranchOut:
+        session = _session(request_owner(request), spec, session_id)
+        state = await fork_conversation(session.owner, spec.slug, session_id, body.position)
+        return BranchOut(
+            session_id=session_id,
+            branch=state.branch,
+            branch_count=state.branch_count,
+            input=state.input,
+        )
+
+    @router.post(
+        "/session/{session_id}/branch",
+        response={200: BranchOut, **ERRORS},
+        summary="Switch the conversation's active branch",
+        description="The active branch is what the history shows and what the model sees "
+        "next turn. 404 for an unknown branch, 409 while a run holds the conversation.",
+        operation_id=f"{spec.slug}_switch_branch",
+    )
+    async def branch(
+        request: HttpRequest, body: BranchBody, session_id: str = SessionIdPath
+    ) -> BranchOut:
+        session = _session(request_owner(request), spec, session_id)
+        state = await switch_branch(session.owner, spec.slug, session_id, body.branch)
+        return BranchOut(
+            session_id=session_id, branch=state.branch, branch_count=state.branch_count, input=None
+        )
 
     @router.get(
         "/info",
@@ -451,6 +507,8 @@ def agent_info(spec: AgentSpec) -> dict[str, Any]:
             "info": f"{base}/info",
             "sessions": f"{base}/sessions",
             "rewind": f"{base}/session/{{session_id}}/rewind",
+            "fork": f"{base}/session/{{session_id}}/fork",
+            "branch": f"{base}/session/{{session_id}}/branch",
             "run_status": f"{base}/runs/{{run_id}}",
             "resume": f"{base}/runs/{{run_id}}/stream",
             "cancel": f"{base}/runs/{{run_id}}/cancel",

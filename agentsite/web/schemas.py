@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal, cast
 from django.conf import settings
 from ninja import Schema
 from openai.types.responses import ResponseInputItemParam
-from pydantic import Field, StrictBool, TypeAdapter, field_validator
+from pydantic import Field, StrictBool, StrictInt, TypeAdapter, field_validator
 from pydantic import ValidationError as PydanticValidationError
 
 from agentsite.registry import AgentSpec
@@ -268,6 +268,13 @@ class ErrorOut(Schema):
     detail: Any = None
 
 
+class ForkOut(Schema):
+    position: int = Field(description="The user message's position (see item_positions)")
+    turn: int = Field(description="Its user turn on the active branch (1 = the first)")
+    branches: list[int] = Field(description="The branch of each version of it, oldest first")
+    index: int = Field(description="Which of them (1-based) is the one shown: the UI's n/m")
+
+
 class SessionOut(Schema):
     session_id: str
     messages: Sequence[Mapping[str, Any]]
@@ -287,6 +294,17 @@ class SessionOut(Schema):
         description="The conversation's runs, oldest first: run_id, status, model, usage, "
         "started_at, finished_at",
     )
+    item_positions: list[int] = Field(
+        default_factory=list,
+        description="Each of `messages`' position: what `POST …/fork` names a user message by",
+    )
+    branch: int = Field(1, description="The active branch, whose items these are (1 = main)")
+    branch_count: int = Field(1, description="How many branches the conversation has")
+    forks: list[ForkOut] = Field(
+        default_factory=list,
+        description="The user messages of this page that have other versions (edited and "
+        "resent): switch to one with `POST …/branch`",
+    )
 
 
 class ClaimOut(Schema):
@@ -303,6 +321,29 @@ class RenameBody(Schema):
         if not title.strip():
             raise ValueError("title must not be blank")
         return title.strip()
+
+
+class ForkBody(Schema):
+    position: StrictInt = Field(
+        ge=0,
+        le=2**62,
+        description="The position (item_positions) of the active branch's user message to "
+        "edit: the new branch holds the items before it",
+    )
+
+
+class BranchBody(Schema):
+    branch: StrictInt = Field(ge=1, le=2**31 - 1, description="The branch to make active")
+
+
+class BranchOut(Schema):
+    session_id: str
+    branch: int = Field(description="The active branch now")
+    branch_count: int
+    input: Any = Field(
+        None, description="After a fork: the edited user message's content, to edit and send"
+    )
+    success: bool = True
 
 
 class RewindOut(Schema):
@@ -323,6 +364,8 @@ class EndpointsOut(Schema):
     info: str
     sessions: str
     rewind: str
+    fork: str = Field("", description="Edit an earlier user message (fork the conversation)")
+    branch: str = Field("", description="Switch the conversation's active branch")
     run_status: str
     resume: str
     cancel: str

@@ -12,7 +12,7 @@
 (function () {
   "use strict";
   const { readSse, checkOffline, ApiError, request, requestJson, errorMessage } = window.AgentSite;
-  const { Messages, Sidebar, Approvals } = window.AgentSiteChat;
+  const { Messages, Sidebar, Approvals, Branches } = window.AgentSiteChat;
   const $ = (id) => document.getElementById(id);
   const PENDING_KEY = "agentsite.pendingRun";
   const CURRENT_KEY = "agentsite.current";
@@ -75,6 +75,7 @@
       const data = await api(`/${state.agent}/session/${encodeURIComponent(sessionId)}`);
       state.lastInput = Messages.renderHistory(
         data.messages, data.item_times || [], data.runs || [], agentName(state.agent));
+      Branches.decorate(data, branchActions);
     } catch (error) {
       Messages.clear();
       Messages.addError(null, "Could not load the conversation: " + errorMessage(error),
@@ -161,11 +162,63 @@
       const data = await api(`/${state.agent}/session/${encodeURIComponent(sessionId)}`);
       Messages.renderHistory(
         data.messages, data.item_times || [], data.runs || [], agentName(state.agent));
+      Branches.decorate(data, branchActions);
       startRun(text);
     } catch (error) {
       Messages.addError(null, "Could not regenerate: " + errorMessage(error), regenerate);
     }
   }
+
+  // ---- branches (chat-branches.js draws the controls) ------------------------------------
+
+  // Edit and resend: fork the conversation before that message, then send the new text as a
+  // normal run on the new branch; once it ends the history is re-read for its ◀ n/m ▶.
+  async function editMessage(position, text) {
+    if (state.running || !state.sessionId) return;
+    const path = `/${state.agent}/session/${encodeURIComponent(state.sessionId)}`;
+    try {
+      await api(`${path}/fork`, { method: "POST", body: JSON.stringify({ position }) });
+      const data = await api(path);
+      Messages.renderHistory(
+        data.messages, data.item_times || [], data.runs || [], agentName(state.agent));
+      Branches.decorate(data, branchActions);
+      startRun(text);
+      if (state.running) state.running.reloadWhenDone = true;
+    } catch (error) {
+      Messages.addError(null, "Could not edit the message: " + errorMessage(error));
+    }
+  }
+
+  async function switchBranch(branch, turn, direction) {
+    if (state.running || !state.sessionId) return;
+    const sessionId = state.sessionId;
+    try {
+      await api(`/${state.agent}/session/${encodeURIComponent(sessionId)}/branch`, {
+        method: "POST", body: JSON.stringify({ branch }),
+      });
+    } catch (error) {
+      Messages.addError(null, "Could not switch versions: " + errorMessage(error));
+      return;
+    }
+    await openConversation(sessionId);
+    Branches.focusSwitcher(turn, direction);
+  }
+
+  /* The message just sent has an Edit button once its position is known: re-read the history
+   * and put the controls on the messages drawn live. */
+  async function refreshBranchControls(sessionId) {
+    let data = null;
+    try {
+      data = await api(`/${state.agent}/session/${encodeURIComponent(sessionId)}`);
+    } catch (_) {
+      return; // the controls stay as they were; the next load draws them
+    }
+    if (!state.running && state.sessionId === sessionId) Branches.decorate(data, branchActions);
+  }
+
+  const branchActions = {
+    edit: editMessage, switchTo: switchBranch, busy: () => Boolean(state.running),
+  };
 
   function startRun(text) {
     if (state.running || !text.trim()) return;
@@ -321,6 +374,9 @@
     storage.drop(PENDING_KEY);
     setBusy(false);
     Sidebar.load();
+    if (run.sessionId !== state.sessionId) return;
+    if (run.reloadWhenDone) openConversation(run.sessionId);
+    else refreshBranchControls(run.sessionId);
   }
 
   async function stopRun() {

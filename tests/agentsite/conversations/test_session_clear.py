@@ -13,7 +13,7 @@ import pytest
 from agents.memory import OpenAIResponsesCompactionSession
 from django.db import connection
 
-from agentsite.conversations.dbthread import in_database_thread
+from agentsite.conversations.dbthread import on_every_database_thread
 from agentsite.conversations.session import DjangoSession
 from agentsite.models import Conversation, ConversationItem, Run
 from tests.agentsite.conversations.session_stores import DjangoStore
@@ -154,11 +154,12 @@ async def failing_statement(matches: Callable[[str], bool]) -> AsyncIterator[Non
             raise RuntimeError("statement failed")
         return execute(sql, *args)
 
-    await in_database_thread(lambda: connection.execute_wrappers.append(fail))()
+    # On every database thread: with DATABASE_THREADS > 1 the change may run on any of them.
+    await on_every_database_thread(lambda: connection.execute_wrappers.append(fail))
     try:
         yield
     finally:
-        await in_database_thread(lambda: connection.execute_wrappers.remove(fail))()
+        await on_every_database_thread(lambda: connection.execute_wrappers.remove(fail))
 
 
 def updates_conversation(sql: str) -> bool:

@@ -248,3 +248,31 @@ def test_run_ledger_filters(admin_client, query, expected):
     shown = response.context["cl"].result_list
     assert {run.status for run in shown} == expected
     assert len(shown) == 1
+
+
+def test_transcript_and_export_read_branch_by_branch(admin_client):
+    conversation = make_conversation("forked", HANDOFF_ITEMS[:1])
+    # A fork at the first turn: branch 2 holds only its new version, at a later position.
+    ConversationItem.objects.create(
+        conversation=conversation,
+        branch=2,
+        position=1,
+        data=json.dumps({"role": "user", "content": "the edited question"}),
+        role="user",
+    )
+    ConversationItem.objects.create(
+        conversation=conversation,
+        branch=1,
+        position=2,
+        data=json.dumps({"role": "assistant", "content": "main's answer"}),
+        role="assistant",
+    )
+    html = admin_client.get(f"{CHANGELIST}{conversation.pk}/change/").content.decode()
+    assert html.index("main&#x27;s answer") < html.index("the edited question")
+    assert "(branch 2)" in html
+    body = json.loads(admin_client.get(f"{CHANGELIST}{conversation.pk}/export/").content)
+    assert [(item["branch"], item["position"]) for item in body["items"]] == [
+        (1, 0),
+        (1, 2),
+        (2, 1),
+    ]

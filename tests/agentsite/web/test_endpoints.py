@@ -63,6 +63,10 @@ async def test_get_session_and_limit(client):
         "next_before",
         "item_times",
         "runs",
+        "item_positions",
+        "branch",
+        "branch_count",
+        "forks",
     }
     assert full["message_count"] == 6 == len(full["messages"])
     assert [m["content"] for m in full["messages"] if m.get("role") == "user"] == [
@@ -88,6 +92,10 @@ async def test_unknown_session_is_empty(client):
         "next_before": None,
         "item_times": [],
         "runs": [],
+        "item_positions": [],
+        "branch": 1,
+        "branch_count": 1,
+        "forks": [],
     }
 
 
@@ -132,6 +140,8 @@ async def test_info(client):
         "info": "/assistant/info",
         "sessions": "/assistant/sessions",
         "rewind": "/assistant/session/{session_id}/rewind",
+        "fork": "/assistant/session/{session_id}/fork",
+        "branch": "/assistant/session/{session_id}/branch",
         "run_status": "/assistant/runs/{run_id}",
         "resume": "/assistant/runs/{run_id}/stream",
         "cancel": "/assistant/runs/{run_id}/cancel",
