@@ -61,6 +61,8 @@ class HistoryPage(NamedTuple):
     next_before: int | None
     # When each item was stored (ISO 8601), in the items' order: the UI's message times.
     created_at: tuple[str, ...] = ()
+    # Each item's position, in the items' order: what feedback on a reply names.
+    positions: tuple[int, ...] = ()
 
 
 class SessionOwnerMismatch(PermissionError):
@@ -305,6 +307,7 @@ class DjangoSession:
             conversation["item_count"],
             kept[0][0] if more and kept else None,
             tuple(created_at.isoformat() for _, _, created_at in kept),
+            tuple(position for position, _, _ in kept),
         )
 
     def _rewind_in_transaction(self) -> str | None:

@@ -37,6 +37,7 @@ from agentsite.errors import (
     NotFound,
     translate_error,
 )
+from agentsite.governance.feedback import feedback_on_items
 from agentsite.models import Run, ToolApproval
 from agentsite.providers.selection import is_offline, model_name_for, provider_name
 from agentsite.registry import AgentSpec
@@ -53,6 +54,7 @@ from agentsite.runs.service import (
     run_to_completion,
     start_run,
 )
+from agentsite.web import feedback_routes
 from agentsite.web.owners import Owner
 from agentsite.web.protocols import ag_ui_http, ai_sdk_http
 from agentsite.web.schemas import (
@@ -60,6 +62,7 @@ from agentsite.web.schemas import (
     ApprovalOut,
     ApprovalsBody,
     ErrorOut,
+    FeedbackOut,
     InfoOut,
     MessageOut,
     PausedRunOut,
@@ -238,6 +241,13 @@ def agent_router(spec: AgentSpec) -> Router:
             next_before=page.next_before,
             item_times=list(page.created_at),
             runs=await conversation_runs(session.owner, spec.slug, session_id),
+            item_positions=list(page.positions),
+            feedback=[
+                FeedbackOut(**rating)
+                for rating in await feedback_on_items(
+                    session.owner, spec.slug, session_id, page.positions
+                )
+            ],
         )
 
     @router.delete(
@@ -277,6 +287,8 @@ def agent_router(spec: AgentSpec) -> Router:
         if removed is None:
             raise NotFound("This session has no user turn to rewind")
         return RewindOut(input=removed.get("content"), success=True)
+
+    feedback_routes.add_routes(router, spec)
 
     @router.get(
         "/info",
@@ -451,6 +463,7 @@ def agent_info(spec: AgentSpec) -> dict[str, Any]:
             "info": f"{base}/info",
             "sessions": f"{base}/sessions",
             "rewind": f"{base}/session/{{session_id}}/rewind",
+            "feedback": f"{base}/session/{{session_id}}/items/{{position}}/feedback",
             "run_status": f"{base}/runs/{{run_id}}",
             "resume": f"{base}/runs/{{run_id}}/stream",
             "cancel": f"{base}/runs/{{run_id}}/cancel",

@@ -11,9 +11,10 @@ from typing import Annotated, Any, Literal, cast
 from django.conf import settings
 from ninja import Schema
 from openai.types.responses import ResponseInputItemParam
-from pydantic import Field, StrictBool, TypeAdapter, field_validator
+from pydantic import AfterValidator, Field, StrictBool, TypeAdapter, field_validator
 from pydantic import ValidationError as PydanticValidationError
 
+from agentsite.feedback_models import COMMENT_MAX_CHARS
 from agentsite.registry import AgentSpec
 from agentsite.runs.service import AgentInput, OnDisconnect, RunRequest
 
@@ -268,6 +269,40 @@ class ErrorOut(Schema):
     detail: Any = None
 
 
+def _feedback_comment(value: str) -> str:
+    check_json_text(value, "comment")
+    return value.strip()
+
+
+FeedbackComment = Annotated[
+    str,
+    Field(max_length=COMMENT_MAX_CHARS, description="Why (optional; replaces the earlier one)"),
+    AfterValidator(_feedback_comment),
+]
+
+
+class FeedbackBody(Schema):
+    rating: Literal["up", "down"] = Field(description="Thumbs up or thumbs down")
+    comment: FeedbackComment = ""
+
+
+class FeedbackOut(Schema):
+    position: int = Field(description="The rated assistant item's position")
+    rating: Literal["up", "down"]
+    comment: str
+    run_id: str | None = Field(description="The run that wrote the reply, when known")
+    model: str
+    created_at: str
+    updated_at: str
+
+
+class FeedbackSavedOut(Schema):
+    session_id: str
+    position: int
+    feedback: FeedbackOut | None = Field(description="The rating kept now; null once cleared")
+    success: bool = True
+
+
 class SessionOut(Schema):
     session_id: str
     messages: Sequence[Mapping[str, Any]]
@@ -286,6 +321,13 @@ class SessionOut(Schema):
         default_factory=list,
         description="The conversation's runs, oldest first: run_id, status, model, usage, "
         "started_at, finished_at",
+    )
+    item_positions: list[int] = Field(
+        default_factory=list,
+        description="Each of `messages`' position: what feedback on an item names",
+    )
+    feedback: list[FeedbackOut] = Field(
+        default_factory=list, description="The caller's feedback on this page's items"
     )
 
 
@@ -323,6 +365,7 @@ class EndpointsOut(Schema):
     info: str
     sessions: str
     rewind: str
+    feedback: str = Field("", description="PUT/DELETE: rate an assistant reply")
     run_status: str
     resume: str
     cancel: str

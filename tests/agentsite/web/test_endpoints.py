@@ -63,6 +63,8 @@ async def test_get_session_and_limit(client):
         "next_before",
         "item_times",
         "runs",
+        "item_positions",
+        "feedback",
     }
     assert full["message_count"] == 6 == len(full["messages"])
     assert [m["content"] for m in full["messages"] if m.get("role") == "user"] == [
@@ -88,6 +90,8 @@ async def test_unknown_session_is_empty(client):
         "next_before": None,
         "item_times": [],
         "runs": [],
+        "item_positions": [],
+        "feedback": [],
     }
 
 
@@ -132,6 +136,7 @@ async def test_info(client):
         "info": "/assistant/info",
         "sessions": "/assistant/sessions",
         "rewind": "/assistant/session/{session_id}/rewind",
+        "feedback": "/assistant/session/{session_id}/items/{position}/feedback",
         "run_status": "/assistant/runs/{run_id}",
         "resume": "/assistant/runs/{run_id}/stream",
         "cancel": "/assistant/runs/{run_id}/cancel",
