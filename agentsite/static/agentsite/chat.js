@@ -12,7 +12,7 @@
 (function () {
   "use strict";
   const { readSse, checkOffline, ApiError, request, requestJson, errorMessage } = window.AgentSite;
-  const { Messages, Sidebar, Approvals } = window.AgentSiteChat;
+  const { Messages, Sidebar, Approvals, Feedback } = window.AgentSiteChat;
   const $ = (id) => document.getElementById(id);
   const PENDING_KEY = "agentsite.pendingRun";
   const CURRENT_KEY = "agentsite.current";
@@ -75,6 +75,7 @@
       const data = await api(`/${state.agent}/session/${encodeURIComponent(sessionId)}`);
       state.lastInput = Messages.renderHistory(
         data.messages, data.item_times || [], data.runs || [], agentName(state.agent));
+      Feedback.decorateHistory($("messages"), data, state.agent, sessionId);
     } catch (error) {
       Messages.clear();
       Messages.addError(null, "Could not load the conversation: " + errorMessage(error),
@@ -161,6 +162,7 @@
       const data = await api(`/${state.agent}/session/${encodeURIComponent(sessionId)}`);
       Messages.renderHistory(
         data.messages, data.item_times || [], data.runs || [], agentName(state.agent));
+      Feedback.decorateHistory($("messages"), data, state.agent, sessionId);
       startRun(text);
     } catch (error) {
       Messages.addError(null, "Could not regenerate: " + errorMessage(error), regenerate);
@@ -262,6 +264,7 @@
       case "stream_complete":
         if (!run.text && typeof event.final_output === "string") Messages.setText(node, event.final_output);
         Messages.setUsage(node, run.model, event.usage);
+        Feedback.afterReply(node, run.agent, run.sessionId);
         finishRun();
         break;
       case "run_cancelled":
