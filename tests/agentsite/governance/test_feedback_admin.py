@@ -3,6 +3,7 @@ comment, and a read-only section beside the transcript on the conversation's pag
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from urllib.parse import quote
 
@@ -126,3 +127,25 @@ def test_feedback_cannot_be_added_or_changed_in_the_admin(admin_client, rated):
     assert response.status_code == 403
     rated[0].refresh_from_db()
     assert rated[0].comment == "lovely answer"
+
+
+def test_a_rating_whose_reply_was_removed_is_kept_and_says_so(admin_client, rated):
+    chat = rated[0].conversation
+    chat.items.filter(position=3).delete()  # as a rewind removes the last turn
+
+    html = listed(admin_client, "?has_comment=no")
+
+    assert "(the reply is no longer stored)" in html
+    assert Feedback.objects.filter(conversation=chat).count() == 2
+
+
+def test_the_conversation_export_carries_its_feedback(admin_client, rated):
+    chat = rated[0].conversation
+
+    body = json.loads(admin_client.get(f"/admin/agentsite/conversation/{chat.pk}/export/").content)
+
+    assert [(f["position"], f["rating"], f["comment"]) for f in body["feedback"]] == [
+        (1, "up", "lovely answer"),
+        (3, "down", ""),
+    ]
+    assert body["feedback"][0]["owner_key"] == "anonymous" and body["feedback"][0]["updated_at"]

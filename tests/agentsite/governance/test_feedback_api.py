@@ -173,3 +173,17 @@ async def test_claimed_conversations_bring_their_feedback_into_the_account(djang
     stored = await Feedback.objects.aget()
     assert stored.owner_key == f"user:{user.pk}"
     assert (await browser.get("/chat/session/fb-claim")).json()["feedback"][0]["rating"] == "up"
+
+
+async def test_a_history_page_carries_the_feedback_on_its_own_items_only(client):
+    first = position_of(await talk(client, "fb-pages", "first question"), "assistant")
+    second = position_of(await talk(client, "fb-pages", "second question"), "assistant")
+    await put(client, feedback_url("fb-pages", first), {"rating": "down"})
+    await put(client, feedback_url("fb-pages", second), {"rating": "up"})
+
+    latest = (await client.get("/chat/session/fb-pages?limit=2")).json()
+    older = (await client.get(f"/chat/session/fb-pages?before={latest['next_before']}")).json()
+
+    assert latest["item_positions"] == [second - 1, second]
+    assert [(f["position"], f["rating"]) for f in latest["feedback"]] == [(second, "up")]
+    assert [(f["position"], f["rating"]) for f in older["feedback"]] == [(first, "down")]
