@@ -81,3 +81,24 @@ def test_a_thumb_is_stored_and_pressed_again_after_a_reload(new_page):
     poll(lambda: up.count() == 1)
     assert (pressed(up), pressed(down)) == ("false", "false")
     assert stored_ratings(page) == []
+
+
+def test_thumbs_and_comment_fit_a_phone_in_dark_mode(new_page):
+    page = new_page()
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.emulate_media(color_scheme="dark")
+    send(page, "Rate me on a phone")
+    wait_idle(page)
+    _, down = thumbs(page)
+    poll(lambda: down.count() == 1, context=lambda: page_state(page))
+
+    down.click()
+
+    poll(lambda: pressed(down) == "true")
+    comment = page.get_by_label("Feedback comment (optional)")
+    poll(lambda: comment.is_visible())
+    box = comment.bounding_box()
+    assert box is not None and box["x"] + box["width"] <= 390
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert axe_violations(page) == []
+    screenshot(page, "feedback-phone-dark.png")
