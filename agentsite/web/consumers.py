@@ -32,13 +32,13 @@ can be resumed.
 
 Authentication is checked at the handshake (``owner_for_scope``: API key header or
 ``?api_key=``, logged-in user, marked browser; a caller without a key only from the origins
-``agentsite.web.origins`` allows), and the credential again before every ``run``, ``cancel``,
-``resume``, ``approval`` and ``feedback`` frame, so a key revoked while its socket is open
-stops working there too. A refused caller gets the connection accepted and then closed after an
-``error`` event, with code 4401 (unauthorised) or 4403 (origin not allowed): a handshake refused
-before ``accept`` reaches browsers only as an anonymous failure (HTTP 403, close code 1006),
-which a client cannot tell from a network error. A ``ws/…`` path no agent is mounted at is
-refused at the handshake (close code 4404 in ASGI; HTTP 403 on the wire).
+``agentsite.web.origins`` allows), and the credential again before every frame that acts (all
+but ``ping``), so a key revoked while its socket is open stops working there too. A refused
+caller gets the connection accepted and then closed after an ``error`` event, with code 4401
+(unauthorised) or 4403 (origin not allowed): a handshake refused before ``accept`` reaches
+browsers only as an anonymous failure (HTTP 403, close code 1006), which a client cannot tell
+from a network error. A ``ws/…`` path no agent is mounted at is refused at the handshake
+(close code 4404 in ASGI; HTTP 403 on the wire).
 """
 
 from __future__ import annotations
