@@ -63,7 +63,3 @@ class Feedback(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_rating_display()} on {self.conversation_id}#{self.position}"
-
-    @property
-    def has_comment(self) -> bool:
-        return bool(self.comment)
