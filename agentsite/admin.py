@@ -1,5 +1,6 @@
 """Staff moderation: conversations (list, search, read, export, purge), the run ledger with its
-daily usage view, API keys, and the approval inbox (``agentsite.approval_admin``)."""
+daily usage view, API keys, the approval inbox (``agentsite.approval_admin``) and the users'
+feedback on replies (``agentsite.feedback_admin``)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from django.utils.text import Truncator
 
 from agentsite import approval_admin  # noqa: F401  (registers the approval inbox)
 from agentsite.conversations.retention import PurgeResult, delete_conversations
+from agentsite.feedback_admin import feedback_table
 from agentsite.governance.moderation import (
     export_conversation,
     transcript,
@@ -60,6 +62,7 @@ class ConversationAdmin(admin.ModelAdmin):
     actions = ("purge_selected", "export_selected")
     readonly_fields = (
         "transcript",
+        "feedback",
         "agent",
         "session_id",
         "owner_key",
@@ -78,7 +81,9 @@ class ConversationAdmin(admin.ModelAdmin):
     # The page opens on the transcript (the one list of the items); the metadata follows.
     fieldsets = (
         (None, {"fields": ("transcript",)}),
-        ("Details", {"fields": readonly_fields[1:]}),
+        # The users' ratings of its replies, after the transcript they point into.
+        ("Feedback on replies", {"fields": ("feedback",)}),
+        ("Details", {"fields": readonly_fields[2:]}),
     )
     list_per_page = 50
 
@@ -144,6 +149,10 @@ class ConversationAdmin(admin.ModelAdmin):
                 rows,
             ),
         )
+
+    @admin.display(description="ratings")
+    def feedback(self, obj: Conversation) -> str:
+        return feedback_table(obj)
 
     def get_urls(self) -> list[URLPattern]:
         export = path(

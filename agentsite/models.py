@@ -271,6 +271,7 @@ class ApiKey(models.Model):
 # Its own module (the approvals of tool calls); imported here so Django registers it.
 from agentsite.approval_models import Decision, ToolApproval  # noqa: E402
 from agentsite.branch_models import ConversationBranch  # noqa: E402
+from agentsite.feedback_models import Feedback  # noqa: E402
 
 __all__ = [
     "ANONYMOUS_OWNER",
@@ -279,6 +280,7 @@ __all__ = [
     "ConversationBranch",
     "ConversationItem",
     "Decision",
+    "Feedback",
     "Run",
     "RunEventBatch",
     "RunStatus",

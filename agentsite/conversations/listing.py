@@ -15,7 +15,7 @@ from asgiref.sync import sync_to_async
 from django.db import IntegrityError, transaction
 
 from agentsite.conversations.items import item_text
-from agentsite.models import Conversation, ConversationItem, Run
+from agentsite.models import Conversation, ConversationItem, Feedback, Run
 
 # Items a person wrote or read: tool calls and outputs are searched too (a tool's result is
 # part of the answer), reasoning is not.
@@ -99,8 +99,8 @@ async def claimable_count(browser_owner: str) -> int:
 
 
 async def claim_conversations(browser_owner: str, account_owner: str) -> int:
-    """Move a browser's conversations (and their runs) into an account: what a visitor had
-    before logging in stays theirs. A session id the account already uses for that agent
+    """Move a browser's conversations (with their runs and feedback) into an account: what a
+    visitor had before logging in stays theirs. A session id the account already uses for that agent
     stays with the browser rather than merging two histories."""
     return await sync_to_async(_claim_conversations)(browser_owner, account_owner)
 
@@ -114,6 +114,9 @@ def _claim_conversations(browser_owner: str, account_owner: str) -> int:
                     owner_key=account_owner
                 )
                 Run.objects.filter(conversation_id=conversation.pk).update(owner_key=account_owner)
+                Feedback.objects.filter(conversation_id=conversation.pk).update(
+                    owner_key=account_owner
+                )
         except IntegrityError:
             continue
         claimed += moved

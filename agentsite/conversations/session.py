@@ -64,7 +64,7 @@ class HistoryPage(NamedTuple):
     next_before: int | None
     # When each item was stored (ISO 8601), in the items' order: the UI's message times.
     created_at: tuple[str, ...] = ()
-    # Each item's position (what a fork names), in the items' order.
+    # Each item's position (what a fork and feedback on a reply name), in the items' order.
     positions: tuple[int, ...] = ()
     # The branch read (the active one), how many the conversation has, and how many user
     # turns of that branch come before this page (agentsite.conversations.branches).

@@ -82,10 +82,15 @@ EXPORT_RUN_FIELDS = (
     *("event_count", "first_event_ms", "latency_ms", "error", "cancelled_by"),
     *("started_at", "finished_at"),
 )
+EXPORT_FEEDBACK_FIELDS = (
+    *("position", "rating", "comment", "owner_key", "run_id", "model"),
+    *("created_at", "updated_at"),
+)
 
 
 def export_conversation(conversation: Conversation) -> dict[str, Any]:
-    """The conversation, its items (as the SDK stored them) and its runs, JSON-ready."""
+    """The conversation, its items (as the SDK stored them, branch by branch), its runs and the
+    feedback on its replies, JSON-ready."""
     items: QuerySet[ConversationItem] = conversation.items.order_by("branch", "position")
     return {
         **{name: _jsonable(getattr(conversation, name)) for name in EXPORT_FIELDS},
@@ -104,6 +109,11 @@ def export_conversation(conversation: Conversation) -> dict[str, Any]:
         "runs": [
             {name: _jsonable(getattr(run, name)) for name in EXPORT_RUN_FIELDS}
             for run in conversation.runs.order_by("started_at")
+        ],
+        # The owner's ratings of its replies: what they said is theirs to take away too.
+        "feedback": [
+            {name: _jsonable(getattr(rating, name)) for name in EXPORT_FEEDBACK_FIELDS}
+            for rating in conversation.feedback.order_by("position")
         ],
     }
 

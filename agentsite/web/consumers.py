@@ -17,6 +17,11 @@ same runs, the same event objects, the same ownership rules. Frames the client s
   decides the tool calls a paused run waits on (as ``POST /{agent}/runs/{id}/approvals``);
   once all are decided the run resumes and its events follow on this socket (seqs going on
   from the paused stream's), else a ``run_status`` frame answers with the calls still waiting.
+- ``{"type": "feedback", "session_id": …, "position": N, "rating": "up"|"down"|null,
+  "comment"?}`` rates the assistant reply at that position of one of the caller's conversations
+  (as ``PUT /{agent}/session/{id}/items/{N}/feedback``; ``null`` clears it, as ``DELETE``),
+  answered with a ``feedback_saved`` frame (``session_id``, ``position``, ``feedback``: the
+  rating kept, or null), also while a run streams.
 - ``{"type": "ping"}`` → ``{"type": "pong"}``.
 
 A frame that cannot be served is answered with an ``error`` event carrying ``status`` (400 bad
@@ -27,8 +32,8 @@ can be resumed.
 
 Authentication is checked at the handshake (``owner_for_scope``: API key header or
 ``?api_key=``, logged-in user, marked browser; a caller without a key only from the origins
-``agentsite.web.origins`` allows), and the credential again before every ``run``, ``cancel`` and
-``resume`` frame, so a key revoked while its socket is open stops working there too. A refused
+``agentsite.web.origins`` allows), and the credential again before every frame that acts (all
+but ``ping``), so a key revoked while its socket is open stops working there too. A refused
 caller gets the connection accepted and then closed after an ``error`` event, with code 4401
 (unauthorised) or 4403 (origin not allowed): a handshake refused before ``accept`` reaches
 browsers only as an anonymous failure (HTTP 403, close code 1006), which a client cannot tell
@@ -60,6 +65,8 @@ from agentsite.errors import (
     Unauthorized,
     translate_error,
 )
+from agentsite.feedback_models import Rating
+from agentsite.governance.feedback import clear_feedback, feedback_out, give_feedback
 from agentsite.models import Run
 from agentsite.registry import AgentSpec
 from agentsite.runs.approvals import ApprovalDecision, decide, pending_approvals
@@ -80,7 +87,9 @@ from agentsite.web.owners import Owner, owner_for_scope, reauthenticate_scope
 from agentsite.web.schemas import (
     SESSION_ID_PATTERN,
     DecisionIn,
+    FeedbackComment,
     RunBody,
+    SessionId,
     describe_validation_errors,
 )
 
@@ -90,8 +99,8 @@ CLOSE_FORBIDDEN = 4403
 CLOSE_NO_ROUTE = 4404
 REFUSAL_CLOSE_CODES = {401: CLOSE_UNAUTHORIZED, 403: CLOSE_FORBIDDEN}
 # Frames that act for the caller: its credential is checked again before each one.
-REAUTHENTICATED_FRAMES = ("run", "cancel", "resume", "approval")
-FRAME_TYPES = ("run", "cancel", "resume", "approval", "ping")
+REAUTHENTICATED_FRAMES = ("run", "cancel", "resume", "approval", "feedback")
+FRAME_TYPES = ("run", "cancel", "resume", "approval", "feedback", "ping")
 FrameModel = TypeVar("FrameModel", bound=BaseModel)
 # What a ``run`` frame asks for, read by the app that mounts the consumer; it raises an
 # ``AgentSiteError`` (422) for a frame it cannot serve.
@@ -126,6 +135,15 @@ class ResumeFrame(BaseModel):
 class ApprovalFrame(BaseModel):
     run_id: uuid.UUID
     decisions: list[DecisionIn] = Field(min_length=1, max_length=100)
+
+
+class FeedbackFrame(BaseModel):
+    """``PUT …/feedback``'s body plus the reply it names; a null rating clears it."""
+
+    session_id: SessionId
+    position: int = Field(ge=0, le=2**63 - 1)
+    rating: Literal["up", "down"] | None
+    comment: FeedbackComment = ""
 
 
 def agent_websocket_path(spec: AgentSpec) -> URLPattern:
@@ -170,6 +188,7 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
             "cancel": self.cancel,
             "resume": self.resume,
             "approval": self.approval,
+            "feedback": self.feedback,
             "ping": self.ping,
         }
 
@@ -276,6 +295,25 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
         self.streamed_run = run.id
         events = follow_run(run.id, owner, slug, live.offset)
         self.stream = self.spawn(self.forward(run.id, events), run.session_id or None)
+
+    async def feedback(self, frame: dict[str, Any]) -> None:
+        command = validate(FeedbackFrame, frame)
+        assert self.owner is not None
+        where = (self.owner.key, self.slug, command.session_id, command.position)
+        saved: dict[str, Any] | None = None
+        if command.rating is None:
+            await clear_feedback(*where)
+        else:
+            given = await give_feedback(*where, Rating(command.rating), command.comment)
+            saved = feedback_out(given)
+        await self.send_json(
+            {
+                "type": "feedback_saved",
+                "session_id": command.session_id,
+                "position": command.position,
+                "feedback": saved,
+            }
+        )
 
     async def ping(self, frame: dict[str, Any]) -> None:
         await self.send_json({"type": "pong"})

@@ -38,6 +38,7 @@ from agentsite.errors import (
     NotFound,
     translate_error,
 )
+from agentsite.governance.feedback import feedback_on_items
 from agentsite.models import Run, ToolApproval
 from agentsite.providers.selection import is_offline, model_name_for, provider_name
 from agentsite.registry import AgentSpec
@@ -54,6 +55,7 @@ from agentsite.runs.service import (
     run_to_completion,
     start_run,
 )
+from agentsite.web import feedback_routes
 from agentsite.web.owners import Owner
 from agentsite.web.protocols import ag_ui_http, ai_sdk_http
 from agentsite.web.schemas import (
@@ -65,6 +67,7 @@ from agentsite.web.schemas import (
     ErrorOut,
     ForkBody,
     ForkOut,
+    FeedbackOut,
     InfoOut,
     MessageOut,
     PausedRunOut,
@@ -255,6 +258,12 @@ def agent_router(spec: AgentSpec) -> Router:
                 )
                 for fork in await read_forks(page)
             ],
+            feedback=[
+                FeedbackOut(**rating)
+                for rating in await feedback_on_items(
+                    session.owner, spec.slug, session_id, page.positions
+                )
+            ],
         )
 
     @router.delete(
@@ -333,6 +342,7 @@ def agent_router(spec: AgentSpec) -> Router:
         return BranchOut(
             session_id=session_id, branch=state.branch, branch_count=state.branch_count, input=None
         )
+    feedback_routes.add_routes(router, spec)
 
     @router.get(
         "/info",
@@ -509,6 +519,7 @@ def agent_info(spec: AgentSpec) -> dict[str, Any]:
             "rewind": f"{base}/session/{{session_id}}/rewind",
             "fork": f"{base}/session/{{session_id}}/fork",
             "branch": f"{base}/session/{{session_id}}/branch",
+            "feedback": f"{base}/session/{{session_id}}/items/{{position}}/feedback",
             "run_status": f"{base}/runs/{{run_id}}",
             "resume": f"{base}/runs/{{run_id}}/stream",
             "cancel": f"{base}/runs/{{run_id}}/cancel",

@@ -11,9 +11,10 @@ from typing import Annotated, Any, Literal, cast
 from django.conf import settings
 from ninja import Schema
 from openai.types.responses import ResponseInputItemParam
-from pydantic import Field, StrictBool, StrictInt, TypeAdapter, field_validator
+from pydantic import AfterValidator, Field, StrictBool, StrictInt, TypeAdapter, field_validator
 from pydantic import ValidationError as PydanticValidationError
 
+from agentsite.feedback_models import COMMENT_MAX_CHARS
 from agentsite.registry import AgentSpec
 from agentsite.runs.service import AgentInput, OnDisconnect, RunRequest
 
@@ -273,6 +274,38 @@ class ForkOut(Schema):
     turn: int = Field(description="Its user turn on the active branch (1 = the first)")
     branches: list[int] = Field(description="The branch of each version of it, oldest first")
     index: int = Field(description="Which of them (1-based) is the one shown: the UI's n/m")
+def _feedback_comment(value: str) -> str:
+    check_json_text(value, "comment")
+    return value.strip()
+
+
+FeedbackComment = Annotated[
+    str,
+    Field(max_length=COMMENT_MAX_CHARS, description="Why (optional; replaces the earlier one)"),
+    AfterValidator(_feedback_comment),
+]
+
+
+class FeedbackBody(Schema):
+    rating: Literal["up", "down"] = Field(description="Thumbs up or thumbs down")
+    comment: FeedbackComment = ""
+
+
+class FeedbackOut(Schema):
+    position: int = Field(description="The rated assistant item's position")
+    rating: Literal["up", "down"]
+    comment: str
+    run_id: str | None = Field(description="The run that wrote the reply, when known")
+    model: str
+    created_at: str
+    updated_at: str
+
+
+class FeedbackSavedOut(Schema):
+    session_id: str
+    position: int
+    feedback: FeedbackOut | None = Field(description="The rating kept now; null once cleared")
+    success: bool = True
 
 
 class SessionOut(Schema):
@@ -304,6 +337,10 @@ class SessionOut(Schema):
         default_factory=list,
         description="The user messages of this page that have other versions (edited and "
         "resent): switch to one with `POST …/branch`",
+        description="Each of `messages`' position: what feedback on an item names",
+    )
+    feedback: list[FeedbackOut] = Field(
+        default_factory=list, description="The caller's feedback on this page's items"
     )
 
 
@@ -366,6 +403,7 @@ class EndpointsOut(Schema):
     rewind: str
     fork: str = Field("", description="Edit an earlier user message (fork the conversation)")
     branch: str = Field("", description="Switch the conversation's active branch")
+    feedback: str = Field("", description="PUT/DELETE: rate an assistant reply")
     run_status: str
     resume: str
     cancel: str

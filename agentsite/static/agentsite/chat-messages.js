@@ -203,6 +203,7 @@
         speaker = agentName;
       } else if (item.role === "assistant" || item.type === "message") {
         const node = startReply(index);
+        node.dataset.replyItem = index; // its last assistant message: what feedback rates
         const previous = node.querySelector(".markdown").dataset.text || "";
         setSpeaker(node, speaker);
         setText(node, previous + (previous ? "\n\n" : "") + itemText(item.content));

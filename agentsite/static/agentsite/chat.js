@@ -12,7 +12,7 @@
 (function () {
   "use strict";
   const { readSse, checkOffline, ApiError, request, requestJson, errorMessage } = window.AgentSite;
-  const { Messages, Sidebar, Approvals, Branches } = window.AgentSiteChat;
+  const { Messages, Sidebar, Approvals, Branches, Feedback } = window.AgentSiteChat;
   const $ = (id) => document.getElementById(id);
   const PENDING_KEY = "agentsite.pendingRun";
   const CURRENT_KEY = "agentsite.current";
@@ -76,6 +76,7 @@
       state.lastInput = Messages.renderHistory(
         data.messages, data.item_times || [], data.runs || [], agentName(state.agent));
       Branches.decorate(data, branchActions);
+      Feedback.decorateHistory($("messages"), data, state.agent, sessionId);
     } catch (error) {
       Messages.clear();
       Messages.addError(null, "Could not load the conversation: " + errorMessage(error),
@@ -163,6 +164,7 @@
       Messages.renderHistory(
         data.messages, data.item_times || [], data.runs || [], agentName(state.agent));
       Branches.decorate(data, branchActions);
+      Feedback.decorateHistory($("messages"), data, state.agent, sessionId);
       startRun(text);
     } catch (error) {
       Messages.addError(null, "Could not regenerate: " + errorMessage(error), regenerate);
@@ -182,6 +184,7 @@
       Messages.renderHistory(
         data.messages, data.item_times || [], data.runs || [], agentName(state.agent));
       Branches.decorate(data, branchActions);
+      Feedback.decorateHistory($("messages"), data, state.agent, state.sessionId);
       startRun(text);
       if (state.running) state.running.reloadWhenDone = true;
     } catch (error) {
@@ -315,6 +318,7 @@
       case "stream_complete":
         if (!run.text && typeof event.final_output === "string") Messages.setText(node, event.final_output);
         Messages.setUsage(node, run.model, event.usage);
+        Feedback.afterReply(node, run.agent, run.sessionId);
         finishRun();
         break;
       case "run_cancelled":

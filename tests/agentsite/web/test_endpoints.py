@@ -67,6 +67,7 @@ async def test_get_session_and_limit(client):
         "branch",
         "branch_count",
         "forks",
+        "feedback",
     }
     assert full["message_count"] == 6 == len(full["messages"])
     assert [m["content"] for m in full["messages"] if m.get("role") == "user"] == [
@@ -96,6 +97,7 @@ async def test_unknown_session_is_empty(client):
         "branch": 1,
         "branch_count": 1,
         "forks": [],
+        "feedback": [],
     }
 
 
@@ -142,6 +144,7 @@ async def test_info(client):
         "rewind": "/assistant/session/{session_id}/rewind",
         "fork": "/assistant/session/{session_id}/fork",
         "branch": "/assistant/session/{session_id}/branch",
+        "feedback": "/assistant/session/{session_id}/items/{position}/feedback",
         "run_status": "/assistant/runs/{run_id}",
         "resume": "/assistant/runs/{run_id}/stream",
         "cancel": "/assistant/runs/{run_id}/cancel",
