@@ -80,6 +80,8 @@ class Conversation(TokenUsage):
     # The run that currently holds this conversation, with a lease it renews while running.
     active_run = models.UUIDField(null=True, blank=True)
     run_lease_until = models.DateTimeField(null=True, blank=True)
+    # Kept out of every purge and erase, and the owner's own delete (README, "Privacy").
+    legal_hold = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(default=timezone.now, db_index=True)
 
@@ -260,10 +262,13 @@ class ApiKey(models.Model):
 
 # Its own module (the approvals of tool calls); imported here so Django registers it.
 from agentsite.approval_models import Decision, ToolApproval  # noqa: E402
+from agentsite.governance.audit_models import AuditAction, AuditEntry  # noqa: E402
 
 __all__ = [
     "ANONYMOUS_OWNER",
     "ApiKey",
+    "AuditAction",
+    "AuditEntry",
     "Conversation",
     "ConversationItem",
     "Decision",
