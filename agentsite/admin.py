@@ -140,6 +140,12 @@ class ConversationAdmin(admin.ModelAdmin):
             lambda conversation: conversation.owner_key,
         )
 
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """No delete page for a conversation under legal hold (every deletion skips it)."""
+        if obj is not None and obj.legal_hold:
+            return False
+        return super().has_delete_permission(request, obj)
+
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         """One deletion action: the purge (which asks first), not also Django's own."""
         actions = super().get_actions(request)

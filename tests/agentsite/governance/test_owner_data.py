@@ -114,7 +114,10 @@ def conversation_with_run(owner: str, session_id: str, secret: str, **fields: An
 def research_report(owner: str, secret: str) -> Report:
     """A finished research report and its ledger row (same id) with its events."""
     report = Report.objects.create(
-        owner_key=owner, query=f"what is {secret}", markdown_report=f"# {secret}", status="completed"
+        owner_key=owner,
+        query=f"what is {secret}",
+        markdown_report=f"# {secret}",
+        status="completed",
     )
     run = Run.objects.create(
         id=report.pk, owner_key=owner, agent="research", status=RunStatus.COMPLETED
@@ -164,7 +167,9 @@ def test_the_export_holds_every_conversation_run_report_and_approval(backend: st
     assert [event["delta"] for event in runs[str(run.pk)]["events"]] == ["Once", f" {SECRET}"]
     assert runs[str(run.pk)]["error"] == f"the model said {SECRET}"
     assert "paused_state" not in runs[str(run.pk)]
-    assert runs[str(report.pk)]["events"] == [{"type": "text_delta", "delta": f"report on {SECRET}"}]
+    assert runs[str(report.pk)]["events"] == [
+        {"type": "text_delta", "delta": f"report on {SECRET}"}
+    ]
     [exported_report] = bundle["reports"]
     assert exported_report["markdown_report"] == f"# {SECRET}"
     [approval] = bundle["tool_approvals"]
@@ -333,7 +338,9 @@ def test_erasing_needs_the_delete_permission(django_user_model: Any, settings: A
 
     settings.REDIS_URL = ""
     conversation_with_run(OWNER, "s1", SECRET)
-    reader = django_user_model.objects.create_user("reader", password="pw-reader-123", is_staff=True)
+    reader = django_user_model.objects.create_user(
+        "reader", password="pw-reader-123", is_staff=True
+    )
     reader.user_permissions.add(Permission.objects.get(codename="view_conversation"))
     client = Client()
     client.force_login(reader)
@@ -350,9 +357,13 @@ def test_the_list_action_opens_the_page_for_one_owner(admin_client: Client, sett
     theirs = conversation_with_run(OTHER, "s1", OTHERS_SECRET).conversation_id
     action = {"action": "owner_data_of_selected", "index": 0}
 
-    one = admin_client.post("/admin/agentsite/conversation/", {**action, "_selected_action": [mine]})
+    one = admin_client.post(
+        "/admin/agentsite/conversation/", {**action, "_selected_action": [mine]}
+    )
     assert one.status_code == 302 and one["Location"] == f"{OWNER_PAGE}?owner=key%3A7"
     two = admin_client.post(
-        "/admin/agentsite/conversation/", {**action, "_selected_action": [mine, theirs]}, follow=True
+        "/admin/agentsite/conversation/",
+        {**action, "_selected_action": [mine, theirs]},
+        follow=True,
     )
     assert "exactly one owner" in two.content.decode()
