@@ -1,9 +1,10 @@
 """Data-subject requests: everything stored for one owner, exported as one JSON bundle or erased.
 
 An owner is named as the ledger shows it (``agentsite.web.owners``): ``key:<id>`` (an API key),
-``user:<id>`` (a logged-in user), ``browser:<id>`` (a marked browser) or ``anonymous`` (the
-shared namespace). ``parse_owner`` checks the form; the admin's owner page and the
-``export_owner_data`` / ``erase_owner_data`` commands call it before anything else.
+``user:<id>`` (a logged-in user), ``browser:<id>`` (a marked browser), ``anonymous`` (the
+shared namespace) or ``cli`` (``manage.py ask``'s). ``parse_owner`` checks the form; the
+admin's owner page and the ``export_owner_data`` / ``erase_owner_data`` commands call it
+before anything else.
 
 The export holds the owner's conversations with their items, the run ledger rows with the events
 still kept (database batches, Redis streams), the research reports and the tool approvals.
@@ -40,7 +41,9 @@ from agentsite.models import ANONYMOUS_OWNER, Conversation, Run, RunStatus, Tool
 from agentsite.runs.eventlog import stored_run_events
 
 # The owner keys ``agentsite.web.owners`` hands out; a browser id is ``token_urlsafe(18)``.
-OWNER_FORMS = "key:<id>, user:<id>, browser:<id> or anonymous"
+OWNER_FORMS = "key:<id>, user:<id>, browser:<id>, anonymous or cli"
+# The namespaces with a fixed name: keyless HTTP clients', and ``manage.py ask``'s (CLI_OWNER).
+NAMED_OWNERS = frozenset({ANONYMOUS_OWNER, "cli"})
 OWNER_KEY = re.compile(r"^(?:key:[1-9]\d{0,18}|user:[1-9]\d{0,18}|browser:[A-Za-z0-9_-]{1,64})$")
 ERROR_ERASED = "(error details removed when the owner's data was erased)"
 REASON_ERASED = "(removed when the owner's data was erased)"
@@ -53,7 +56,7 @@ CHUNK = 500
 def parse_owner(text: str) -> str:
     """``text`` as an owner key, or ``ValueError`` saying which forms are accepted."""
     owner = text.strip()
-    if owner == ANONYMOUS_OWNER or OWNER_KEY.match(owner):
+    if owner in NAMED_OWNERS or OWNER_KEY.match(owner):
         return owner
     raise ValueError(f"{text!r} is not an owner key: use {OWNER_FORMS}")
 

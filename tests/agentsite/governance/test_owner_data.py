@@ -143,10 +143,17 @@ def stored_text() -> str:
 
 
 def test_owner_keys_are_validated():
-    for good in ("key:7", "user:12", "anonymous", "browser:3fA9_x-Qz8bC1dE2fG3hI4jK", " key:7 "):
+    for good in (
+        "key:7",
+        "user:12",
+        "anonymous",
+        "cli",
+        "browser:3fA9_x-Qz8bC1dE2fG3hI4jK",
+        " key:7 ",
+    ):
         assert parse_owner(good) == good.strip()
     for bad in ("", "key:", "key:abc", "user:0", "staff:alice", "browser:", "Anonymous", "key:1 x"):
-        with pytest.raises(ValueError, match="key:<id>, user:<id>, browser:<id> or anonymous"):
+        with pytest.raises(ValueError, match="key:<id>, user:<id>, browser:<id>, anonymous or cli"):
             parse_owner(bad)
 
 
