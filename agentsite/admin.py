@@ -218,13 +218,17 @@ class ConversationAdmin(admin.ModelAdmin):
         self.audit(request, AuditAction.EXPORTED, [(c.pk, c.owner_key) for c in conversations])
         return _json_download(data, "conversations.json")
 
-    @admin.action(description="Place a legal hold on selected conversations")
+    @admin.action(
+        description="Place a legal hold on selected conversations", permissions=("change",)
+    )
     def place_legal_hold(self, request: HttpRequest, queryset: QuerySet[Conversation]) -> None:
         """Held conversations are kept out of every purge and erase, and their owners cannot
         delete them."""
         self.set_legal_hold(request, queryset, True)
 
-    @admin.action(description="Release the legal hold on selected conversations")
+    @admin.action(
+        description="Release the legal hold on selected conversations", permissions=("change",)
+    )
     def release_legal_hold(self, request: HttpRequest, queryset: QuerySet[Conversation]) -> None:
         self.set_legal_hold(request, queryset, False)
 

@@ -21,7 +21,7 @@ from django.utils.text import Truncator
 from django.utils.timesince import timesince
 
 from agentsite.errors import AgentSiteError
-from agentsite.governance.audit import record
+from agentsite.governance.audit import record, staff_actor
 from agentsite.governance.audit_models import AuditAction
 from agentsite.models import Decision, Run, ToolApproval
 from agentsite.runs.approvals import ApprovalDecision, decide_run
@@ -139,7 +139,7 @@ class ToolApprovalAdmin(admin.ModelAdmin):
     def decide(
         self, request: HttpRequest, queryset: QuerySet[ToolApproval], approve: bool, reason: str
     ) -> None:
-        by = f"staff:{request.user.get_username()}"
+        by = staff_actor(request)
         per_run: dict[Any, list[ApprovalDecision]] = defaultdict(list)
         for approval in queryset.filter(decision=Decision.PENDING):
             per_run[approval.run_id].append(ApprovalDecision(approval.id, approve, reason))
@@ -155,7 +155,6 @@ class ToolApprovalAdmin(admin.ModelAdmin):
                 [approval.pk for approval in taken],
                 [approval.run.owner_key for approval in taken],
                 decision="approved" if approve else "rejected",
-                reason=reason,
             )
         decided = sum(len(decisions) for decisions in per_run.values()) - len(failures)
         verb = "Approved" if approve else "Rejected"
