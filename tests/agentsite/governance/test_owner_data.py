@@ -8,13 +8,14 @@ from __future__ import annotations
 import io
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.core.management import CommandError, call_command
-from django.test import Client
+from django.test import AsyncClient, Client
 from django.utils import timezone
 
 from agentsite.governance.owner_data import erase_owner_data, export_owner_data, parse_owner
@@ -374,3 +375,40 @@ def test_the_list_action_opens_the_page_for_one_owner(admin_client: Client, sett
         follow=True,
     )
     assert "exactly one owner" in two.content.decode()
+
+
+# --- a real run, end to end ---------------------------------------------------------------------
+
+
+@pytest.fixture(params=["database", "redis"])
+async def run_backend(request: pytest.FixtureRequest, settings: Any) -> AsyncIterator[str]:
+    """``backend`` for async tests: the event log's Redis client belongs to the test's loop."""
+    get_event_log.cache_clear()
+    if request.param == "database":
+        settings.REDIS_URL = ""
+        yield "database"
+    else:
+        with reserved_redis_database(REDIS_DB_PRIVACY) as url:
+            settings.REDIS_URL = url
+            try:
+                yield "redis"
+            finally:
+                await get_event_log().redis.aclose()  # type: ignore[attr-defined]
+    get_event_log.cache_clear()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_an_erased_owners_run_can_no_longer_be_replayed(run_backend: str):
+    from tests.agentsite.conversations.test_deletion import finished_run, replay
+
+    client = AsyncClient()
+    run_id, reply = await finished_run(client, "to-erase")
+    assert (await replay(client, run_id)).status_code == 200
+
+    result = await sync_to_async(erase_owner_data)("anonymous", "staff:tester")
+
+    assert result.conversations == 1 and result.runs == 1
+    gone = await replay(client, run_id)
+    assert gone.status_code == 404 and "no longer kept" in gone.json()["error"]
+    assert reply not in await sync_to_async(stored_text)()
+    assert (await client.get("/chat/session/to-erase")).json()["messages"] == []
