@@ -463,6 +463,20 @@ class RunAdmin(admin.ModelAdmin):
     list_select_related = ("conversation",)
     readonly_fields = [field.name for field in Run._meta.fields]
 
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        """A run's page shows its error text and a paused run's stored state (the whole
+        conversation): each view goes to the audit log."""
+        response = super().change_view(request, object_id, form_url, extra_context)
+        return record_page_view(
+            request, response, AuditAction.TRANSCRIPT_VIEWED, "run", lambda run: run.owner_key
+        )
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 

@@ -19,7 +19,14 @@ from django.test import AsyncClient, Client
 from django.utils import timezone
 
 from agentsite.governance.audit import AUDIT_MAX_IDS, record
-from agentsite.models import AuditAction, AuditEntry, Conversation, ConversationItem, ToolApproval
+from agentsite.models import (
+    AuditAction,
+    AuditEntry,
+    Conversation,
+    ConversationItem,
+    Run,
+    ToolApproval,
+)
 from research.models import Report
 
 pytestmark = pytest.mark.django_db
@@ -77,6 +84,15 @@ def test_reading_an_item_is_recorded(admin_client: Client):
 
     assert response.status_code == 200
     assert entries() == [("staff:admin", "transcript_viewed", "item", [str(item.pk)], "key:1")]
+
+
+def test_reading_a_run_is_recorded(admin_client: Client):
+    """A run's page shows its error and a paused run's stored state."""
+    run = Run.objects.create(agent="chat", owner_key="key:5", paused_state='{"secret": 1}')
+
+    assert admin_client.get(f"/admin/agentsite/run/{run.pk}/change/").status_code == 200
+
+    assert entries() == [("staff:admin", "transcript_viewed", "run", [str(run.pk)], "key:5")]
 
 
 def test_reading_a_research_report_is_recorded(admin_client: Client):
