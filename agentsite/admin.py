@@ -1,6 +1,8 @@
-"""Staff moderation: conversations (list, search, read, export, purge), the run ledger with its
-daily usage view, API keys, the approval inbox (``agentsite.approval_admin``) and the users'
-feedback on replies (``agentsite.feedback_admin``)."""
+"""Staff moderation: conversations (list, search, read, export, purge, legal hold, an owner's
+data), the run ledger with its daily usage view, API keys, the approval inbox
+(``agentsite.approval_admin``), the users' feedback on replies (``agentsite.feedback_admin``) and
+the audit log (``agentsite.governance.audit_admin``), where each staff action on content is
+recorded."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import QuerySet
 from django.forms import ModelForm
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse, QueryDict
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
@@ -22,12 +24,17 @@ from django.utils.text import Truncator
 from agentsite import approval_admin  # noqa: F401  (registers the approval inbox)
 from agentsite.conversations.retention import PurgeResult, delete_conversations
 from agentsite.feedback_admin import feedback_table
+from agentsite.governance import audit_admin  # noqa: F401  (registers the audit log)
+from agentsite.governance.audit import record, staff_actor
+from agentsite.governance.audit_admin import record_page_view
+from agentsite.governance.audit_models import AuditAction
 from agentsite.governance.moderation import (
     export_conversation,
     transcript,
     usage_by_agent_and_model,
     usage_per_day,
 )
+from agentsite.governance.owner_admin import owner_data_page
 from agentsite.models import (
     ApiKey,
     Conversation,
@@ -53,13 +60,25 @@ class ConversationAdmin(admin.ModelAdmin):
         "total_tokens",
         "updated_at",
         "running",
+        "legal_hold",
     )
     list_display_links = ("title_link",)
-    list_filter = ("agent", ("updated_at", admin.DateFieldListFilter), "created_at")
+    list_filter = (
+        "agent",
+        ("updated_at", admin.DateFieldListFilter),
+        "created_at",
+        "legal_hold",
+    )
     search_fields = ("session_id", "title", "items__data")
     date_hierarchy = "updated_at"
     ordering = ("-updated_at",)
-    actions = ("purge_selected", "export_selected")
+    actions = (
+        "purge_selected",
+        "export_selected",
+        "place_legal_hold",
+        "release_legal_hold",
+        "owner_data_of_selected",
+    )
     readonly_fields = (
         "transcript",
         "feedback",
@@ -74,6 +93,7 @@ class ConversationAdmin(admin.ModelAdmin):
         "total_tokens",
         "active_run",
         "run_lease_until",
+        "legal_hold",
         "created_at",
         "updated_at",
         "export",
@@ -107,6 +127,29 @@ class ConversationAdmin(admin.ModelAdmin):
         if obj is not None:
             return False
         return super().has_change_permission(request)
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        """The transcript page; each view of it goes to the audit log."""
+        response = super().change_view(request, object_id, form_url, extra_context)
+        return record_page_view(
+            request,
+            response,
+            AuditAction.TRANSCRIPT_VIEWED,
+            "conversation",
+            lambda conversation: conversation.owner_key,
+        )
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """No delete page for a conversation under legal hold (every deletion skips it)."""
+        if obj is not None and obj.legal_hold:
+            return False
+        return super().has_delete_permission(request, obj)
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         """One deletion action: the purge (which asks first), not also Django's own."""
@@ -160,18 +203,82 @@ class ConversationAdmin(admin.ModelAdmin):
             self.admin_site.admin_view(self.export_view),
             name="agentsite_conversation_export",
         )
-        return [export, *super().get_urls()]
+        owner_data = path(
+            "owner-data/",
+            self.admin_site.admin_view(self.owner_data_view),
+            name="agentsite_owner_data",
+        )
+        return [export, owner_data, *super().get_urls()]
+
+    def owner_data_view(self, request: HttpRequest) -> HttpResponse:
+        return owner_data_page(self, request, _json_download)
 
     def export_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         if not self.has_view_permission(request):
             return HttpResponse(status=403)
         conversation = get_object_or_404(Conversation, pk=pk)
-        return _json_download(export_conversation(conversation), f"conversation-{pk}.json")
+        data = export_conversation(conversation)
+        self.audit(request, AuditAction.EXPORTED, [(conversation.pk, conversation.owner_key)])
+        return _json_download(data, f"conversation-{pk}.json")
 
     @admin.action(description="Export selected conversations as JSON", permissions=("view",))
     def export_selected(self, request: HttpRequest, queryset: QuerySet[Conversation]) -> Any:
-        data = [export_conversation(conversation) for conversation in queryset]
+        conversations = list(queryset)
+        data = [export_conversation(conversation) for conversation in conversations]
+        self.audit(request, AuditAction.EXPORTED, [(c.pk, c.owner_key) for c in conversations])
         return _json_download(data, "conversations.json")
+
+    @admin.action(
+        description="Place a legal hold on selected conversations", permissions=("change",)
+    )
+    def place_legal_hold(self, request: HttpRequest, queryset: QuerySet[Conversation]) -> None:
+        """Held conversations are kept out of every purge and erase, and their owners cannot
+        delete them."""
+        self.set_legal_hold(request, queryset, True)
+
+    @admin.action(
+        description="Release the legal hold on selected conversations", permissions=("change",)
+    )
+    def release_legal_hold(self, request: HttpRequest, queryset: QuerySet[Conversation]) -> None:
+        self.set_legal_hold(request, queryset, False)
+
+    def set_legal_hold(
+        self, request: HttpRequest, queryset: QuerySet[Conversation], hold: bool
+    ) -> None:
+        changed = list(queryset.exclude(legal_hold=hold).values_list("pk", "owner_key"))
+        Conversation.objects.filter(pk__in=[pk for pk, _ in changed]).update(legal_hold=hold)
+        action = AuditAction.LEGAL_HOLD_PLACED if hold else AuditAction.LEGAL_HOLD_RELEASED
+        if changed:
+            self.audit(request, action, changed)
+        verb = "Placed a legal hold on" if hold else "Released the legal hold on"
+        self.message_user(request, f"{verb} {len(changed)} conversation(s).", messages.SUCCESS)
+
+    @admin.action(
+        description="Export or erase the data of the selected conversations' owner",
+        permissions=("view",),
+    )
+    def owner_data_of_selected(
+        self, request: HttpRequest, queryset: QuerySet[Conversation]
+    ) -> HttpResponse | None:
+        """Opens the owner data page for the one owner of the selected conversations."""
+        owners = sorted(set(queryset.values_list("owner_key", flat=True)))
+        if len(owners) != 1:
+            self.message_user(
+                request, "Select conversations of exactly one owner.", messages.WARNING
+            )
+            return None
+        query = QueryDict(mutable=True)
+        query["owner"] = owners[0]
+        url = reverse("admin:agentsite_owner_data")
+        return HttpResponseRedirect(f"{url}?{query.urlencode()}")
+
+    def audit(
+        self, request: HttpRequest, action: AuditAction, conversations: list[tuple[int, str]]
+    ) -> None:
+        """Record ``action`` on these (pk, owner key) conversations as the staff member's."""
+        pks = [pk for pk, _ in conversations]
+        owners = [owner for _, owner in conversations]
+        record(staff_actor(request), action, "conversation", pks, owners)
 
     @admin.action(description="Purge selected conversations and all their items")
     def purge_selected(self, request: HttpRequest, queryset: QuerySet[Conversation]) -> Any:
@@ -213,6 +320,15 @@ class ConversationAdmin(admin.ModelAdmin):
         self.report_live(request, result)
 
     def report_live(self, request: HttpRequest, result: PurgeResult) -> None:
+        """Every deletion ends here: it is recorded, and what was kept is said."""
+        if result.deleted:
+            self.audit(request, AuditAction.PURGED, list(result.deleted))
+        if result.skipped_held:
+            self.message_user(
+                request,
+                f"Kept {result.skipped_held} conversation(s) under legal hold.",
+                messages.WARNING,
+            )
         if result.skipped_live:
             self.message_user(
                 request,
@@ -232,6 +348,23 @@ class ConversationItemAdmin(admin.ModelAdmin):
     readonly_fields = ("conversation", "position", "role", "item_type", "created_at", "pretty_data")
     fields = readonly_fields
     list_select_related = ("conversation",)
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        """An item's page shows its content: each view goes to the audit log."""
+        response = super().change_view(request, object_id, form_url, extra_context)
+        return record_page_view(
+            request,
+            response,
+            AuditAction.TRANSCRIPT_VIEWED,
+            "item",
+            lambda item: item.conversation.owner_key,
+        )
 
     @admin.display(description="item (JSON)")
     def pretty_data(self, obj: ConversationItem) -> str:
@@ -339,6 +472,20 @@ class RunAdmin(admin.ModelAdmin):
     date_hierarchy = "started_at"
     list_select_related = ("conversation",)
     readonly_fields = [field.name for field in Run._meta.fields]
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        """A run's page shows its error text and a paused run's stored state (the whole
+        conversation): each view goes to the audit log."""
+        response = super().change_view(request, object_id, form_url, extra_context)
+        return record_page_view(
+            request, response, AuditAction.TRANSCRIPT_VIEWED, "run", lambda run: run.owner_key
+        )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

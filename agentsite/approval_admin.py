@@ -21,6 +21,8 @@ from django.utils.text import Truncator
 from django.utils.timesince import timesince
 
 from agentsite.errors import AgentSiteError
+from agentsite.governance.audit import record, staff_actor
+from agentsite.governance.audit_models import AuditAction
 from agentsite.models import Decision, Run, ToolApproval
 from agentsite.runs.approvals import ApprovalDecision, decide_run
 
@@ -137,12 +139,23 @@ class ToolApprovalAdmin(admin.ModelAdmin):
     def decide(
         self, request: HttpRequest, queryset: QuerySet[ToolApproval], approve: bool, reason: str
     ) -> None:
-        by = f"staff:{request.user.get_username()}"
+        by = staff_actor(request)
         per_run: dict[Any, list[ApprovalDecision]] = defaultdict(list)
         for approval in queryset.filter(decision=Decision.PENDING):
             per_run[approval.run_id].append(ApprovalDecision(approval.id, approve, reason))
         skipped = queryset.exclude(decision=Decision.PENDING).count()
         failures = async_to_sync(_decide_and_wait)(per_run, by)
+        asked = [decision.approval_id for decisions in per_run.values() for decision in decisions]
+        taken = ToolApproval.objects.filter(pk__in=asked, decided_by=by).select_related("run")
+        if taken:
+            record(
+                by,
+                AuditAction.APPROVAL_DECIDED,
+                "approval",
+                [approval.pk for approval in taken],
+                [approval.run.owner_key for approval in taken],
+                decision="approved" if approve else "rejected",
+            )
         decided = sum(len(decisions) for decisions in per_run.values()) - len(failures)
         verb = "Approved" if approve else "Rejected"
         self.message_user(request, f"{verb} {decided} tool call(s).", messages.SUCCESS)

@@ -81,6 +81,13 @@ class ConversationBusy(AgentSiteError):
     message = "A run is already in progress for this session; wait for it or cancel it"
 
 
+class LegalHold(AgentSiteError):
+    """The conversation is under a legal hold: staff keep it, so its owner cannot delete it."""
+
+    status = 409
+    message = "This conversation is under a legal hold and cannot be deleted"
+
+
 class UnsupportedMediaType(AgentSiteError):
     status = 415
     message = "Send the request body as JSON (Content-Type: application/json)"

@@ -84,6 +84,8 @@ class Conversation(TokenUsage):
     # The run that currently holds this conversation, with a lease it renews while running.
     active_run = models.UUIDField(null=True, blank=True)
     run_lease_until = models.DateTimeField(null=True, blank=True)
+    # Kept out of every purge and erase, and the owner's own delete (README, "Privacy").
+    legal_hold = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(default=timezone.now, db_index=True)
 
@@ -272,10 +274,13 @@ class ApiKey(models.Model):
 from agentsite.approval_models import Decision, ToolApproval  # noqa: E402
 from agentsite.branch_models import ConversationBranch  # noqa: E402
 from agentsite.feedback_models import Feedback  # noqa: E402
+from agentsite.governance.audit_models import AuditAction, AuditEntry  # noqa: E402
 
 __all__ = [
     "ANONYMOUS_OWNER",
     "ApiKey",
+    "AuditAction",
+    "AuditEntry",
     "Conversation",
     "ConversationBranch",
     "ConversationItem",

@@ -2,12 +2,13 @@
 counts as old.
 
 ``delete_conversations`` is the one way a conversation is deleted: ``DELETE
-/{agent}/session/{id}``, the admin's purge and delete actions and ``manage.py purge_sessions``
-all go through it. A conversation's content lives in its items, in the event logs of its runs
-(database batches, Redis streams: every reply's text) and in the conversation row itself (its
-title); all of it goes. The run ledger keeps its rows as metadata (status, tokens, timings,
-model; ``conversation`` becomes null) so usage history survives, but an error text, which may
-quote the conversation, is replaced.
+/{agent}/session/{id}``, the admin's purge and delete actions, ``manage.py purge_sessions`` and
+the erasure of an owner's data (``agentsite.governance.owner_data``) all go through it, and it
+never deletes a conversation under legal hold. A conversation's content lives in its items, in
+the event logs of its runs (database batches, Redis streams: every reply's text) and in the
+conversation row itself (its title); all of it goes. The run ledger keeps its rows as metadata
+(status, tokens, timings, model; ``conversation`` becomes null) so usage history survives, but
+an error text, which may quote the conversation, is replaced.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from django.db.models import QuerySet
 from django.dispatch import Signal
 from django.utils import timezone
 
-from agentsite.errors import ConversationBusy
+from agentsite.errors import ConversationBusy, LegalHold
 from agentsite.models import Conversation, ConversationItem, ConversationQuerySet, Run
 
 DURATION = re.compile(r"^\s*(\d+)\s*([dhm])\s*$")
@@ -46,6 +47,10 @@ class PurgeResult:
     conversations: int
     items: int
     skipped_live: int
+    # Kept because a legal hold is on them.
+    skipped_held: int = 0
+    # (pk, owner key) of each conversation deleted, for the audit log; empty on a dry run.
+    deleted: tuple[tuple[int, str], ...] = ()
 
 
 def parse_duration(text: str) -> timedelta:
@@ -65,7 +70,8 @@ def stale_conversations(older_than: timedelta, agent: str | None = None) -> Quer
 def delete_conversations(
     conversations: QuerySet[Conversation], *, dry_run: bool = False
 ) -> PurgeResult:
-    """Delete ``conversations`` with every copy of their content, except those a run is using.
+    """Delete ``conversations`` with every copy of their content, except those a run is using
+    and those under legal hold.
 
     In one transaction, the rows locked first (PostgreSQL; SQLite's IMMEDIATE transaction holds
     the write lock), so a run cannot claim one meanwhile: the items, the conversation rows (the
@@ -76,14 +82,17 @@ def delete_conversations(
     itself (``agentsite.runs.driver``).
     """
     now = timezone.now()
-    live = conversations.filter(ConversationQuerySet.live_lease(now)).count()
-    doomed = conversations.exclude(ConversationQuerySet.live_lease(now))
+    held = conversations.filter(legal_hold=True).count()
+    unheld = conversations.exclude(legal_hold=True)
+    live = unheld.filter(ConversationQuerySet.live_lease(now)).count()
+    doomed = unheld.exclude(ConversationQuerySet.live_lease(now))
     if dry_run:
         items = ConversationItem.objects.filter(conversation__in=doomed).count()
-        return PurgeResult(conversations=doomed.count(), items=items, skipped_live=live)
+        return PurgeResult(doomed.count(), items, skipped_live=live, skipped_held=held)
     deleted_conversations = deleted_items = 0
     with transaction.atomic():
-        pks = list(doomed.select_for_update().values_list("pk", flat=True))
+        rows = list(doomed.select_for_update().values_list("pk", "owner_key"))
+        pks = [pk for pk, _ in rows]
         run_ids: list[uuid.UUID] = []
         for start in range(0, len(pks), DELETE_CHUNK):
             chunk = pks[start : start + DELETE_CHUNK]
@@ -94,13 +103,18 @@ def delete_conversations(
             deleted_conversations += per_model.get(Conversation._meta.label, 0)
             deleted_items += per_model.get(ConversationItem._meta.label, 0)
         runs_content_deleted.send(sender=Run, run_ids=run_ids)
-    return PurgeResult(conversations=deleted_conversations, items=deleted_items, skipped_live=live)
+    return PurgeResult(
+        deleted_conversations, deleted_items, live, skipped_held=held, deleted=tuple(rows)
+    )
 
 
 async def delete_conversation(owner: str, agent: str, session_id: str) -> None:
     """``DELETE /{agent}/session/{id}``: the owner's conversation and all its content; nothing
-    to do if there is none. ``ConversationBusy`` while a run holds it."""
+    to do if there is none. ``LegalHold`` under a legal hold, ``ConversationBusy`` while a run
+    holds it."""
     mine = Conversation.objects.filter(owner_key=owner, agent=agent, session_id=session_id)
     result = await sync_to_async(delete_conversations)(mine)
+    if result.skipped_held:
+        raise LegalHold()
     if result.skipped_live:
         raise ConversationBusy("A run is in progress for this session; cancel it first")

@@ -207,6 +207,25 @@ def forget_run_events(run_ids: Sequence[uuid.UUID]) -> None:
             client.delete(*(redis_key(run_id) for run_id in run_ids[start : start + FORGET_CHUNK]))
 
 
+def stored_run_events(run_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[Event]]:
+    """Every event still kept of these runs, in order, wherever it is kept (database batches,
+    Redis streams): what an owner's data export holds. Synchronous, like ``forget_run_events``."""
+    found: dict[uuid.UUID, dict[int, Event]] = {run_id: {} for run_id in run_ids}
+    for start in range(0, len(run_ids), FORGET_CHUNK):
+        batches = RunEventBatch.objects.filter(run_id__in=run_ids[start : start + FORGET_CHUNK])
+        for run_id, first_seq, data in batches.values_list("run_id", "first_seq", "data"):
+            for seq, event in enumerate(json.loads(data), start=first_seq):
+                found[run_id].setdefault(seq, event)
+    if settings.REDIS_URL and run_ids:
+        from redis import Redis
+
+        with Redis.from_url(settings.REDIS_URL) as client:
+            for run_id in run_ids:
+                for seq, event in RedisEventLog._decode(client.xrange(redis_key(run_id))):
+                    found[run_id].setdefault(seq, event)
+    return {run_id: [events[seq] for seq in sorted(events)] for run_id, events in found.items()}
+
+
 def forget_events_of_deleted_runs(
     sender: object, run_ids: Sequence[uuid.UUID], **_: object
 ) -> None:

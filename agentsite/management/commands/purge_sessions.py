@@ -13,13 +13,15 @@ from agentsite.conversations.retention import (
     parse_duration,
     stale_conversations,
 )
+from agentsite.governance.audit import command_actor, record
+from agentsite.governance.audit_models import AuditAction
 
 
 class Command(BaseCommand):
     help = (
         "Delete conversations (their items and their runs' events) not updated for a while. "
         "Without --older-than it applies SESSION_RETENTION_DAYS. Conversations with a live run "
-        "are never deleted."
+        "or under legal hold are never deleted. Each purge is recorded in the audit log."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -38,10 +40,21 @@ class Command(BaseCommand):
         result = delete_conversations(
             stale_conversations(older_than, options["agent"]), dry_run=options["dry_run"]
         )
+        if result.deleted:
+            record(
+                command_actor(),
+                AuditAction.PURGED,
+                "conversation",
+                [pk for pk, _ in result.deleted],
+                [owner for _, owner in result.deleted],
+                older_than=options["older_than"] or f"{settings.SESSION_RETENTION_DAYS}d",
+                agent=options["agent"] or "",
+            )
         verb = "Would purge" if options["dry_run"] else "Purged"
         self.stdout.write(
             f"{verb} {result.conversations} conversation(s) with {result.items} item(s) "
-            f"not updated for {older_than}; skipped {result.skipped_live} with a live run."
+            f"not updated for {older_than}; skipped {result.skipped_live} with a live run"
+            f" and {result.skipped_held} under legal hold."
         )
 
     def _older_than(self, text: str | None) -> timedelta:

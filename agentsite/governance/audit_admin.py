@@ -1,0 +1,74 @@
+"""The audit log in the admin: superusers read it; nobody adds, changes or deletes an entry.
+
+``record_page_view`` is what the content pages of the admin (a conversation's transcript, an
+item, a research report) call once they have rendered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import Model
+from django.http import HttpRequest, HttpResponse
+from django.utils.text import Truncator
+
+from agentsite.governance.audit import record, staff_actor
+from agentsite.governance.audit_models import AuditAction, AuditEntry
+
+
+def record_page_view(
+    request: HttpRequest,
+    response: HttpResponse,
+    action: AuditAction,
+    target_type: str,
+    owner_of: Callable[[Any], str],
+) -> HttpResponse:
+    """Record that the staff member read the object a change page showed (``owner_of`` it
+    names whose it is); nothing for a redirect, an error or a form post."""
+    context = getattr(response, "context_data", None) or {}
+    shown: Model | None = context.get("original")
+    if request.method == "GET" and response.status_code == 200 and shown is not None:
+        record(staff_actor(request), action, target_type, [shown.pk], [owner_of(shown)])
+    return response
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    list_display = ("at", "actor", "action", "target_type", "targets", "owner_key")
+    list_filter = ("action", "target_type", ("at", admin.DateFieldListFilter))
+    search_fields = ("actor", "owner_key")
+    date_hierarchy = "at"
+    readonly_fields = (
+        "at",
+        "actor",
+        "action",
+        "target_type",
+        "target_count",
+        "target_ids",
+        "owner_key",
+        "details",
+    )
+    fields = readonly_fields
+    list_per_page = 100
+
+    @admin.display(description="targets")
+    def targets(self, obj: AuditEntry) -> str:
+        ids = ", ".join(obj.target_ids)
+        return f"{obj.target_count}: {Truncator(ids).chars(60)}" if obj.target_count else ""
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
