@@ -260,6 +260,7 @@ class ApiKey(models.Model):
 
 # Its own module (the approvals of tool calls); imported here so Django registers it.
 from agentsite.approval_models import Decision, ToolApproval  # noqa: E402
+from agentsite.governance.quota_models import QuotaCounter, QuotaOverride, QuotaSlot  # noqa: E402
 
 __all__ = [
     "ANONYMOUS_OWNER",
@@ -267,6 +268,9 @@ __all__ = [
     "Conversation",
     "ConversationItem",
     "Decision",
+    "QuotaCounter",
+    "QuotaOverride",
+    "QuotaSlot",
     "Run",
     "RunEventBatch",
     "RunStatus",

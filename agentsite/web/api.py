@@ -135,7 +135,10 @@ def error_response(
 
 @api.exception_handler(AgentSiteError)
 def on_domain_error(request: HttpRequest, exc: AgentSiteError) -> HttpResponse:
-    return error_response(request, exc.status, exc.message, code=exc.code)
+    response = error_response(request, exc.status, exc.message, code=exc.code)
+    for name, value in exc.response_headers().items():  # Retry-After of a quota's 429
+        response[name] = value
+    return response
 
 
 def on_database_error(request: HttpRequest, exc: Exception) -> HttpResponse:
