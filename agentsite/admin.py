@@ -4,6 +4,7 @@ daily usage view, API keys, and the approval inbox (``agentsite.approval_admin``
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any, cast
 
 from django.contrib import admin, messages
@@ -15,11 +16,14 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
 from agentsite import approval_admin  # noqa: F401  (registers the approval inbox)
 from agentsite.conversations.retention import PurgeResult, delete_conversations
+from agentsite.governance import quota_admin  # noqa: F401  (registers quota overrides)
+from agentsite.governance.cost import run_cost, total_cost, usage_breakdown
 from agentsite.governance.moderation import (
     export_conversation,
     transcript,
@@ -315,6 +319,7 @@ class RunAdmin(admin.ModelAdmin):
         "status",
         "model",
         "total_tokens",
+        "estimated_cost",
         "latency_ms",
         "cancelled_by",
     )
@@ -336,6 +341,12 @@ class RunAdmin(admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    @admin.display(description="est. cost (USD)")
+    def estimated_cost(self, obj: Run) -> str:
+        """At MODEL_PRICES (``agentsite.governance.cost``); "—" for a model with no price."""
+        cost = run_cost(obj)
+        return "—" if cost is None else f"{cost:.6f}"
+
     def get_urls(self) -> list[URLPattern]:
         usage = path(
             "usage/", self.admin_site.admin_view(self.usage_view), name="agentsite_run_usage"
@@ -353,6 +364,15 @@ class RunAdmin(admin.ModelAdmin):
         days = days if days in USAGE_DAYS else 30
         rows = usage_per_day(days)
         breakdown = usage_by_agent_and_model(days)
+        since = Run.objects.filter(
+            started_at__date__gte=timezone.now().date() - timedelta(days=days - 1)
+        )
+        costs = usage_breakdown(since, ["agent", "model"])
+        cost_of = {(row["agent"], row["model"]): row["estimated_cost"] for row in costs}
+        for row in breakdown:
+            model = "" if row["model"] == "(unknown)" else row["model"]
+            row["estimated_cost"] = cost_of.get((row["agent"], model), 0.0)
+        by_owner = usage_breakdown(since, ["owner_key"])
         peak = max((row.total_tokens for row in rows), default=0) or 1
         context = {
             **self.admin_site.each_context(request),
@@ -362,11 +382,13 @@ class RunAdmin(admin.ModelAdmin):
             "choices": USAGE_DAYS,
             "rows": [(row, round(100 * row.total_tokens / peak)) for row in rows],
             "breakdown": breakdown,
+            "by_owner": by_owner,
             "totals": {
                 "runs": sum(row.runs for row in rows),
                 "failed": sum(row.failed for row in rows),
                 "cancelled": sum(row.cancelled for row in rows),
                 "total_tokens": sum(row.total_tokens for row in rows),
+                "estimated_cost": total_cost(costs),
             },
             "failed_url": reverse("admin:agentsite_run_changelist")
             + f"?status__exact={RunStatus.FAILED}",

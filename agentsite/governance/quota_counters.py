@@ -29,6 +29,8 @@ from agentsite.governance.quota_models import QuotaCounter, QuotaSlot
 MINUTE = 60
 DAY = 86_400
 KEY_PREFIX = "agentsite:quota"
+# Seconds since the epoch: the windows' clock (a name of its own, so tests can hold it still).
+clock = time.time
 
 
 @dataclass(frozen=True)
@@ -165,7 +167,7 @@ class RedisCounters:
     async def admit(
         self, owner: str, run_id: uuid.UUID, caps: Caps, research: bool
     ) -> tuple[list[str], Counted]:
-        now = time.time()
+        now = clock()
 
         def arg(limit: int | None) -> int:
             return -1 if limit is None else limit
@@ -191,15 +193,15 @@ class RedisCounters:
         return [name for name in text.split(",") if name], counted
 
     async def hold(self, owner: str, run_id: uuid.UUID) -> None:
-        slots = self._keys(owner, time.time())[3]
-        now_ms = int(time.time() * 1000)
+        slots = self._keys(owner, clock())[3]
+        now_ms = int(clock() * 1000)
         await self.redis.eval(_HOLD, 1, slots, now_ms, _lease_seconds() * 1000, str(run_id))
 
     async def release(self, owner: str, run_id: uuid.UUID) -> None:
-        await self.redis.zrem(self._keys(owner, time.time())[3], str(run_id))
+        await self.redis.zrem(self._keys(owner, clock())[3], str(run_id))
 
     async def charge(self, owner: str, tokens: int) -> int:
-        key = self._keys(owner, time.time())[2]
+        key = self._keys(owner, clock())[2]
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.incrby(key, tokens)
             pipe.expire(key, DAY * 2)
@@ -207,7 +209,7 @@ class RedisCounters:
         return int(total)
 
     async def counted(self, owner: str) -> Counted:
-        now = time.time()
+        now = clock()
         runs, research, tokens, slots = self._keys(owner, now)
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.get(runs)
@@ -269,7 +271,15 @@ def _lock_owner(owner: str) -> None:
     """Serialize the owner's admissions: lock its lock row (SQLite's IMMEDIATE transaction
     holds the write lock already)."""
     QuotaCounter.objects.bulk_create(
-        [QuotaCounter(owner_key=owner, name=LOCK, window=0, value=0, expires_at=datetime(9999, 1, 1, tzinfo=UTC))],
+        [
+            QuotaCounter(
+                owner_key=owner,
+                name=LOCK,
+                window=0,
+                value=0,
+                expires_at=datetime(9999, 1, 1, tzinfo=UTC),
+            )
+        ],
         ignore_conflicts=True,
     )
     QuotaCounter.objects.select_for_update().get(owner_key=owner, name=LOCK, window=0)
@@ -278,7 +288,7 @@ def _lock_owner(owner: str) -> None:
 def _admit_now(
     owner: str, run_id: uuid.UUID, caps: Caps, research: bool
 ) -> tuple[list[str], Counted]:
-    now = time.time()
+    now = clock()
     with transaction.atomic():
         _lock_owner(owner)
         QuotaSlot.objects.filter(owner_key=owner, lease_until__lt=_utc(now)).delete()
@@ -297,7 +307,7 @@ def _admit_now(
 
 
 def _hold_now(owner: str, run_id: uuid.UUID) -> None:
-    until = _utc(time.time() + _lease_seconds())
+    until = _utc(clock() + _lease_seconds())
     QuotaSlot.objects.update_or_create(
         run_id=run_id, defaults={"owner_key": owner, "lease_until": until}
     )
@@ -308,7 +318,7 @@ def _release_now(owner: str, run_id: uuid.UUID) -> None:
 
 
 def _charge_now(owner: str, tokens: int) -> int:
-    now = time.time()
+    now = clock()
     day = window_start(now, DAY)
     with transaction.atomic():
         _add(owner, "tokens", day, DAY, tokens)
@@ -342,7 +352,7 @@ class DatabaseCounters:
         return await _charge_in_thread(owner, tokens)
 
     async def counted(self, owner: str) -> Counted:
-        return await _counts_in_thread(owner, time.time())
+        return await _counts_in_thread(owner, clock())
 
 
 _counters: dict[str, Counters] = {}

@@ -28,8 +28,10 @@ from typing import TYPE_CHECKING, Any
 from agents import Agent, RunContextWrapper, RunHooks
 from agents.items import ModelResponse
 from django.conf import settings
+from django.core.checks import CheckMessage, Error
 
 from agentsite.errors import QuotaExceeded
+from agentsite.governance.cost import check_prices
 from agentsite.governance.quota_counters import (
     DAY,
     MINUTE,
@@ -322,3 +324,17 @@ def refusal(refused: list[str], limits: Limits, counted: Counted) -> QuotaExceed
         retry_after=max(waits),
         headers=quota_headers(limits, counted),
     )
+
+
+def check_quota_settings(**kwargs: object) -> list[CheckMessage]:
+    """QUOTA_* are unset or ≥ 0; MODEL_PRICES is a price table (agentsite.E019)."""
+    problems = [
+        f"{name} must be a whole number ≥ 0 (or unset: no limit), not {value!r}"
+        for name, value in (
+            (f"QUOTA_{spec.name.upper()}", getattr(settings, f"QUOTA_{spec.name.upper()}"))
+            for spec in fields(Limits)
+        )
+        if value is not None and (not isinstance(value, int) or value < 0)
+    ]
+    problems += check_prices(settings.MODEL_PRICES)
+    return [Error(problem, id="agentsite.E019") for problem in problems]

@@ -71,6 +71,8 @@ def mount_registered_routes() -> None:
 mount_registered_routes()
 # The caller's conversations across every agent (the web UI's one list).
 api.add_router("/conversations", "agentsite.web.conversation_routes.router")
+# The caller's quotas and usage (GET /me/usage).
+api.add_router("/me", "agentsite.web.usage_routes.router")
 
 
 @api.get("/health", response={200: HealthOut, 503: HealthOut}, tags=["site"], auth=None)

@@ -178,10 +178,14 @@ async def test_tokens_per_day_refuses_once_spent(client, settings):
 
 async def test_research_per_day(client, settings):
     settings.QUOTA_RESEARCH_PER_DAY = 1
-    first = await client.post("/research/stream?query=How do context managers work?", content_type="application/json")
+    first = await client.post(
+        "/research/stream?query=How do context managers work?", content_type="application/json"
+    )
     assert first.status_code == 200
     await _read(first)  # a research run counts whatever it finds
-    refused = await client.post("/research?query=How do context managers work?", content_type="application/json")
+    refused = await client.post(
+        "/research?query=How do context managers work?", content_type="application/json"
+    )
     assert refused.status_code == 429
     assert "today's research runs are used up (limit 1)" in refused.json()["error"]
     assert refused["Retry-After"]
