@@ -48,6 +48,8 @@ if TYPE_CHECKING:  # the run service imports this module
 
 logger = logging.getLogger(__name__)
 OVERRIDE_CACHE_SECONDS = 5.0
+# Owners whose override (or its absence) a process remembers at most: every browser is one.
+OVERRIDE_CACHE_SIZE = 10_000
 TOKEN_BUDGET_STOP = "quota:tokens_per_day"
 # Seconds a client refused for concurrent runs is told to wait (a run may end any moment).
 CONCURRENT_RETRY_SECONDS = 1
@@ -113,6 +115,8 @@ async def limits_for(owner: str) -> Limits:
     cached = _overrides.get(owner)
     if cached is None or cached[0] < now:
         override = await QuotaOverride.objects.filter(owner_key=owner).afirst()
+        if len(_overrides) >= OVERRIDE_CACHE_SIZE:
+            _overrides.clear()
         cached = _overrides[owner] = (now + OVERRIDE_CACHE_SECONDS, override)
     limits, override = default_limits(), cached[1]
     if override is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -78,3 +79,28 @@ async def test_fifty_simultaneous_runs_against_ten_per_minute(
     statuses = [response.status_code for response in responses]
     assert statuses.count(200) == LIMIT and statuses.count(429) == REQUESTS - LIMIT
     assert (await get_counters().counted(ANONYMOUS_OWNER)).runs_this_minute == LIMIT
+
+
+async def test_each_backend_counts_research_tokens_and_lapsed_slots(settings, backend):
+    from agentsite.errors import QuotaExceeded
+    from agentsite.governance.quotas import admit_run
+
+    settings.QUOTA_RESEARCH_PER_DAY = 1
+    settings.QUOTA_TOKENS_PER_DAY = 100
+    settings.QUOTA_CONCURRENT_RUNS = 1
+    settings.RUN_LEASE_SECONDS = 0  # every slot lapses at once, as a dead process's would
+    counters = get_counters()
+    await admit_run("key:3", uuid.uuid4(), research=True)
+    await asyncio.sleep(0.01)
+    with pytest.raises(QuotaExceeded) as research:
+        await admit_run("key:3", uuid.uuid4(), research=True)
+    assert research.value.limit == "research_per_day"
+    await admit_run("key:3", uuid.uuid4())  # not research; the lapsed slot is free
+    assert await counters.charge("key:3", 60) == 60
+    assert await counters.charge("key:3", 60) == 120
+    await asyncio.sleep(0.01)
+    with pytest.raises(QuotaExceeded) as tokens:
+        await admit_run("key:3", uuid.uuid4())
+    assert tokens.value.limit == "tokens_per_day"
+    counted = await counters.counted("key:3")
+    assert (counted.research_today, counted.tokens_today, counted.running) == (1, 120, 0)

@@ -154,10 +154,14 @@ async def test_slot_released_when_a_run_fails_or_is_cancelled(
 
 async def test_a_dead_process_slot_lapses_with_its_lease(settings):
     settings.QUOTA_CONCURRENT_RUNS = 1
-    settings.RUN_LEASE_SECONDS = 0
     await admit_run("key:1", uuid.uuid4())  # never released: its process "died"
+    with pytest.raises(QuotaExceeded):
+        await admit_run("key:1", uuid.uuid4())
+    settings.RUN_LEASE_SECONDS = 0
+    await admit_run("key:2", uuid.uuid4())  # dies at once: its lease ends now
     await asyncio.sleep(0.01)
-    await admit_run("key:1", uuid.uuid4())  # the lapsed slot does not count
+    quota = await admit_run("key:2", uuid.uuid4())  # the lapsed slot does not count
+    assert quota.headers["X-RateLimit-Remaining"] == "concurrent-runs=0"
 
 
 async def test_tokens_per_day_refuses_once_spent(client, settings):
