@@ -22,6 +22,7 @@ import contextvars
 import logging
 import time
 import uuid
+from collections.abc import Coroutine
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
@@ -249,8 +250,12 @@ class RunQuota:
 
     async def give_back(self) -> None:
         """The run did not start after all (its conversation was busy, …): free its slot."""
-        if self.counting:
+        if not self.counting:
+            return
+        try:
             await get_counters().release(self.owner, self.run_id)
+        except Exception as exc:  # the slot lapses with its lease; the start's error matters
+            logger.warning("could not release the quota slot of run %s: %s", self.run_id, exc)
 
     def attach(self, live: LiveRun, work: RunWork) -> None:
         """Follow the run: its headers, its tokens (hooks of agent work), its slot's lease, and
@@ -261,17 +266,11 @@ class RunQuota:
         meter = self.meter
         meter.live = live
         work.hooks = meter
-        keeper = asyncio.get_running_loop().create_task(
-            self._keep_slot(), context=contextvars.Context()
-        )
+        keeper = _keep(self._keep_slot())
 
         def ended(_: object) -> None:
             keeper.cancel()
-            task = asyncio.get_running_loop().create_task(
-                self._end(meter, work), context=contextvars.Context()
-            )
-            _ending.add(task)
-            task.add_done_callback(_ending.discard)
+            _keep(self._end(meter, work, keeper))
 
         live.task.add_done_callback(ended)
 
@@ -284,7 +283,9 @@ class RunQuota:
             except Exception as exc:  # the next tick tries again
                 logger.warning("could not renew the quota slot of run %s: %s", self.run_id, exc)
 
-    async def _end(self, meter: TokenMeter, work: RunWork) -> None:
+    async def _end(self, meter: TokenMeter, work: RunWork, keeper: asyncio.Task[None]) -> None:
+        # A renewal under way when the run ended must not land after the release.
+        await asyncio.gather(keeper, return_exceptions=True)
         try:
             await get_counters().release(self.owner, self.run_id)
             await meter.settle(work.usage.total_tokens)
@@ -292,7 +293,15 @@ class RunQuota:
             logger.warning("could not release the quota slot of run %s: %s", self.run_id, exc)
 
 
-_ending: set[asyncio.Task[None]] = set()
+# The quota tasks of runs (renewals, ends), kept alive until they finish.
+_tasks: set[asyncio.Task[None]] = set()
+
+
+def _keep(work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+    task = asyncio.get_running_loop().create_task(work, context=contextvars.Context())
+    _tasks.add(task)
+    task.add_done_callback(_tasks.discard)
+    return task
 
 
 async def admit_run(owner: str, run_id: uuid.UUID, *, research: bool = False) -> RunQuota:
