@@ -7,6 +7,7 @@ recorded."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any, cast
 
 from django.contrib import admin, messages
@@ -18,6 +19,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonRes
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
@@ -28,6 +30,8 @@ from agentsite.governance import audit_admin  # noqa: F401  (registers the audit
 from agentsite.governance.audit import record, staff_actor
 from agentsite.governance.audit_admin import record_page_view
 from agentsite.governance.audit_models import AuditAction
+from agentsite.governance import quota_admin  # noqa: F401  (registers quota overrides)
+from agentsite.governance.cost import run_cost, total_cost, usage_breakdown
 from agentsite.governance.moderation import (
     export_conversation,
     transcript,
@@ -458,6 +462,7 @@ class RunAdmin(admin.ModelAdmin):
         "status",
         "model",
         "total_tokens",
+        "estimated_cost",
         "latency_ms",
         "cancelled_by",
     )
@@ -493,6 +498,12 @@ class RunAdmin(admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    @admin.display(description="est. cost (USD)")
+    def estimated_cost(self, obj: Run) -> str:
+        """At MODEL_PRICES (``agentsite.governance.cost``); "—" for a model with no price."""
+        cost = run_cost(obj)
+        return "—" if cost is None else f"{cost:.6f}"
+
     def get_urls(self) -> list[URLPattern]:
         usage = path(
             "usage/", self.admin_site.admin_view(self.usage_view), name="agentsite_run_usage"
@@ -510,6 +521,15 @@ class RunAdmin(admin.ModelAdmin):
         days = days if days in USAGE_DAYS else 30
         rows = usage_per_day(days)
         breakdown = usage_by_agent_and_model(days)
+        since = Run.objects.filter(
+            started_at__date__gte=timezone.now().date() - timedelta(days=days - 1)
+        )
+        costs = usage_breakdown(since, ["agent", "model"])
+        cost_of = {(row["agent"], row["model"]): row["estimated_cost"] for row in costs}
+        for row in breakdown:
+            model = "" if row["model"] == "(unknown)" else row["model"]
+            row["estimated_cost"] = cost_of.get((row["agent"], model), 0.0)
+        by_owner = usage_breakdown(since, ["owner_key"])
         peak = max((row.total_tokens for row in rows), default=0) or 1
         context = {
             **self.admin_site.each_context(request),
@@ -519,11 +539,13 @@ class RunAdmin(admin.ModelAdmin):
             "choices": USAGE_DAYS,
             "rows": [(row, round(100 * row.total_tokens / peak)) for row in rows],
             "breakdown": breakdown,
+            "by_owner": by_owner,
             "totals": {
                 "runs": sum(row.runs for row in rows),
                 "failed": sum(row.failed for row in rows),
                 "cancelled": sum(row.cancelled for row in rows),
                 "total_tokens": sum(row.total_tokens for row in rows),
+                "estimated_cost": total_cost(costs),
             },
             "failed_url": reverse("admin:agentsite_run_changelist")
             + f"?status__exact={RunStatus.FAILED}",

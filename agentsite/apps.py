@@ -12,6 +12,7 @@ class AgentsiteConfig(AppConfig):
 
         from agentsite.checks import TAG, check_enumerated_settings
         from agentsite.conversations.retention import runs_content_deleted
+        from agentsite.governance.quotas import check_quota_settings
         from agentsite.providers.selection import configure_sdk, reset_provider_cache
         from agentsite.runs.eventlog import forget_events_of_deleted_runs
         from agentsite.runs.pauses import forget_paused_content
@@ -23,3 +24,4 @@ class AgentsiteConfig(AppConfig):
         runs_content_deleted.connect(forget_paused_content, dispatch_uid="paused-runs")
         checks.register(check_cors_settings, checks.Tags.security)
         checks.register(check_enumerated_settings, TAG)
+        checks.register(check_quota_settings, TAG)

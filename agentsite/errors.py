@@ -42,6 +42,14 @@ class AgentSiteError(Exception):
         if code is not None:
             self.code = code
 
+    def response_headers(self) -> dict[str, str]:
+        """Headers an HTTP answer of this error carries (``Retry-After`` of a quota)."""
+        return {}
+
+    def event_keys(self) -> dict[str, Any]:
+        """Keys a WebSocket ``error`` event of this error carries beside its message."""
+        return {}
+
 
 class BadRequest(AgentSiteError):
     status = 400
@@ -129,6 +137,28 @@ class ConversationFull(AgentSiteError):
 
     status = 409
     message = "This conversation is full; start a new conversation or delete this one"
+
+
+class QuotaExceeded(AgentSiteError):
+    """A quota of the caller's is used up (``agentsite.governance.quotas``): 429, with
+    ``Retry-After`` (seconds) and the ``X-RateLimit-*`` headers saying what is left."""
+
+    status = 429
+    message = "A quota is used up; try again later"
+
+    def __init__(
+        self, message: str, *, limit: str, retry_after: int, headers: dict[str, str]
+    ) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.retry_after = retry_after
+        self.headers = {"Retry-After": str(retry_after), **headers}
+
+    def response_headers(self) -> dict[str, str]:
+        return self.headers
+
+    def event_keys(self) -> dict[str, Any]:
+        return {"limit": self.limit, "retry_after": self.retry_after}
 
 
 class ApprovalPending(AgentSiteError):

@@ -275,6 +275,7 @@ from agentsite.approval_models import Decision, ToolApproval  # noqa: E402
 from agentsite.branch_models import ConversationBranch  # noqa: E402
 from agentsite.feedback_models import Feedback  # noqa: E402
 from agentsite.governance.audit_models import AuditAction, AuditEntry  # noqa: E402
+from agentsite.governance.quota_models import QuotaCounter, QuotaOverride, QuotaSlot  # noqa: E402
 
 __all__ = [
     "ANONYMOUS_OWNER",
@@ -286,6 +287,9 @@ __all__ = [
     "ConversationItem",
     "Decision",
     "Feedback",
+    "QuotaCounter",
+    "QuotaOverride",
+    "QuotaSlot",
     "Run",
     "RunEventBatch",
     "RunStatus",

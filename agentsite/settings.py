@@ -226,6 +226,34 @@ APPROVAL_TIMEOUT_SECONDS = env.int("APPROVAL_TIMEOUT_SECONDS", default=3600)
 # code conversation_full) before it starts; a run admitted under them may end slightly over.
 MAX_CONVERSATION_ITEMS = env.int("MAX_CONVERSATION_ITEMS", default=10_000)
 MAX_CONVERSATION_BYTES = env.int("MAX_CONVERSATION_BYTES", default=16 * 1024 * 1024)
+# --- Quotas and cost (agentsite.governance.quotas, DESIGN.md §10). Each is a per-owner default
+# (API key, user, browser, the anonymous namespace); unset = no limit. Staff override them per
+# owner in the admin (Quota overrides). QUOTA_CONVERSATION_BYTES is an owner's budget *under*
+# the server's cap MAX_CONVERSATION_BYTES: a conversation takes no run past the smaller of both.
+QUOTA_RUNS_PER_MINUTE = env.int("QUOTA_RUNS_PER_MINUTE", default=None)
+QUOTA_CONCURRENT_RUNS = env.int("QUOTA_CONCURRENT_RUNS", default=None)
+QUOTA_TOKENS_PER_DAY = env.int("QUOTA_TOKENS_PER_DAY", default=None)
+QUOTA_RESEARCH_PER_DAY = env.int("QUOTA_RESEARCH_PER_DAY", default=None)
+QUOTA_CONVERSATION_BYTES = env.int("QUOTA_CONVERSATION_BYTES", default=None)
+# USD per 1M tokens: input, cached input, output (OpenAI's list prices; an estimate). The
+# MODEL_PRICES environment variable, JSON of the same shape, adds models or replaces entries:
+# MODEL_PRICES='{"my-model": {"input": 1, "cached_input": 0.1, "output": 4}}'.
+DEFAULT_MODEL_PRICES: dict[str, dict[str, float]] = {
+    "gpt-5": {"input": 1.25, "cached_input": 0.125, "output": 10.0},
+    "gpt-5-mini": {"input": 0.25, "cached_input": 0.025, "output": 2.0},
+    "gpt-5-nano": {"input": 0.05, "cached_input": 0.005, "output": 0.4},
+    "gpt-4.1": {"input": 2.0, "cached_input": 0.5, "output": 8.0},
+    "gpt-4.1-mini": {"input": 0.4, "cached_input": 0.1, "output": 1.6},
+    "gpt-4.1-nano": {"input": 0.1, "cached_input": 0.025, "output": 0.4},
+    "gpt-4o": {"input": 2.5, "cached_input": 1.25, "output": 10.0},
+    "gpt-4o-mini": {"input": 0.15, "cached_input": 0.075, "output": 0.6},
+    "o4-mini": {"input": 1.1, "cached_input": 0.275, "output": 4.4},
+    "offline": {"input": 0.0, "cached_input": 0.0, "output": 0.0},
+}
+MODEL_PRICES: dict[str, dict[str, float]] = {
+    **DEFAULT_MODEL_PRICES,
+    **env.json("MODEL_PRICES", default={}),
+}
 # What one GET /{agent}/session/{id} returns at most: items (the default and the cap of
 # ?limit=) and bytes of stored JSON; older items are read page by page with ?before=.
 SESSION_PAGE_MAX_ITEMS = env.int("SESSION_PAGE_MAX_ITEMS", default=1000)
@@ -270,7 +298,14 @@ CORS_ALLOW_CREDENTIALS = env.bool("CORS_ALLOW_CREDENTIALS", default=False)
 # needs to resume or cancel a run; browsers cap the preflight age anyway (Chromium: 2 h).
 CORS_ALLOW_METHODS = ["GET", "POST", "DELETE", "OPTIONS"]
 CORS_ALLOW_HEADERS = ["authorization", "content-type", "last-event-id"]
-CORS_EXPOSE_HEADERS = ["X-Run-Id"]
+# The quota headers (agentsite.governance.quota_headers) too: a page shows what is left.
+CORS_EXPOSE_HEADERS = [
+    "X-Run-Id",
+    "Retry-After",
+    "X-RateLimit-Limit",
+    "X-RateLimit-Remaining",
+    "X-RateLimit-Reset",
+]
 CORS_PREFLIGHT_MAX_AGE = 3600
 
 # --- Research (planner → searches → writer; research/).

@@ -118,6 +118,7 @@ class ResearchManager(PipelineWork):
             model=research_model("writer"),
             run_id=self.report_id,
             on_disconnect=on_disconnect,
+            research=True,
         )
 
     @property

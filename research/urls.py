@@ -14,12 +14,12 @@ import uuid
 from typing import Any, Literal
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponseBase
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from ninja import Query, Router, Status
 
 from agentsite.errors import AgentSiteError, BadRequest
 from agentsite.runs import run_to_completion, start_run
-from agentsite.web.routes import SSE_EVENT_SCHEMA, mount_run_routes, stream_live
+from agentsite.web.routes import SSE_EVENT_SCHEMA, add_headers, mount_run_routes, stream_live
 from agentsite.web.schemas import ErrorOut, MessageOut
 from agentsite.web.security import request_owner
 from research.errors import InvalidQuery
@@ -43,7 +43,7 @@ from research.schemas import (
 ERRORS: dict[int, Any] = {code: ErrorOut for code in (400, 401, 404, 413, 415, 422, 500, 503)}
 RUN_ERRORS: dict[int, Any] = {
     **ERRORS,
-    **{code: ResearchErrorOut for code in (404, 409, 500, 502)},
+    **{code: ResearchErrorOut for code in (404, 409, 429, 500, 502)},
 }
 SSE_OPENAPI = {
     "requestBody": {
@@ -75,24 +75,29 @@ research_router = Router(tags=[RESEARCH])
     summary="Research a query and return the report (the FastAPI app's endpoint)",
 )
 async def research(
-    request: HttpRequest, query: str = Query(..., description="What to research")
+    request: HttpRequest,
+    response: HttpResponse,
+    query: str = Query(..., description="What to research"),
 ) -> Status[Any]:
     owner = request_owner(request)
     manager = ResearchManager(query, owner.key)
+    headers: dict[str, str] = {}  # the quota headers
     try:
-        done = await run_to_completion(manager.request())
+        done = await run_to_completion(manager.request(), headers)
     except AgentSiteError as error:
+        add_headers(response, {**headers, **error.response_headers()})
         report_id = str(manager.report_id) if manager.stored else None
         return Status(
             error.status,
             ResearchErrorOut(error=error.message, code=error.code, report_id=report_id),
         )
+    add_headers(response, headers)
     return Status(200, ReportOut(report_id=str(manager.report_id), **done["final_output"]))
 
 
 @research_router.post(
     "/stream",
-    response=ERRORS,
+    response={**ERRORS, 429: ErrorOut},
     openapi_extra=SSE_OPENAPI,
     summary="Research a query, streaming progress and the report as SSE",
 )

@@ -35,6 +35,7 @@ async def claim_conversation(
     wait: bool = False,
     then: Callable[[int], None] | None = None,
     adding: tuple[int, int] = (0, 0),
+    max_bytes: int | None = None,
 ) -> int:
     """Give the conversation's run lease to ``token`` (a run id); returns the conversation's pk.
 
@@ -47,13 +48,14 @@ async def claim_conversation(
     with it, in one trip to the database thread, and a failed write gives the claim back.
 
     ``adding`` is ``(items, bytes)`` the run's input will store: a conversation that would then
-    exceed MAX_CONVERSATION_ITEMS or MAX_CONVERSATION_BYTES is not claimed
-    (``ConversationFull``), checked under the same row lock.
+    exceed MAX_CONVERSATION_ITEMS or ``max_bytes`` (the owner's cap:
+    ``agentsite.governance.quotas.Limits.stored_bytes_cap``; default MAX_CONVERSATION_BYTES) is
+    not claimed (``ConversationFull``), checked under the same row lock.
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + settings.MULTITASK_WAIT_SECONDS
     while True:
-        pk = await _try_claim_in_thread(owner, agent, session_id, token, then, adding)
+        pk = await _try_claim_in_thread(owner, agent, session_id, token, then, adding, max_bytes)
         if pk is not None:
             return pk
         if not wait or loop.time() >= deadline:
@@ -68,6 +70,7 @@ def _try_claim(
     token: uuid.UUID,
     then: Callable[[int], None] | None,
     adding: tuple[int, int] = (0, 0),
+    max_bytes: int | None = None,
 ) -> int | None:
     """Plain SQL (this runs once per turn, and the ORM's query compilation cost more than the
     statements): read the conversation's lease with its row locked (SQLite: the IMMEDIATE
@@ -78,7 +81,7 @@ def _try_claim(
     with transaction.atomic(), connection.cursor() as cursor:
         found = _lease_state(cursor, owner, agent, session_id, now)
         if found is None:
-            check_room((0, 0), adding)
+            check_room((0, 0), adding, max_bytes)
             pk = _insert_claimed(cursor, owner, agent, session_id, token, lease, now)
             if pk is None:  # created meanwhile by a concurrent first turn, which holds it
                 found = _lease_state(cursor, owner, agent, session_id, now)
@@ -88,7 +91,7 @@ def _try_claim(
                 refuse_if_awaiting_approval(holder, now)
             if not free:
                 return None
-            check_room(size, adding)
+            check_room(size, adding, max_bytes)
             update_row(cursor, Conversation, pk, {"active_run": token, "run_lease_until": lease})
             # Held but expired (free, or we would have stopped): a dead process's run.
             if held:
@@ -143,11 +146,16 @@ def refuse_if_awaiting_approval(holder: Any, now: datetime) -> None:
         )
 
 
-def check_room(size: tuple[int, int], adding: tuple[int, int]) -> None:
+def check_room(
+    size: tuple[int, int], adding: tuple[int, int], max_bytes: int | None = None
+) -> None:
     """``ConversationFull`` unless a conversation of ``size`` (items, bytes) can take
-    ``adding`` more and stay within MAX_CONVERSATION_ITEMS and MAX_CONVERSATION_BYTES."""
+    ``adding`` more and stay within MAX_CONVERSATION_ITEMS and ``max_bytes`` (default
+    MAX_CONVERSATION_BYTES)."""
     (items, stored), (more_items, more_bytes) = size, adding
-    max_items, max_bytes = settings.MAX_CONVERSATION_ITEMS, settings.MAX_CONVERSATION_BYTES
+    max_items = settings.MAX_CONVERSATION_ITEMS
+    if max_bytes is None:
+        max_bytes = settings.MAX_CONVERSATION_BYTES
     if items + more_items > max_items or stored + more_bytes > max_bytes:
         raise ConversationFull(
             f"This conversation is full: it holds {items} items ({stored} bytes) and the limit "

@@ -74,6 +74,7 @@ class AgentWork(RunWork):
                 context=self.context,
                 session=self.session,
                 max_turns=settings.MAX_TURNS,
+                hooks=self.hooks,
                 run_config=run_config(self.run.model, self.run.agent, get_model_provider()),
             )
             if self._cancel_mode is not None:

@@ -24,6 +24,7 @@ from agents import RunState
 
 from agentsite.conversations.session import DjangoSession
 from agentsite.errors import AgentRunError, InvalidDecision, NotAwaitingApproval, NotFound
+from agentsite.governance.quotas import resume_counted
 from agentsite.models import Decision, Run, RunStatus, ToolApproval
 from agentsite.registry import get_spec
 from agentsite.runs.agent_work import AgentWork
@@ -176,12 +177,15 @@ async def _resume(resumption: Resumption) -> LiveRun:
     live = LiveRun(run.id, run.session_id or None, offset=run.event_count)
     # No context: the SDK takes the one stored in the state (the owner and the client's).
     work = AgentWork(run=run, agent=spec.agent, input=state, context=None, session=session)
+    # Counted again while it runs (its tokens so far are in the ledger since its pause).
+    quota = await resume_counted(run.owner_key, run.id, run.total_tokens)
     driver = RunDriver(run=run, live=live, work=work)
     register(live)
     # A fresh context, as in ``start_run``: the run outlives the request that decided.
     live.task = asyncio.get_running_loop().create_task(
         driver.execute(), context=contextvars.Context()
     )
+    quota.attach(live, work)
     return live
 
 

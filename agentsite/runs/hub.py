@@ -41,6 +41,8 @@ class LiveRun:
         self.cancel_mode: CancelMode | None = None
         self.cancelled_by = ""
         self.task: asyncio.Task[None] | None = None
+        # Headers an HTTP answer about this run carries (the quotas' X-RateLimit-*).
+        self.headers: dict[str, str] = {}
         self._changed = asyncio.Event()
         self._on_cancel: Callable[[CancelMode], None] | None = None
 

@@ -29,6 +29,7 @@ from agentsite.conversations.leases import claim_conversation
 from agentsite.conversations.session import DjangoSession
 from agentsite.conversations.sql import insert_row
 from agentsite.errors import AgentSiteError, ApprovalPending, EventsGone, NotFound
+from agentsite.governance.quotas import RunQuota, admit_run
 from agentsite.models import Run, RunStatus
 from agentsite.providers.selection import model_name_for
 from agentsite.registry import AgentSpec
@@ -75,10 +76,14 @@ class WorkRequest:
     model: str = ""
     run_id: uuid.UUID = field(default_factory=uuid.uuid4)
     on_disconnect: OnDisconnect = "cancel"
+    # Counted against the owner's research runs per day (QUOTA_RESEARCH_PER_DAY).
+    research: bool = False
 
 
 async def start_run(request: RunRequest | WorkRequest) -> LiveRun:
-    """Claim the conversation (409 ``ConversationBusy`` unless ``enqueue``) and start the run.
+    """Admit the run under its owner's quotas (429 ``QuotaExceeded``), claim the conversation
+    (409 ``ConversationBusy`` unless ``enqueue``) and start the run: every transport's runs
+    start here. The quota headers are in the run's ``headers``.
 
     Shielded: a caller cancelled half way (the client left) must not leave a claimed
     conversation or a "running" ledger row behind with no run; the start completes and, if the
@@ -103,12 +108,19 @@ async def start_run(request: RunRequest | WorkRequest) -> LiveRun:
 
 
 async def _start_run(request: RunRequest | WorkRequest) -> LiveRun:
-    if isinstance(request, WorkRequest):
-        return await _start_work(request)
-    return await _start_agent_run(request)
+    research = isinstance(request, WorkRequest) and request.research
+    run_id = request.run_id if isinstance(request, WorkRequest) else uuid.uuid4()
+    quota = await admit_run(request.owner, run_id, research=research)
+    try:
+        if isinstance(request, WorkRequest):
+            return await _start_work(request, quota)
+        return await _start_agent_run(request, run_id, quota)
+    except BaseException:
+        await asyncio.shield(quota.give_back())
+        raise
 
 
-async def _start_work(request: WorkRequest) -> LiveRun:
+async def _start_work(request: WorkRequest, quota: RunQuota) -> LiveRun:
     run = Run(
         id=request.run_id,
         agent=request.agent,
@@ -118,13 +130,13 @@ async def _start_work(request: WorkRequest) -> LiveRun:
         lease_until=timezone.now() + timedelta(seconds=settings.RUN_LEASE_SECONDS),
     )
     await _insert_run_in_thread(run)
-    return _launch(run, LiveRun(run.id, None), request.work)
+    return _launch(run, LiveRun(run.id, None), request.work, quota)
 
 
-async def _start_agent_run(request: RunRequest) -> LiveRun:
+async def _start_agent_run(request: RunRequest, run_id: uuid.UUID, quota: RunQuota) -> LiveRun:
     session_id = request.session_id if settings.ENABLE_SESSIONS else None
     run = Run(
-        id=uuid.uuid4(),
+        id=run_id,
         agent=request.spec.slug,
         owner_key=request.owner,
         session_id=session_id or "",
@@ -149,6 +161,7 @@ async def _start_agent_run(request: RunRequest) -> LiveRun:
             wait=request.multitask == "enqueue",
             then=record,
             adding=input_size(request.input),
+            max_bytes=quota.limits.stored_bytes_cap(),
         )
         try:
             await claim()
@@ -176,11 +189,12 @@ async def _start_agent_run(request: RunRequest) -> LiveRun:
         context=RunContext(owner=request.owner, data=request.context),
         session=session,
     )
-    return _launch(run, LiveRun(run.id, session_id), work)
+    return _launch(run, LiveRun(run.id, session_id), work, quota)
 
 
-def _launch(run: Run, live: LiveRun, work: RunWork) -> LiveRun:
-    """Drive ``work`` in the background as ``run`` (its ledger row already written)."""
+def _launch(run: Run, live: LiveRun, work: RunWork, quota: RunQuota) -> LiveRun:
+    """Drive ``work`` in the background as ``run`` (its ledger row already written), counted
+    under its quota until it ends."""
     driver = RunDriver(run=run, live=live, work=work)
     register(live)
     # A fresh context: the run must not inherit the request's thread-sensitive executor,
@@ -188,6 +202,7 @@ def _launch(run: Run, live: LiveRun, work: RunWork) -> LiveRun:
     live.task = asyncio.get_running_loop().create_task(
         driver.execute(), context=contextvars.Context()
     )
+    quota.attach(live, work)
     return live
 
 
@@ -207,9 +222,14 @@ def _insert_run(run: Run) -> None:
 _insert_run_in_thread = in_database_thread(_insert_run)
 
 
-async def run_to_completion(request: RunRequest | WorkRequest) -> dict[str, Any]:
-    """Start a run and wait for its last event; raise its error as an ``AgentSiteError``."""
+async def run_to_completion(
+    request: RunRequest | WorkRequest, headers: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Start a run and wait for its last event; raise its error as an ``AgentSiteError``.
+    ``headers`` receives the run's response headers (its quota's) once it has started."""
     live = await start_run(request)
+    if headers is not None:
+        headers.update(live.headers)
     last: dict[str, Any] = {}
     waiting: list[dict[str, Any]] = []
     try:

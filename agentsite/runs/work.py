@@ -16,6 +16,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
+from agents import RunHooks
 from agents.usage import Usage
 
 from agentsite.runs.events import WireEvent
@@ -34,6 +35,9 @@ class RunWork(ABC):
     run is then stored as awaiting approval instead of ending (``agentsite.runs.approvals``)."""
 
     pause: Pause | None = None
+    # SDK run hooks the work passes to its ``Runner`` calls: the token meter of the quotas
+    # (``agentsite.governance.quotas``), set before the work starts.
+    hooks: RunHooks[Any] | None = None
 
     @property
     @abstractmethod

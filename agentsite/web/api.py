@@ -71,6 +71,8 @@ def mount_registered_routes() -> None:
 mount_registered_routes()
 # The caller's conversations across every agent (the web UI's one list).
 api.add_router("/conversations", "agentsite.web.conversation_routes.router")
+# The caller's quotas and usage (GET /me/usage).
+api.add_router("/me", "agentsite.web.usage_routes.router")
 
 
 @api.get("/health", response={200: HealthOut, 503: HealthOut}, tags=["site"], auth=None)
@@ -135,7 +137,10 @@ def error_response(
 
 @api.exception_handler(AgentSiteError)
 def on_domain_error(request: HttpRequest, exc: AgentSiteError) -> HttpResponse:
-    return error_response(request, exc.status, exc.message, code=exc.code)
+    response = error_response(request, exc.status, exc.message, code=exc.code)
+    for name, value in exc.response_headers().items():  # Retry-After of a quota's 429
+        response[name] = value
+    return response
 
 
 def on_database_error(request: HttpRequest, exc: Exception) -> HttpResponse:

@@ -417,7 +417,13 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
     async def send_error(self, exc: BaseException, session_id: str | None) -> None:
         error = translate_error(exc)
         await self.send_json(
-            error_event(error.message, session_id, status=error.status, code=error.code)
+            error_event(
+                error.message,
+                session_id,
+                status=error.status,
+                code=error.code,
+                **error.event_keys(),
+            )
         )
 
 

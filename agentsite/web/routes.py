@@ -112,6 +112,7 @@ def agent_router(spec: AgentSpec) -> Router:
             **ERRORS,
             200: PausedRunOut | RunOut,
             409: RunOut,
+            429: RunOut,
             500: RunOut,
             502: RunOut,
             503: RunOut,
@@ -119,14 +120,19 @@ def agent_router(spec: AgentSpec) -> Router:
         summary=f"Run {spec.slug} and return its final output",
         operation_id=f"{spec.slug}_run",
     )
-    async def run(request: HttpRequest, body: RunBody) -> Status[RunOut | PausedRunOut]:
+    async def run(
+        request: HttpRequest, response: HttpResponse, body: RunBody
+    ) -> Status[RunOut | PausedRunOut]:
         owner = request_owner(request)
         session_id = body.session_id if settings.ENABLE_SESSIONS else None
+        # The quota headers (X-RateLimit-*, and Retry-After with a 429) go on the answer.
+        headers: dict[str, str] = {}
         try:
-            done = await run_to_completion(body.run_request(spec, owner.key, "cancel"))
+            done = await run_to_completion(body.run_request(spec, owner.key, "cancel"), headers)
         except (AgentSiteError, *DATABASE_UNAVAILABLE) as exc:
             # The database may go away under the run: still /run's usual body, with a 503.
             error = translate_error(exc)
+            add_headers(response, {**headers, **error.response_headers()})
             failed = RunOut(
                 success=False, error=error.message, code=error.code, session_id=session_id
             )
@@ -139,7 +145,9 @@ def agent_router(spec: AgentSpec) -> Router:
                 status=AWAITING_APPROVAL,
                 approvals=[approval_from_event(event) for event in done["approvals"]],
             )
+            add_headers(response, headers)
             return Status(200, paused)
+        add_headers(response, headers)
         outcome = RunOut(
             final_output=done["final_output"],
             success=True,
@@ -151,7 +159,7 @@ def agent_router(spec: AgentSpec) -> Router:
 
     @router.post(
         "/stream",
-        response={409: ErrorOut, **ERRORS},
+        response={409: ErrorOut, 429: ErrorOut, **ERRORS},
         openapi_extra=SSE_OPENAPI,
         summary=f"Run {spec.slug}, streaming its events as SSE",
         operation_id=f"{spec.slug}_stream",
@@ -372,7 +380,14 @@ def stream_live(live: LiveRun, on_disconnect: str) -> HttpResponseBase:
             await asyncio.wait_for(live.done.wait(), CANCEL_WAIT_SECONDS)
 
     on_close = stop_run if on_disconnect == "cancel" else None
-    return sse_response(live.follow(), live.run_id, on_close=on_close)
+    return add_headers(sse_response(live.follow(), live.run_id, on_close=on_close), live.headers)
+
+
+def add_headers(response: HttpResponseBase, headers: dict[str, str]) -> HttpResponseBase:
+    """Set ``headers`` (a run's quota headers) on ``response``."""
+    for name, value in headers.items():
+        response[name] = value
+    return response
 
 
 def mount_run_routes(router: Router, slug: str) -> None:

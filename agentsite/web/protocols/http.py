@@ -29,4 +29,8 @@ async def stream_run(
             await asyncio.wait_for(live.done.wait(), CANCEL_WAIT_SECONDS)
 
     on_close = stop_run if request.on_disconnect == "cancel" else None
-    return sse_response(live.follow(), live.run_id, on_close=on_close, encoder=encoder_for(live))
+    encoder = encoder_for(live)
+    response = sse_response(live.follow(), live.run_id, on_close=on_close, encoder=encoder)
+    for name, value in live.headers.items():  # the quota headers
+        response[name] = value
+    return response
