@@ -26,11 +26,13 @@ from django.utils.text import Truncator
 from agentsite import approval_admin  # noqa: F401  (registers the approval inbox)
 from agentsite.conversations.retention import PurgeResult, delete_conversations
 from agentsite.feedback_admin import feedback_table
-from agentsite.governance import audit_admin  # noqa: F401  (registers the audit log)
+from agentsite.governance import (
+    audit_admin,  # noqa: F401  (registers the audit log)
+    quota_admin,  # noqa: F401  (registers quota overrides)
+)
 from agentsite.governance.audit import record, staff_actor
 from agentsite.governance.audit_admin import record_page_view
 from agentsite.governance.audit_models import AuditAction
-from agentsite.governance import quota_admin  # noqa: F401  (registers quota overrides)
 from agentsite.governance.cost import run_cost, total_cost, usage_breakdown
 from agentsite.governance.moderation import (
     export_conversation,

@@ -65,9 +65,9 @@ from agentsite.web.schemas import (
     BranchBody,
     BranchOut,
     ErrorOut,
+    FeedbackOut,
     ForkBody,
     ForkOut,
-    FeedbackOut,
     InfoOut,
     MessageOut,
     PausedRunOut,
@@ -350,6 +350,7 @@ def agent_router(spec: AgentSpec) -> Router:
         return BranchOut(
             session_id=session_id, branch=state.branch, branch_count=state.branch_count, input=None
         )
+
     feedback_routes.add_routes(router, spec)
 
     @router.get(

@@ -274,6 +274,8 @@ class ForkOut(Schema):
     turn: int = Field(description="Its user turn on the active branch (1 = the first)")
     branches: list[int] = Field(description="The branch of each version of it, oldest first")
     index: int = Field(description="Which of them (1-based) is the one shown: the UI's n/m")
+
+
 def _feedback_comment(value: str) -> str:
     check_json_text(value, "comment")
     return value.strip()
@@ -329,7 +331,8 @@ class SessionOut(Schema):
     )
     item_positions: list[int] = Field(
         default_factory=list,
-        description="Each of `messages`' position: what `POST …/fork` names a user message by",
+        description="Each of `messages`' position: what `POST …/fork` names a user message by, "
+        "and what feedback on a reply names",
     )
     branch: int = Field(1, description="The active branch, whose items these are (1 = main)")
     branch_count: int = Field(1, description="How many branches the conversation has")
@@ -337,7 +340,6 @@ class SessionOut(Schema):
         default_factory=list,
         description="The user messages of this page that have other versions (edited and "
         "resent): switch to one with `POST …/branch`",
-        description="Each of `messages`' position: what feedback on an item names",
     )
     feedback: list[FeedbackOut] = Field(
         default_factory=list, description="The caller's feedback on this page's items"
