@@ -20,7 +20,7 @@ from ninja import Query, Router, Status
 from agentsite.errors import AgentSiteError, BadRequest
 from agentsite.runs import run_to_completion, start_run
 from agentsite.web.routes import SSE_EVENT_SCHEMA, add_headers, mount_run_routes, stream_live
-from agentsite.web.schemas import ErrorOut, MessageOut
+from agentsite.web.schemas import ErrorOut, MessageOut, error_responses
 from agentsite.web.security import request_owner
 from research.errors import InvalidQuery
 from research.manager import RESEARCH, ResearchManager
@@ -40,7 +40,7 @@ from research.schemas import (
     ResearchErrorOut,
 )
 
-ERRORS: dict[int, Any] = {code: ErrorOut for code in (400, 401, 404, 413, 415, 422, 500, 503)}
+ERRORS: dict[int, Any] = error_responses(400, 401, 404, 413, 415, 422, 500, 503)
 RUN_ERRORS: dict[int, Any] = {
     **ERRORS,
     **{code: ResearchErrorOut for code in (404, 409, 429, 500, 502)},

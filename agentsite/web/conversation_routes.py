@@ -16,10 +16,10 @@ from agentsite.conversations.listing import (
 from agentsite.errors import NotFound
 from agentsite.registry import all_specs
 from agentsite.web.owners import browser_behind_account
-from agentsite.web.schemas import ClaimOut, ErrorOut, SessionListOut
+from agentsite.web.schemas import ClaimOut, SessionListOut, error_responses
 from agentsite.web.security import request_owner
 
-ERRORS: dict[int, type[ErrorOut]] = {code: ErrorOut for code in (400, 401, 404, 415, 422, 503)}
+ERRORS = error_responses(400, 401, 404, 415, 422, 503)
 
 router = Router(tags=["conversations"])
 

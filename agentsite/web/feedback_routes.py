@@ -12,16 +12,15 @@ from agentsite.feedback_models import Rating
 from agentsite.governance.feedback import clear_feedback, feedback_out, give_feedback
 from agentsite.registry import AgentSpec
 from agentsite.web.schemas import (
-    SESSION_ID_PATTERN,
-    ErrorOut,
     FeedbackBody,
     FeedbackOut,
     FeedbackSavedOut,
+    SessionIdPath,
+    error_responses,
 )
 from agentsite.web.security import request_owner
 
-ERRORS: dict[int, type[ErrorOut]] = {code: ErrorOut for code in (400, 401, 404, 415, 422, 503)}
-SessionIdPath = Path(..., pattern=SESSION_ID_PATTERN.pattern, max_length=128)
+ERRORS = error_responses(400, 401, 404, 415, 422, 503)
 # Positions are BigIntegerField values; a larger number names no item (and would overflow).
 PositionPath = Path(..., ge=0, le=2**63 - 1, description="The assistant item's position")
 FEEDBACK_PATH = "/session/{session_id}/items/{position}/feedback"

@@ -20,9 +20,9 @@ from agents.tool import FunctionTool
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
-from ninja import Header, Path, Query, Router, Status
+from ninja import Header, Query, Router, Status
 
-from agentsite.conversations.branches import fork_conversation, read_forks, switch_branch
+from agentsite.conversations.branches import read_forks
 from agentsite.conversations.leases import is_running
 from agentsite.conversations.listing import (
     conversation_runs,
@@ -55,18 +55,15 @@ from agentsite.runs.service import (
     run_to_completion,
     start_run,
 )
-from agentsite.web import feedback_routes
+from agentsite.web import branch_routes, feedback_routes
 from agentsite.web.owners import Owner
 from agentsite.web.protocols import ag_ui_http, ai_sdk_http
 from agentsite.web.schemas import (
     SESSION_ID_PATTERN,
     ApprovalOut,
     ApprovalsBody,
-    BranchBody,
-    BranchOut,
     ErrorOut,
     FeedbackOut,
-    ForkBody,
     ForkOut,
     InfoOut,
     MessageOut,
@@ -76,16 +73,16 @@ from agentsite.web.schemas import (
     RunBody,
     RunOut,
     RunStatusOut,
+    SessionIdPath,
     SessionListOut,
     SessionOut,
     UsageOut,
+    error_responses,
 )
 from agentsite.web.security import request_owner
 from agentsite.web.sse import parse_last_event_id, sse_openapi, sse_response
 
-ERRORS: dict[int, type[ErrorOut]] = {
-    code: ErrorOut for code in (400, 401, 404, 409, 413, 415, 422, 500, 502, 503)
-}
+ERRORS = error_responses(400, 401, 404, 409, 413, 415, 422, 500, 502, 503)
 SSE_OPENAPI = sse_openapi(
     "Server-Sent Events: `id: <run_id>:<seq>` and one `data: <json>` line per event; the run "
     "id is also in the `X-Run-Id` header",
@@ -94,7 +91,6 @@ SSE_OPENAPI = sse_openapi(
 SSE_EVENT_SCHEMA: dict[str, Any] = SSE_OPENAPI["responses"][200]["content"]["text/event-stream"][
     "schema"
 ]
-SessionIdPath = Path(..., pattern=SESSION_ID_PATTERN.pattern, max_length=128)
 # The client protocols beside the native one (DESIGN.md §8), each mounted on every agent.
 PROTOCOL_ROUTES: tuple[Callable[[Router, AgentSpec], None], ...] = (
     ai_sdk_http.add_routes,
@@ -312,45 +308,7 @@ def agent_router(spec: AgentSpec) -> Router:
             raise NotFound("This session has no user turn to rewind")
         return RewindOut(input=removed.get("content"), success=True)
 
-    @router.post(
-        "/session/{session_id}/fork",
-        response={200: BranchOut, **ERRORS},
-        summary="Edit an earlier user message: fork the conversation before it",
-        description="Makes a new branch holding the active branch's items before the user "
-        "message at `position`, and makes it the active one; send the edited message with "
-        "`/run` or `/stream` as usual. 404 when the position is not a user message of the "
-        "active branch, 409 while a run holds the conversation.",
-        operation_id=f"{spec.slug}_fork",
-    )
-    async def fork(
-        request: HttpRequest, body: ForkBody, session_id: str = SessionIdPath
-    ) -> BranchOut:
-        session = _session(request_owner(request), spec, session_id)
-        state = await fork_conversation(session.owner, spec.slug, session_id, body.position)
-        return BranchOut(
-            session_id=session_id,
-            branch=state.branch,
-            branch_count=state.branch_count,
-            input=state.input,
-        )
-
-    @router.post(
-        "/session/{session_id}/branch",
-        response={200: BranchOut, **ERRORS},
-        summary="Switch the conversation's active branch",
-        description="The active branch is what the history shows and what the model sees "
-        "next turn. 404 for an unknown branch, 409 while a run holds the conversation.",
-        operation_id=f"{spec.slug}_switch_branch",
-    )
-    async def branch(
-        request: HttpRequest, body: BranchBody, session_id: str = SessionIdPath
-    ) -> BranchOut:
-        session = _session(request_owner(request), spec, session_id)
-        state = await switch_branch(session.owner, spec.slug, session_id, body.branch)
-        return BranchOut(
-            session_id=session_id, branch=state.branch, branch_count=state.branch_count, input=None
-        )
-
+    branch_routes.add_routes(router, spec)
     feedback_routes.add_routes(router, spec)
 
     @router.get(

@@ -9,7 +9,7 @@ from functools import cache
 from typing import Annotated, Any, Literal, cast
 
 from django.conf import settings
-from ninja import Schema
+from ninja import Path, Schema
 from openai.types.responses import ResponseInputItemParam
 from pydantic import AfterValidator, Field, StrictBool, StrictInt, TypeAdapter, field_validator
 from pydantic import ValidationError as PydanticValidationError
@@ -267,6 +267,15 @@ class ErrorOut(Schema):
     error: str
     code: str | None = None
     detail: Any = None
+
+
+def error_responses(*codes: int) -> dict[int, type[ErrorOut]]:
+    """A route's ``response`` entries for the JSON errors it may answer (all ``ErrorOut``)."""
+    return dict.fromkeys(codes, ErrorOut)
+
+
+# A session id in a URL path, held to the rule a body's ``session_id`` is.
+SessionIdPath = Path(..., pattern=SESSION_ID_PATTERN.pattern, max_length=128)
 
 
 class ForkOut(Schema):

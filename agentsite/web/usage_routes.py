@@ -14,7 +14,7 @@ from agentsite.governance.cost import total_cost, usage_breakdown
 from agentsite.governance.quota_counters import get_counters
 from agentsite.governance.quotas import budget, limits_for
 from agentsite.models import Run
-from agentsite.web.schemas import ErrorOut
+from agentsite.web.schemas import error_responses
 from agentsite.web.security import request_owner
 
 router = Router(tags=["usage"])
@@ -58,7 +58,7 @@ class CallerUsageOut(Schema):
 
 @router.get(
     "/usage",
-    response={200: CallerUsageOut, **{code: ErrorOut for code in (401, 503)}},
+    response={200: CallerUsageOut, **error_responses(401, 503)},
     summary="The caller's quotas (limit, used, remaining, reset) and today's usage and cost",
     operation_id="me_usage",
 )

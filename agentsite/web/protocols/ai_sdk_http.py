@@ -27,7 +27,12 @@ from agentsite.runs.service import AgentInput, RunRequest, follow_run, get_resum
 from agentsite.web.protocols.ai_sdk import UIMessageStreamEncoder
 from agentsite.web.protocols.base import handoff_tool_names
 from agentsite.web.protocols.http import stream_run
-from agentsite.web.schemas import SESSION_ID_PATTERN, ErrorOut, SessionId, check_json_text
+from agentsite.web.schemas import (
+    SESSION_ID_PATTERN,
+    SessionId,
+    check_json_text,
+    error_responses,
+)
 from agentsite.web.security import request_owner
 from agentsite.web.sse import sse_openapi, sse_response
 
@@ -39,9 +44,7 @@ UI_STREAM_OPENAPI = sse_openapi(
     "One UI message chunk as JSON (`start`, `text-delta`, `tool-input-available`, …)",
     event_id="not sent: a resumed stream starts again from `start`",
 )
-ERRORS: dict[int, type[ErrorOut]] = {
-    code: ErrorOut for code in (400, 401, 404, 409, 413, 415, 422, 429, 503)
-}
+ERRORS = error_responses(400, 401, 404, 409, 413, 415, 422, 429, 503)
 
 
 class UIMessageIn(Schema):
