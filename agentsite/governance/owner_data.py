@@ -34,7 +34,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from agentsite.conversations.retention import delete_conversations, runs_content_deleted
-from agentsite.governance.audit import record
+from agentsite.governance.audit import AUDIT_MAX_IDS, record
 from agentsite.governance.audit_models import AuditAction
 from agentsite.governance.moderation import export_conversation
 from agentsite.models import ANONYMOUS_OWNER, Conversation, Run, RunStatus, ToolApproval
@@ -140,7 +140,7 @@ def erase_owner_data(owner: str, actor: str, *, dry_run: bool = False) -> EraseR
                 "owner",
                 [owner],
                 [owner],
-                conversation_ids=[pk for pk, _ in purge.deleted],
+                conversation_ids=[pk for pk, _ in purge.deleted][:AUDIT_MAX_IDS],
                 **{name: getattr(result, name) for name in EraseResult.__dataclass_fields__},
             )
     return result
