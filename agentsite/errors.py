@@ -94,6 +94,8 @@ class LegalHold(AgentSiteError):
 
     status = 409
     message = "This conversation is under a legal hold and cannot be deleted"
+    # Rewinding or clearing it: removing some of its items, which the hold keeps too.
+    ITEMS_KEPT = "This conversation is under a legal hold: its items cannot be removed"
 
 
 class UnsupportedMediaType(AgentSiteError):

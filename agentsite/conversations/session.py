@@ -43,6 +43,7 @@ from agentsite.conversations.dbthread import in_database_thread
 from agentsite.conversations.items import message_text
 from agentsite.conversations.retention import delete_conversation
 from agentsite.conversations.sql import Columns
+from agentsite.errors import LegalHold
 from agentsite.models import ANONYMOUS_OWNER, Conversation, ConversationItem, ConversationQuerySet
 
 TITLE_LENGTH = 80
@@ -347,6 +348,10 @@ class DjangoSession:
             conversation = self._conversations().select_for_update().first()
             if conversation is None:
                 return None
+            if conversation.legal_hold:
+                raise LegalHold(
+                    "This conversation is under a legal hold: its items cannot be removed"
+                )
             branch = conversation.items.filter(branch=conversation.active_branch)
             last_user = branch.filter(role="user").order_by("-position").first()
             if last_user is None:
@@ -371,11 +376,18 @@ class DjangoSession:
         popped: TResponseInputItem | None = None
         with transaction.atomic():
             conversation = (
-                self._conversations().select_for_update().values_list("pk", "active_branch").first()
+                self._conversations()
+                .select_for_update()
+                .values_list("pk", "active_branch", "legal_hold")
+                .first()
             )
             if conversation is None:
                 return None
-            conversation_id, branch = conversation
+            conversation_id, branch, held = conversation
+            if held:
+                raise LegalHold(
+                    "This conversation is under a legal hold: its items cannot be removed"
+                )
             items = ConversationItem.objects.filter(conversation_id=conversation_id, branch=branch)
             removed, freed = 0, 0
             while (
@@ -412,11 +424,18 @@ class DjangoSession:
         """Empty the active branch; the conversation's other branches keep their items."""
         with transaction.atomic():
             conversation = (
-                self._conversations().select_for_update().values_list("pk", "active_branch").first()
+                self._conversations()
+                .select_for_update()
+                .values_list("pk", "active_branch", "legal_hold")
+                .first()
             )
             if conversation is None:
                 return
-            conversation_id, branch = conversation
+            conversation_id, branch, held = conversation
+            if held:
+                raise LegalHold(
+                    "This conversation is under a legal hold: its items cannot be removed"
+                )
             self._conversation_id = conversation_id
             items = ConversationItem.objects.filter(conversation_id=conversation_id, branch=branch)
             freed = sum(utf8_size(data) for data in items.values_list("data", flat=True).iterator())

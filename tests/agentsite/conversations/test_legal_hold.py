@@ -16,6 +16,8 @@ from django.core.management import call_command
 from django.test import AsyncClient, Client
 from django.utils import timezone
 
+from agentsite.conversations.session import DjangoSession
+from agentsite.errors import LegalHold
 from agentsite.models import AuditEntry, Conversation, ConversationItem, Run, RunEventBatch
 
 pytestmark = pytest.mark.django_db
@@ -104,6 +106,30 @@ async def test_the_owner_cannot_delete_a_held_conversation(client: AsyncClient):
     assert body["success"] is False and body["code"] == "legal_hold"
     assert "legal hold" in body["error"]
     assert await sync_to_async(intact)(held)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_owner_cannot_rewind_a_held_conversation(client: AsyncClient):
+    held = await sync_to_async(conversation)("held", held=True)
+
+    response = await client.post("/chat/session/held/rewind")
+
+    assert response.status_code == 409
+    assert response.json()["code"] == "legal_hold"
+    assert await sync_to_async(intact)(held)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_session_store_removes_no_item_of_a_held_conversation():
+    held = await sync_to_async(conversation)("held", held=True)
+    session = DjangoSession("held", agent="chat")
+
+    for remove in (session.pop_item, session.clear_session):
+        with pytest.raises(LegalHold):
+            await remove()
+
+    assert await sync_to_async(intact)(held)
+    assert len(await session.get_items()) == 1
 
 
 def test_the_hold_is_a_column_a_filter_and_an_action(admin_client: Client):
