@@ -18,6 +18,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
 from agentsite.conversations.items import item_text
+from agentsite.governance.audit_admin import record_list_view
 from agentsite.models import Conversation, ConversationItem, Feedback
 
 EXCERPT_CHARS = 80
@@ -97,6 +98,11 @@ class FeedbackAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Feedback]:
         return with_reply_data(super().get_queryset(request))
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        """The list quotes the rated replies: reading it is in the audit log."""
+        response = super().changelist_view(request, extra_context)
+        return record_list_view(request, response, "feedback", lambda row: row.owner_key)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         """The ratings are what the users said: staff read them, never write them."""

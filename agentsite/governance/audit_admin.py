@@ -1,7 +1,8 @@
 """The audit log in the admin: superusers read it; nobody adds, changes or deletes an entry.
 
 ``record_page_view`` is what the content pages of the admin (a conversation's transcript, an
-item, a research report) call once they have rendered.
+item, a research report) call once they have rendered; ``record_list_view`` what the lists that
+show content (the feedback list's replies, the approval inbox's tool arguments) call.
 """
 
 from __future__ import annotations
@@ -31,6 +32,27 @@ def record_page_view(
     shown: Model | None = context.get("original")
     if request.method == "GET" and response.status_code == 200 and shown is not None:
         record(staff_actor(request), action, target_type, [shown.pk], [owner_of(shown)])
+    return response
+
+
+def record_list_view(
+    request: HttpRequest, response: HttpResponse, target_type: str, owner_of: Callable[[Any], str]
+) -> HttpResponse:
+    """Record that the staff member read the rows a change list showed (one entry for the
+    page, naming its rows and their owners); nothing for a redirect or an action's post."""
+    context = getattr(response, "context_data", None) or {}
+    changelist = context.get("cl")
+    if request.method == "GET" and response.status_code == 200 and changelist is not None:
+        shown = list(changelist.result_list)
+        if shown:
+            record(
+                staff_actor(request),
+                AuditAction.TRANSCRIPT_VIEWED,
+                target_type,
+                [row.pk for row in shown],
+                [owner_of(row) for row in shown],
+                page="list",
+            )
     return response
 
 

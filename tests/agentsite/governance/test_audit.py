@@ -24,6 +24,7 @@ from agentsite.models import (
     AuditEntry,
     Conversation,
     ConversationItem,
+    Feedback,
     Run,
     ToolApproval,
 )
@@ -174,6 +175,38 @@ def test_approval_decisions_are_recorded(admin_client: Client):
     assert entry.target_ids == [str(approval.pk)] and entry.owner_key == "anonymous"
     # The reason stays on the approval row (which an erase scrubs), not in the log.
     assert entry.details == {"decision": "rejected"}
+
+
+def test_reading_the_feedback_list_is_recorded(admin_client: Client):
+    """The feedback list quotes the rated replies."""
+    row = conversation("rated")
+    rating = Feedback.objects.create(
+        conversation=row, position=0, owner_key="key:1", agent="chat", rating="up"
+    )
+
+    assert admin_client.get("/admin/agentsite/feedback/").status_code == 200
+
+    assert entries() == [
+        ("staff:admin", "transcript_viewed", "feedback", [str(rating.pk)], "key:1")
+    ]
+    assert AuditEntry.objects.get().details == {"page": "list"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_reading_the_approval_inbox_is_recorded(admin_client: Client):
+    """The inbox shows the tool calls' arguments; an empty one shows nothing to record."""
+    assert admin_client.get("/admin/agentsite/toolapproval/").status_code == 200
+    assert entries() == []
+    from tests.agentsite.web.test_approvals_http import pause
+
+    run_id, _ = asyncio.run(pause(AsyncClient(), "inbox"))
+    approval = ToolApproval.objects.get(run_id=run_id)
+
+    assert admin_client.get("/admin/agentsite/toolapproval/").status_code == 200
+
+    assert entries() == [
+        ("staff:admin", "transcript_viewed", "approval", [str(approval.pk)], "anonymous")
+    ]
 
 
 def test_an_entry_keeps_a_bounded_list_of_ids_and_their_count():
