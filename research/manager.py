@@ -23,7 +23,8 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from agents import Agent, ModelSettings, RunConfig, Runner
+from agents import Agent, ModelSettings, RunConfig, RunContextWrapper, RunHooks, Runner
+from agents.items import ModelResponse
 from agents.models.interface import ModelProvider
 from agents.result import RunResult
 from agents.usage import Usage
@@ -81,6 +82,24 @@ def clean_query(value: Any) -> str:
     except ValueError as exc:
         raise InvalidQuery(str(exc)) from None
     return query
+
+
+class ResponseUsage(RunHooks[Any]):
+    """Adds each model response's usage to the research's as it arrives, then hands the
+    response to the run's own hooks (the quotas' token meter, which may stop the research at
+    the response that reaches the day's budget). Counting per response, not per finished agent
+    call, keeps the tokens of a step cut short by a cancel in the ledger."""
+
+    def __init__(self, usage: Usage, then: RunHooks[Any] | None) -> None:
+        self.usage = usage
+        self.then = then
+
+    async def on_llm_end(
+        self, context: RunContextWrapper[Any], agent: Agent[Any], response: ModelResponse
+    ) -> None:
+        self.usage.add(response.usage)
+        if self.then is not None:
+            await self.then.on_llm_end(context, agent, response)
 
 
 class ResearchManager(PipelineWork):
@@ -317,6 +336,7 @@ class ResearchManager(PipelineWork):
             input,
             context=context,
             max_turns=settings.MAX_TURNS,
+            hooks=ResponseUsage(self.usage, self.hooks),
             run_config=RunConfig(
                 model=research_model(role),
                 model_provider=self.provider,
@@ -325,7 +345,6 @@ class ResearchManager(PipelineWork):
                 group_id=str(self.report_id),
             ),
         )
-        self.usage.add(result.context_wrapper.usage)
         self.agent_runs += 1
         return result
 

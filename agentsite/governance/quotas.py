@@ -8,7 +8,8 @@ concurrent-run slot until it ends however it ends (``RunQuota.attach``: released
 ends, or lapsing with its lease if the process dies), and its tokens are charged as each model
 response arrives (``TokenMeter``, an SDK ``RunHooks``): the response that crosses the day's
 budget lets the current turn finish and then stops the run (``run_cancelled`` with
-``cancelled_by`` ``quota:tokens_per_day``). A run paused for approval holds no slot; resumed, it
+``cancelled_by`` ``quota:tokens_per_day``); work with more model calls after any response (a
+pipeline's next step, ``RunWork.ends_with_a_final_response``) stops at that response. A run paused for approval holds no slot; resumed, it
 holds one again (``resume_counted``), over the limit if need be, since a person decided it.
 
 Limits are the QUOTA_* settings unless the owner has a ``QuotaOverride`` (read at most every
@@ -196,15 +197,18 @@ class TokenMeter(RunHooks[Any]):
         # Tokens of the run charged before (a resumed run's usage includes its earlier part).
         self.charged = already
         self.live: LiveRun | None = None
+        # Whether a response without tool calls ends the run (RunWork.ends_with_a_final_response).
+        self.final_response_ends_run = True
 
     async def on_llm_end(
         self, context: RunContextWrapper[Any], agent: Agent[Any], response: ModelResponse
     ) -> None:
-        await self.charge(response.usage.total_tokens, more_turns=asks_for_tools(response))
+        more_turns = asks_for_tools(response) or not self.final_response_ends_run
+        await self.charge(response.usage.total_tokens, more_turns=more_turns)
 
     async def settle(self, total_tokens: int) -> None:
         """At the run's end: charge what the responses did not report (a response a cancel cut
-        short, counted by estimate; work that has no hooks, such as research)."""
+        short, counted by estimate)."""
         await self.charge(total_tokens - self.charged)
 
     async def charge(self, tokens: int, more_turns: bool = False) -> None:
@@ -265,6 +269,7 @@ class RunQuota:
             return
         meter = self.meter
         meter.live = live
+        meter.final_response_ends_run = work.ends_with_a_final_response
         work.hooks = meter
         keeper = _keep(self._keep_slot())
 

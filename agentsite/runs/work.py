@@ -38,6 +38,9 @@ class RunWork(ABC):
     # SDK run hooks the work passes to its ``Runner`` calls: the token meter of the quotas
     # (``agentsite.governance.quotas``), set before the work starts.
     hooks: RunHooks[Any] | None = None
+    # Whether a model response that calls no tool ends the work (an agent's loop), or more
+    # model calls may follow it (a pipeline's next step): what a budget stop waits for.
+    ends_with_a_final_response = True
 
     @property
     @abstractmethod
@@ -75,6 +78,8 @@ class PipelineWork(RunWork):
     whatever it awaits (and may record its progress before it lets go); ``after_turn`` stops it
     the same way, since a pipeline has no turn of its own to finish.
     """
+
+    ends_with_a_final_response = False
 
     def __init__(self) -> None:
         self._task: asyncio.Task[None] | None = None
