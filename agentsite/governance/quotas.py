@@ -9,8 +9,9 @@ ends, or lapsing with its lease if the process dies), and its tokens are charged
 response arrives (``TokenMeter``, an SDK ``RunHooks``): the response that crosses the day's
 budget lets the current turn finish and then stops the run (``run_cancelled`` with
 ``cancelled_by`` ``quota:tokens_per_day``); work with more model calls after any response (a
-pipeline's next step, ``RunWork.ends_with_a_final_response``) stops at that response. A run paused for approval holds no slot; resumed, it
-holds one again (``resume_counted``), over the limit if need be, since a person decided it.
+pipeline's next step, ``RunWork.ends_with_a_final_response``) stops at that response. A run
+paused for approval holds no slot; resumed, it holds one again (``resume_counted``), over the
+limit if need be, since a person decided it.
 
 Limits are the QUOTA_* settings unless the owner has a ``QuotaOverride`` (read at most every
 OVERRIDE_CACHE_SECONDS per process). An owner with no limit at all is not counted.
