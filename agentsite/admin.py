@@ -31,7 +31,7 @@ from agentsite.governance import (
     quota_admin,  # noqa: F401  (registers quota overrides)
 )
 from agentsite.governance.audit import record, staff_actor
-from agentsite.governance.audit_admin import record_page_view
+from agentsite.governance.audit_admin import AuditedReadsAdmin
 from agentsite.governance.audit_models import AuditAction
 from agentsite.governance.cost import run_cost, total_cost, usage_breakdown
 from agentsite.governance.moderation import (
@@ -55,7 +55,8 @@ USAGE_DAYS = (7, 30, 90)
 
 
 @admin.register(Conversation)
-class ConversationAdmin(admin.ModelAdmin):
+class ConversationAdmin(AuditedReadsAdmin):
+    audit_target = "conversation"
     # Fits a 1366 px screen: the title is the link (the session id is searchable and on the
     # page), owners are shortened (their full key in the tooltip and on the page).
     list_display = (
@@ -133,23 +134,6 @@ class ConversationAdmin(admin.ModelAdmin):
         if obj is not None:
             return False
         return super().has_change_permission(request)
-
-    def change_view(
-        self,
-        request: HttpRequest,
-        object_id: str,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
-    ) -> HttpResponse:
-        """The transcript page; each view of it goes to the audit log."""
-        response = super().change_view(request, object_id, form_url, extra_context)
-        return record_page_view(
-            request,
-            response,
-            AuditAction.TRANSCRIPT_VIEWED,
-            "conversation",
-            lambda conversation: conversation.owner_key,
-        )
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         """No delete page for a conversation under legal hold (every deletion skips it)."""
@@ -347,30 +331,18 @@ class ConversationAdmin(admin.ModelAdmin):
 
 
 @admin.register(ConversationItem)
-class ConversationItemAdmin(admin.ModelAdmin):
+class ConversationItemAdmin(AuditedReadsAdmin):
+    audit_target = "item"
     list_display = ("conversation", "position", "role", "item_type", "created_at")
     list_filter = ("role", "item_type")
     search_fields = ("data", "conversation__session_id")
     readonly_fields = ("conversation", "position", "role", "item_type", "created_at", "pretty_data")
     fields = readonly_fields
-    list_select_related = ("conversation",)
 
-    def change_view(
-        self,
-        request: HttpRequest,
-        object_id: str,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
-    ) -> HttpResponse:
-        """An item's page shows its content: each view goes to the audit log."""
-        response = super().change_view(request, object_id, form_url, extra_context)
-        return record_page_view(
-            request,
-            response,
-            AuditAction.TRANSCRIPT_VIEWED,
-            "item",
-            lambda item: item.conversation.owner_key,
-        )
+    def audit_owner(self, obj: ConversationItem) -> str:
+        return obj.conversation.owner_key
+
+    list_select_related = ("conversation",)
 
     @admin.display(description="item (JSON)")
     def pretty_data(self, obj: ConversationItem) -> str:
@@ -453,7 +425,8 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Run)
-class RunAdmin(admin.ModelAdmin):
+class RunAdmin(AuditedReadsAdmin):
+    audit_target = "run"
     """The run ledger: what ran, for whom, how it ended, what it cost."""
 
     list_display = (
@@ -479,20 +452,6 @@ class RunAdmin(admin.ModelAdmin):
     date_hierarchy = "started_at"
     list_select_related = ("conversation",)
     readonly_fields = [field.name for field in Run._meta.fields]
-
-    def change_view(
-        self,
-        request: HttpRequest,
-        object_id: str,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
-    ) -> HttpResponse:
-        """A run's page shows its error text and a paused run's stored state (the whole
-        conversation): each view goes to the audit log."""
-        response = super().change_view(request, object_id, form_url, extra_context)
-        return record_page_view(
-            request, response, AuditAction.TRANSCRIPT_VIEWED, "run", lambda run: run.owner_key
-        )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -22,7 +22,7 @@ from django.utils.timesince import timesince
 
 from agentsite.errors import AgentSiteError
 from agentsite.governance.audit import record, staff_actor
-from agentsite.governance.audit_admin import record_list_view
+from agentsite.governance.audit_admin import AuditedReadsAdmin
 from agentsite.governance.audit_models import AuditAction
 from agentsite.models import Decision, Run, ToolApproval
 from agentsite.runs.approvals import ApprovalDecision, decide_run
@@ -64,7 +64,10 @@ class PendingFirst(admin.SimpleListFilter):
 
 
 @admin.register(ToolApproval)
-class ToolApprovalAdmin(admin.ModelAdmin):
+class ToolApprovalAdmin(AuditedReadsAdmin):
+    # The inbox shows the calls' arguments: its pages are reads too.
+    audit_target = "approval"
+    audit_list_reads = True
     list_display = (
         "tool_name",
         "agent",
@@ -104,10 +107,8 @@ class ToolApprovalAdmin(admin.ModelAdmin):
     def owner(self, obj: ToolApproval) -> str:
         return obj.run.owner_key
 
-    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
-        """The inbox shows the calls' arguments: reading it is in the audit log."""
-        response = super().changelist_view(request, extra_context)
-        return record_list_view(request, response, "approval", self.owner)
+    def audit_owner(self, obj: ToolApproval) -> str:
+        return obj.run.owner_key
 
     @admin.display(description="arguments")
     def call(self, obj: ToolApproval) -> str:

@@ -18,7 +18,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
 from agentsite.conversations.items import item_text
-from agentsite.governance.audit_admin import record_list_view
+from agentsite.governance.audit_admin import AuditedReadsAdmin
 from agentsite.models import Conversation, ConversationItem, Feedback
 
 EXCERPT_CHARS = 80
@@ -60,7 +60,10 @@ def reply_text(feedback: Feedback, chars: int | None = None) -> str:
 
 
 @admin.register(Feedback)
-class FeedbackAdmin(admin.ModelAdmin):
+class FeedbackAdmin(AuditedReadsAdmin):
+    # The list and the pages quote the rated replies: reading them is in the audit log.
+    audit_target = "feedback"
+    audit_list_reads = True
     list_display = (
         "updated_at",
         "rating",
@@ -98,11 +101,6 @@ class FeedbackAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Feedback]:
         return with_reply_data(super().get_queryset(request))
-
-    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
-        """The list quotes the rated replies: reading it is in the audit log."""
-        response = super().changelist_view(request, extra_context)
-        return record_list_view(request, response, "feedback", lambda row: row.owner_key)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         """The ratings are what the users said: staff read them, never write them."""

@@ -8,12 +8,12 @@ from typing import Any
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.forms import ModelForm
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
-from agentsite.governance.audit_admin import record_page_view
+from agentsite.governance.audit_admin import AuditedReadsAdmin
 from agentsite.models import AuditAction
 from research.models import Document, Report
 from research.search import rank_documents
@@ -52,8 +52,11 @@ class DocumentAdmin(admin.ModelAdmin):
 
 
 @admin.register(Report)
-class ReportAdmin(admin.ModelAdmin):
+class ReportAdmin(AuditedReadsAdmin):
     """What each research run planned, found, wrote and cost; failed runs keep their progress."""
+
+    audit_action = AuditAction.REPORT_VIEWED
+    audit_target = "report"
 
     list_display = ("created_at", "short_query", "owner_key", "status", "backend", "total_tokens")
     list_filter = ("status", "backend", ("created_at", admin.DateFieldListFilter))
@@ -81,19 +84,6 @@ class ReportAdmin(admin.ModelAdmin):
         "finished_at",
     )
     fields = readonly_fields
-
-    def change_view(
-        self,
-        request: HttpRequest,
-        object_id: str,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
-    ) -> HttpResponse:
-        """A report's page shows what its owner asked and was told: each view is audited."""
-        response = super().change_view(request, object_id, form_url, extra_context)
-        return record_page_view(
-            request, response, AuditAction.REPORT_VIEWED, "report", lambda report: report.owner_key
-        )
 
     @admin.display(description="query", ordering="query")
     def short_query(self, obj: Report) -> str:

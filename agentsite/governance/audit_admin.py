@@ -1,8 +1,9 @@
 """The audit log in the admin: superusers read it; nobody adds, changes or deletes an entry.
 
-``record_page_view`` is what the content pages of the admin (a conversation's transcript, an
-item, a research report) call once they have rendered; ``record_list_view`` what the lists that
-show content (the feedback list's replies, the approval inbox's tool arguments) call.
+``AuditedReadsAdmin`` is the base of every admin whose pages show content: a conversation's
+transcript, an item, a run, a research report, a rating (with the reply it quotes), a tool call
+awaiting approval (its arguments). Each read of such a page — and of the lists that show
+content too (``audit_list_reads``: the feedback list, the approval inbox) — is recorded.
 """
 
 from __future__ import annotations
@@ -54,6 +55,39 @@ def record_list_view(
                 page="list",
             )
     return response
+
+
+class AuditedReadsAdmin(admin.ModelAdmin):
+    """A model admin whose object pages show content: each read is in the audit log, as
+    ``audit_action`` on ``audit_target`` rows, whose owner ``audit_owner`` names; with
+    ``audit_list_reads`` each page of its list too."""
+
+    audit_action: AuditAction = AuditAction.TRANSCRIPT_VIEWED
+    audit_target = ""
+    audit_list_reads = False
+
+    def audit_owner(self, obj: Any) -> str:
+        return str(obj.owner_key)
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        response = super().change_view(request, object_id, form_url, extra_context)
+        return record_page_view(
+            request, response, self.audit_action, self.audit_target, self.audit_owner
+        )
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        response = super().changelist_view(request, extra_context)
+        if not self.audit_list_reads:
+            return response
+        return record_list_view(request, response, self.audit_target, self.audit_owner)
 
 
 @admin.register(AuditEntry)

@@ -177,19 +177,20 @@ def test_approval_decisions_are_recorded(admin_client: Client):
     assert entry.details == {"decision": "rejected"}
 
 
-def test_reading_the_feedback_list_is_recorded(admin_client: Client):
-    """The feedback list quotes the rated replies."""
+def test_reading_the_feedback_list_and_a_rating_is_recorded(admin_client: Client):
+    """The feedback list and a rating's page quote the rated replies."""
     row = conversation("rated")
     rating = Feedback.objects.create(
         conversation=row, position=0, owner_key="key:1", agent="chat", rating="up"
     )
 
     assert admin_client.get("/admin/agentsite/feedback/").status_code == 200
+    assert admin_client.get(f"/admin/agentsite/feedback/{rating.pk}/change/").status_code == 200
 
-    assert entries() == [
+    assert entries() == 2 * [
         ("staff:admin", "transcript_viewed", "feedback", [str(rating.pk)], "key:1")
     ]
-    assert AuditEntry.objects.get().details == {"page": "list"}
+    assert [entry.details for entry in AuditEntry.objects.order_by("id")] == [{"page": "list"}, {}]
 
 
 @pytest.mark.django_db(transaction=True)
