@@ -349,9 +349,7 @@ class DjangoSession:
             if conversation is None:
                 return None
             if conversation.legal_hold:
-                raise LegalHold(
-                    "This conversation is under a legal hold: its items cannot be removed"
-                )
+                raise LegalHold(LegalHold.ITEMS_KEPT)
             branch = conversation.items.filter(branch=conversation.active_branch)
             last_user = branch.filter(role="user").order_by("-position").first()
             if last_user is None:
@@ -366,6 +364,23 @@ class DjangoSession:
             )
             return last_user.data
 
+    def _lock_active_branch(self) -> tuple[int, int] | None:
+        """Lock the conversation row (in the caller's transaction) to remove items of its
+        active branch: its pk and that branch; None if it has none. ``LegalHold`` if it is
+        held: a hold keeps every item."""
+        row = (
+            self._conversations()
+            .select_for_update()
+            .values_list("pk", "active_branch", "legal_hold")
+            .first()
+        )
+        if row is None:
+            return None
+        conversation_id, branch, held = row
+        if held:
+            raise LegalHold(LegalHold.ITEMS_KEPT)
+        return conversation_id, branch
+
     def _pop_item_in_transaction(
         self, validate: Callable[[TResponseInputItem], object] | None
     ) -> TResponseInputItem | None:
@@ -375,19 +390,10 @@ class DjangoSession:
         rejection: Exception | None = None
         popped: TResponseInputItem | None = None
         with transaction.atomic():
-            conversation = (
-                self._conversations()
-                .select_for_update()
-                .values_list("pk", "active_branch", "legal_hold")
-                .first()
-            )
-            if conversation is None:
+            locked = self._lock_active_branch()
+            if locked is None:
                 return None
-            conversation_id, branch, held = conversation
-            if held:
-                raise LegalHold(
-                    "This conversation is under a legal hold: its items cannot be removed"
-                )
+            conversation_id, branch = locked
             items = ConversationItem.objects.filter(conversation_id=conversation_id, branch=branch)
             removed, freed = 0, 0
             while (
@@ -423,19 +429,10 @@ class DjangoSession:
     def _clear_in_transaction(self) -> None:
         """Empty the active branch; the conversation's other branches keep their items."""
         with transaction.atomic():
-            conversation = (
-                self._conversations()
-                .select_for_update()
-                .values_list("pk", "active_branch", "legal_hold")
-                .first()
-            )
-            if conversation is None:
+            locked = self._lock_active_branch()
+            if locked is None:
                 return
-            conversation_id, branch, held = conversation
-            if held:
-                raise LegalHold(
-                    "This conversation is under a legal hold: its items cannot be removed"
-                )
+            conversation_id, branch = locked
             self._conversation_id = conversation_id
             items = ConversationItem.objects.filter(conversation_id=conversation_id, branch=branch)
             freed = sum(utf8_size(data) for data in items.values_list("data", flat=True).iterator())
