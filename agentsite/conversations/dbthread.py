@@ -16,8 +16,9 @@ call (``_with_usable_connection``).
 
 Calls wait in lanes, not in one line: a database thread takes the next call of the ``first``
 lane (a new run's claim and its history read: what its first event waits for) before any of
-``normal`` (session writes, a run's end), and those before ``later`` (the periodic event-log
-flushes, whose readers are followers in other processes). The threads stay FIFO within a lane.
+``normal`` (event-log flushes, session writes, a run's end); FIFO within a lane. The flushes
+are not put in a lane after the others: a run's end waits for its last flush, so that would
+delay every run's end behind other runs' claims and writes.
 With DATABASE_THREADS > 1 the lanes are shared by the threads, so a call also never waits for
 a thread held by a long transaction while another thread is free.
 
@@ -50,8 +51,8 @@ logger = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 T = TypeVar("T")
-Lane = Literal["first", "normal", "later"]
-LANES: tuple[Lane, ...] = ("first", "normal", "later")
+Lane = Literal["first", "normal"]
+LANES: tuple[Lane, ...] = ("first", "normal")
 
 # Tasks submitted without waiting for them, kept alive until they finish.
 _background: set[asyncio.Task[Any]] = set()

@@ -108,7 +108,7 @@ class DatabaseEventLog:
         return await RunEventBatch.objects.filter(run_id=run_id).aexists()
 
 
-_append_in_thread = in_database_thread(DatabaseEventLog.append_now, lane="later")
+_append_in_thread = in_database_thread(DatabaseEventLog.append_now)
 
 
 class RedisEventLog:
