@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import logging
 import time
 import uuid
@@ -33,6 +34,7 @@ from agents.items import ModelResponse
 from django.conf import settings
 from django.core.checks import CheckMessage, Error
 
+from agentsite.conversations.dbthread import in_database_thread
 from agentsite.errors import QuotaExceeded
 from agentsite.governance.cost import check_prices
 from agentsite.governance.quota_counters import (
@@ -112,12 +114,20 @@ def default_limits() -> Limits:
 _overrides: dict[str, tuple[float, QuotaOverride | None]] = {}
 
 
+@functools.partial(in_database_thread, lane="first")
+def _read_override(owner: str) -> QuotaOverride | None:
+    """On a database thread, first in line (a new run's admission waits for it): not Django's
+    async ORM, whose call under a sync caller (a test client, an admin view) would wait for that
+    caller's thread from a run's own context (agentsite.conversations.dbthread)."""
+    return QuotaOverride.objects.filter(owner_key=owner).first()
+
+
 async def limits_for(owner: str) -> Limits:
     """The owner's limits: its override's values where set, the settings' elsewhere."""
     now = time.monotonic()
     cached = _overrides.get(owner)
     if cached is None or cached[0] < now:
-        override = await QuotaOverride.objects.filter(owner_key=owner).afirst()
+        override = await _read_override(owner)
         if len(_overrides) >= OVERRIDE_CACHE_SIZE:
             _overrides.clear()
         cached = _overrides[owner] = (now + OVERRIDE_CACHE_SECONDS, override)

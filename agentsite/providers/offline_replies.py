@@ -18,6 +18,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -345,17 +346,32 @@ def _facets(subject: str) -> list[str]:
 
 
 def _extract(material: str, limit: int) -> str:
-    """The material's paragraphs, spaces tidied, cut at a line end near ``limit``."""
-    paragraphs = [
-        "\n".join(" ".join(line.split()) for line in block.strip().split("\n") if line.strip())
-        for block in re.split(r"\n\s*\n", material)
-        if block.strip()
-    ]
-    text = "\n\n".join(paragraphs)
+    """The material's paragraphs, spaces tidied outside fenced code (whose lines are kept as
+    they are: indentation is code), cut at a line end near ``limit``."""
+    text = "\n".join(_tidy_lines(material.strip().split("\n")))
     if len(text) <= limit:
         return text
     cut = text.rfind("\n", 0, limit)
     return (text[:cut] if cut > limit // 2 else text[: limit - 1]).rstrip() + " …"
+
+
+def _tidy_lines(lines: list[str]) -> Iterator[str]:
+    """Lines with runs of spaces made one and blank runs made one blank line, except inside
+    ``` fences."""
+    in_code, blank = False, False
+    for line in lines:
+        if line.lstrip().startswith("```"):
+            in_code = not in_code
+            blank = False
+            yield line.strip()
+        elif in_code:
+            yield line.rstrip()
+        elif line.strip():
+            blank = False
+            yield " ".join(line.split())
+        elif not blank:
+            blank = True
+            yield ""
 
 
 def _resolve(ref: str, root: dict[str, Any]) -> dict[str, Any]:

@@ -21,6 +21,16 @@ async def test_plain_reply_is_labelled():
     assert "Hello!" in result.final_output
 
 
+async def test_quoted_material_keeps_code_as_it_was():
+    """Spaces are tidied in prose, never in fenced code: indentation is code."""
+    code = "```python\ndef handoff(agent):\n    return agent.name  # e.g. Math Specialist\n```"
+    message = f"Compare:  tools\n\nsome   prose\n\n\n\n{code}"
+
+    result = await Runner.run(chat_agent, message, run_config=CONFIG)
+
+    assert result.final_output.endswith(f"some prose\n\n{code}")
+
+
 async def test_memory_is_visible():
     first = await Runner.run(chat_agent, "I am Ada and I work as a nurse.", run_config=CONFIG)
     history = [*first.to_input_list(), {"role": "user", "content": "What work do I do?"}]
