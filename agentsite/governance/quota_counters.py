@@ -12,7 +12,6 @@ the database — so concurrent admissions never both take the last unit. What is
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from django.db.models import F, Q
 
 from agentsite.conversations.dbthread import in_database_thread
 from agentsite.governance.quota_models import QuotaCounter, QuotaSlot
+from agentsite.redis_clients import LoopClients
 
 MINUTE = 60
 DAY = 86_400
@@ -146,18 +146,11 @@ return 1
 class RedisCounters:
     def __init__(self, url: str) -> None:
         self.url = url
-        self._clients: dict[asyncio.AbstractEventLoop, Any] = {}
+        self._clients = LoopClients(url)
 
     @property
     def redis(self) -> Any:
-        """A client per event loop: redis-py's connections belong to the loop that opened them."""
-        from redis.asyncio import Redis
-
-        loop = asyncio.get_running_loop()
-        client = self._clients.get(loop)
-        if client is None:
-            client = self._clients[loop] = Redis.from_url(self.url)
-        return client
+        return self._clients.get()
 
     def _keys(self, owner: str, now: float) -> list[str]:
         minute, day = window_start(now, MINUTE), window_start(now, DAY)

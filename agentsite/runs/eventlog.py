@@ -18,7 +18,6 @@ import contextvars
 import json
 import logging
 import uuid
-import weakref
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from functools import cache
@@ -32,6 +31,7 @@ from django.utils import timezone
 from agentsite.conversations.dbthread import in_database_thread
 from agentsite.conversations.sql import insert_row
 from agentsite.models import RunEventBatch
+from agentsite.redis_clients import LoopClients
 
 logger = logging.getLogger(__name__)
 Event = dict[str, Any]
@@ -116,20 +116,11 @@ class RedisEventLog:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._clients = LoopClients(url)
 
     @property
     def redis(self) -> Any:
-        """A client per event loop: redis-py's connections belong to the loop that opened them."""
-        from redis.asyncio import Redis
-
-        loop = asyncio.get_running_loop()
-        client = self._clients.get(loop)
-        if client is None:
-            client = self._clients[loop] = Redis.from_url(self.url)
-        return client
+        return self._clients.get()
 
     @staticmethod
     def _key(run_id: uuid.UUID) -> str:
