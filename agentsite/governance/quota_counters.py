@@ -322,7 +322,8 @@ def _charge_now(owner: str, tokens: int) -> int:
         )
 
 
-_admit_in_thread = in_database_thread(_admit_now)
+# A new run waits for its admission before its claim: first in line, as the claim is.
+_admit_in_thread = in_database_thread(_admit_now, lane="first")
 _hold_in_thread = in_database_thread(_hold_now)
 _release_in_thread = in_database_thread(_release_now)
 _charge_in_thread = in_database_thread(_charge_now)
