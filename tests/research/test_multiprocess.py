@@ -15,11 +15,9 @@ import pytest
 
 from tests.agentsite.runs.test_multiprocess import SseReader, assert_contiguous
 from tests.support.server import (
-    ServerPool,
     ServerProcess,
-    fresh_postgresql_database,
-    reserved_redis_database,
     run_manage,
+    server_pair,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.multiprocess]
@@ -33,23 +31,18 @@ QUERY = "How do Python exceptions work?"
 
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, ...]]:
-    directory = tmp_path_factory.mktemp("research-multiprocess")
-    with (
-        fresh_postgresql_database() as database_url,
-        reserved_redis_database(REDIS_DB_RESEARCH) as redis_url,
-        ServerPool(directory, database_url) as pool,
-    ):
+    def load_corpus(database_url: str) -> None:
         loaded = run_manage(database_url, "load_corpus", "--verbosity", "0")
         assert loaded.returncode == 0, loaded.stderr
-        a = pool.start(
-            REDIS_URL=redis_url, RESEARCH_OFFLINE_STEP_DELAY=STEP_DELAY, RESEARCH_CONCURRENCY="1"
-        )
-        b = pool.start(REDIS_URL=redis_url)
-        yield a, b
-        for server in (a, b):
-            log = server.log()
-            assert "Traceback" not in log, f"{server.name}:\n{log}"
-            assert server.stops_cleanly(), f"{server.name} did not stop cleanly"
+
+    slow = {"RESEARCH_OFFLINE_STEP_DELAY": STEP_DELAY, "RESEARCH_CONCURRENCY": "1"}
+    with server_pair(
+        tmp_path_factory.mktemp("research-multiprocess"),
+        REDIS_DB_RESEARCH,
+        a=slow,
+        prepare=load_corpus,
+    ) as pair:
+        yield pair.a, pair.b
 
 
 def read_until(reader: SseReader, stage: str) -> None:

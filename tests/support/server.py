@@ -28,8 +28,9 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -389,3 +390,49 @@ class ServerPool:
         # Printed output is shown by pytest only for a failing test: the logs explain it.
         for server in self.servers:
             print(f"\n===== {server.name} log ({server.log_path}) =====\n{server.log()}")
+
+
+@dataclass
+class ServerPair:
+    """Two server processes on one PostgreSQL database and one Redis database: the smallest
+    multi-process deployment."""
+
+    a: ServerProcess
+    b: ServerProcess
+    database_url: str
+    redis_url: str
+
+    def assert_no_tracebacks(self) -> None:
+        for server in (self.a, self.b):
+            log = server.log()
+            assert "Traceback" not in log, f"{server.name}:\n{log}"
+
+
+@contextmanager
+def server_pair(
+    directory: Path,
+    redis_database: int,
+    a: dict[str, str] | None = None,
+    b: dict[str, str] | None = None,
+    prepare: Callable[[str], None] | None = None,
+) -> Iterator[ServerPair]:
+    """A and B (``a`` and ``b``: their settings variables) on a fresh PostgreSQL database,
+    after ``prepare(database_url)``, sharing Redis database ``redis_database``; at the end
+    neither may have logged a traceback, and both must stop cleanly."""
+    with (
+        fresh_postgresql_database() as database_url,
+        reserved_redis_database(redis_database) as redis_url,
+        ServerPool(directory, database_url) as pool,
+    ):
+        if prepare is not None:
+            prepare(database_url)
+        pair = ServerPair(
+            pool.start(REDIS_URL=redis_url, **(a or {})),
+            pool.start(REDIS_URL=redis_url, **(b or {})),
+            database_url,
+            redis_url,
+        )
+        yield pair
+        pair.assert_no_tracebacks()
+        for server in (pair.a, pair.b):
+            assert server.stops_cleanly(), f"{server.name} did not stop cleanly"

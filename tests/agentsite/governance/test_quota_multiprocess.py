@@ -8,17 +8,14 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 import httpx
 import pytest
 
 from tests.support.server import (
-    ServerPool,
-    ServerProcess,
-    fresh_postgresql_database,
-    reserved_redis_database,
+    ServerPair,
     run_manage,
+    server_pair,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.multiprocess]
@@ -30,27 +27,15 @@ REQUESTS = 50
 LIMIT = 10
 
 
-@dataclass
-class Servers:
-    a: ServerProcess
-    b: ServerProcess
-    database_url: str
+Servers = ServerPair
 
 
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+    slow = {"OFFLINE_MODEL_DELAY": str(WORD_DELAY)}
     directory = tmp_path_factory.mktemp("quota-multiprocess")
-    with (
-        fresh_postgresql_database() as database_url,
-        reserved_redis_database(REDIS_DB_QUOTAS_MULTIPROCESS) as redis_url,
-        ServerPool(directory, database_url) as pool,
-    ):
-        a = pool.start(REDIS_URL=redis_url, OFFLINE_MODEL_DELAY=str(WORD_DELAY))
-        b = pool.start(REDIS_URL=redis_url, OFFLINE_MODEL_DELAY=str(WORD_DELAY))
-        yield Servers(a, b, database_url)
-        for server in (a, b):
-            log = server.log()
-            assert "Traceback" not in log, f"{server.name}:\n{log}"
+    with server_pair(directory, REDIS_DB_QUOTAS_MULTIPROCESS, a=slow, b=slow) as pair:
+        yield pair
 
 
 def key_with_override(database_url: str, **limits: int) -> str:

@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from tests.agentsite.runs.test_multiprocess import STREAM_TIMEOUT, SseReader, assert_contiguous
 from tests.support.server import (
-    ServerPool,
+    ServerPair,
     ServerProcess,
-    fresh_postgresql_database,
-    reserved_redis_database,
+    server_pair,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.multiprocess]
@@ -29,34 +27,20 @@ REDIS_DB_APPROVALS = 8
 Event = dict[str, Any]
 
 
-@dataclass
-class Servers:
-    a: ServerProcess
-    b: ServerProcess
+Servers = ServerPair
 
 
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
-    directory = tmp_path_factory.mktemp("approvals-multiprocess")
-    with (
-        fresh_postgresql_database() as database_url,
-        reserved_redis_database(REDIS_DB_APPROVALS) as redis_url,
-        ServerPool(directory, database_url) as pool,
-    ):
-        a = pool.start(REDIS_URL=redis_url)
-        b = pool.start(REDIS_URL=redis_url)
-        yield Servers(a, b)
-        for server in (a, b):
-            assert server.stops_cleanly(), f"{server.name} did not stop cleanly"
+    with server_pair(tmp_path_factory.mktemp("approvals-multiprocess"), REDIS_DB_APPROVALS) as pair:
+        yield pair
 
 
 @pytest.fixture(autouse=True)
 def clean_logs(servers: Servers) -> Iterator[None]:
     """Whatever a case did, neither server may have logged a traceback."""
     yield
-    for server in (servers.a, servers.b):
-        log = server.log()
-        assert "Traceback" not in log, f"{server.name}:\n{log}"
+    servers.assert_no_tracebacks()
 
 
 def pause_on(server: ServerProcess, session_id: str, address: str) -> list[tuple[int, Event]]:

@@ -23,10 +23,9 @@ import redis
 
 from tests.support.server import (
     REDIS_DB_MULTIPROCESS,
-    ServerPool,
+    ServerPair,
     ServerProcess,
-    fresh_postgresql_database,
-    reserved_redis_database,
+    server_pair,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.multiprocess]
@@ -39,40 +38,30 @@ STORY = "Tell me a long story about the lighthouse keeper and the seven gulls."
 Event = dict[str, Any]
 
 
-@dataclass
-class Servers:
-    a: ServerProcess  # slow model
-    b: ServerProcess  # fast model
-    redis_url: str
+# A: the slow model; B: the fast one.
+Servers = ServerPair
 
 
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     """A and B on a fresh PostgreSQL database and this module's Redis database."""
     directory = tmp_path_factory.mktemp("multiprocess")
-    with (
-        fresh_postgresql_database() as database_url,
-        reserved_redis_database(REDIS_DB_MULTIPROCESS) as redis_url,
-        ServerPool(directory, database_url) as pool,
-    ):
-        a = pool.start(REDIS_URL=redis_url, OFFLINE_MODEL_DELAY=str(WORD_DELAY))
-        b = pool.start(REDIS_URL=redis_url)
-        for server in (a, b):
+    slow = {"OFFLINE_MODEL_DELAY": str(WORD_DELAY)}
+    with server_pair(directory, REDIS_DB_MULTIPROCESS, a=slow) as pair:
+        for server in (pair.a, pair.b):
             with server.client() as http:
                 config = http.get("/chat/info").json()["session_config"]
             assert config["database"] == "postgresql", f"{server.name} is not on PostgreSQL"
-        yield Servers(a, b, redis_url)
-        for server in (a, b):
-            assert server.stops_cleanly(), f"{server.name} did not stop cleanly"
+        yield pair
 
 
 @pytest.fixture(autouse=True)
 def clean_logs(servers: Servers) -> Iterator[None]:
     """Whatever a case did, neither server may have logged a traceback."""
     yield
+    servers.assert_no_tracebacks()
     for server in (servers.a, servers.b):
         log = server.log()
-        assert "Traceback" not in log, f"{server.name}:\n{log}"
         assert "Exception inside application" not in log, f"{server.name}:\n{log}"
 
 
