@@ -30,7 +30,7 @@ from agentsite.asgi import application
 from agentsite.models import Conversation, ConversationItem, Run, RunEventBatch
 from agentsite.runs.eventlog import get_event_log
 from tests.agentsite.web.test_runs_http import start_stream
-from tests.support.server import reserved_redis_database
+from tests.support.eventlog import BACKENDS, async_event_log_on
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -42,22 +42,11 @@ BROWSER_HEADERS = [(b"origin", b"http://testserver"), (b"host", b"testserver")]
 DELETIONS = ["api", "admin-purge", "admin-delete-page", "purge_sessions"]
 
 
-@pytest.fixture(params=["database", "redis"])
+@pytest.fixture(params=BACKENDS)
 async def backend(request: pytest.FixtureRequest, settings: Any) -> AsyncIterator[str]:
     """Runs log their events to the database, or to a Redis database of this module's own."""
-    get_event_log.cache_clear()
-    if request.param == "database":
-        settings.REDIS_URL = ""
-        yield "database"
-    else:
-        with reserved_redis_database(REDIS_DB_DELETION) as url:
-            settings.REDIS_URL = url
-            try:
-                yield "redis"
-            finally:
-                # The client's connections belong to this test's event loop.
-                await get_event_log().redis.aclose()  # type: ignore[attr-defined]
-    get_event_log.cache_clear()
+    async with async_event_log_on(request.param, REDIS_DB_DELETION, settings) as name:
+        yield name
 
 
 async def finished_run(client: AsyncClient, session_id: str) -> tuple[str, str]:

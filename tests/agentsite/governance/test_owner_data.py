@@ -28,9 +28,9 @@ from agentsite.models import (
     RunStatus,
     ToolApproval,
 )
-from agentsite.runs.eventlog import get_event_log, redis_key
+from agentsite.runs.eventlog import redis_key
 from research.models import Report
-from tests.support.server import reserved_redis_database
+from tests.support.eventlog import BACKENDS, async_event_log_on, event_log_on
 
 pytestmark = pytest.mark.django_db
 
@@ -44,18 +44,11 @@ OTHERS_SECRET = "OTHER-PEAR-99"
 OWNER_PAGE = "/admin/agentsite/conversation/owner-data/"
 
 
-@pytest.fixture(params=["database", "redis"])
+@pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest, settings: Any) -> Iterator[str]:
     """Run events kept in the database, or in a Redis database of this module's own."""
-    get_event_log.cache_clear()
-    if request.param == "database":
-        settings.REDIS_URL = ""
-        yield "database"
-    else:
-        with reserved_redis_database(REDIS_DB_PRIVACY) as url:
-            settings.REDIS_URL = url
-            yield "redis"
-    get_event_log.cache_clear()
+    with event_log_on(request.param, REDIS_DB_PRIVACY, settings) as name:
+        yield name
 
 
 def log_events(run: Run, texts: list[str]) -> None:
@@ -380,21 +373,11 @@ def test_the_list_action_opens_the_page_for_one_owner(admin_client: Client, sett
 # --- a real run, end to end ---------------------------------------------------------------------
 
 
-@pytest.fixture(params=["database", "redis"])
+@pytest.fixture(params=BACKENDS)
 async def run_backend(request: pytest.FixtureRequest, settings: Any) -> AsyncIterator[str]:
     """``backend`` for async tests: the event log's Redis client belongs to the test's loop."""
-    get_event_log.cache_clear()
-    if request.param == "database":
-        settings.REDIS_URL = ""
-        yield "database"
-    else:
-        with reserved_redis_database(REDIS_DB_PRIVACY) as url:
-            settings.REDIS_URL = url
-            try:
-                yield "redis"
-            finally:
-                await get_event_log().redis.aclose()  # type: ignore[attr-defined]
-    get_event_log.cache_clear()
+    async with async_event_log_on(request.param, REDIS_DB_PRIVACY, settings) as name:
+        yield name
 
 
 @pytest.mark.django_db(transaction=True)
