@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.http import HttpRequest
-from ninja import Query, Router
+from ninja import Router
 
 from agentsite.conversations.listing import (
     claim_conversations,
@@ -16,7 +16,14 @@ from agentsite.conversations.listing import (
 from agentsite.errors import NotFound
 from agentsite.registry import all_specs
 from agentsite.web.owners import browser_behind_account
-from agentsite.web.schemas import ClaimOut, SessionListOut, error_responses
+from agentsite.web.schemas import (
+    ClaimOut,
+    PageQuery,
+    PageSizeQuery,
+    SearchQuery,
+    SessionListOut,
+    error_responses,
+)
 from agentsite.web.security import request_owner
 
 ERRORS = error_responses(400, 401, 404, 415, 422, 503)
@@ -32,11 +39,9 @@ router = Router(tags=["conversations"])
 )
 async def conversations(
     request: HttpRequest,
-    page: int = Query(1, ge=1, le=100_000),
-    page_size: int = Query(20, ge=1, le=100),
-    q: str = Query(
-        "", max_length=200, description="Only conversations whose title or text has every word"
-    ),
+    page: int = PageQuery,
+    page_size: int = PageSizeQuery,
+    q: str = SearchQuery,
 ) -> SessionListOut:
     owner = request_owner(request)
     if not settings.ENABLE_SESSIONS:

@@ -67,12 +67,15 @@ from agentsite.web.schemas import (
     ForkOut,
     InfoOut,
     MessageOut,
+    PageQuery,
+    PageSizeQuery,
     PausedRunOut,
     RenameBody,
     RewindOut,
     RunBody,
     RunOut,
     RunStatusOut,
+    SearchQuery,
     SessionIdPath,
     SessionListOut,
     SessionOut,
@@ -208,11 +211,9 @@ def agent_router(spec: AgentSpec) -> Router:
     )
     async def sessions(
         request: HttpRequest,
-        page: int = Query(1, ge=1, le=100_000),
-        page_size: int = Query(20, ge=1, le=100),
-        q: str = Query(
-            "", max_length=200, description="Only conversations whose title or text has every word"
-        ),
+        page: int = PageQuery,
+        page_size: int = PageSizeQuery,
+        q: str = SearchQuery,
     ) -> SessionListOut:
         owner = request_owner(request)
         rows, total = await list_conversations(owner.key, [spec.slug], page, page_size, q)

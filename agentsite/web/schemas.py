@@ -9,7 +9,7 @@ from functools import cache
 from typing import Annotated, Any, Literal, cast
 
 from django.conf import settings
-from ninja import Path, Schema
+from ninja import Path, Query, Schema
 from openai.types.responses import ResponseInputItemParam
 from pydantic import AfterValidator, Field, StrictBool, StrictInt, TypeAdapter, field_validator
 from pydantic import ValidationError as PydanticValidationError
@@ -276,6 +276,12 @@ def error_responses(*codes: int) -> dict[int, type[ErrorOut]]:
 
 # A session id in a URL path, held to the rule a body's ``session_id`` is.
 SessionIdPath = Path(..., pattern=SESSION_ID_PATTERN.pattern, max_length=128)
+# A list of conversations' page, page size and search words (per agent and across agents).
+PageQuery = Query(1, ge=1, le=100_000)
+PageSizeQuery = Query(20, ge=1, le=100)
+SearchQuery = Query(
+    "", max_length=200, description="Only conversations whose title or text has every word"
+)
 
 
 class ForkOut(Schema):
