@@ -10,13 +10,20 @@ WebSocket gets flow control and frame limits (``agentsite.web.ws_flow``).
 
 import os
 
+import django
 from django.conf import settings
-from django.core.asgi import get_asgi_application
 from django.core.exceptions import ImproperlyConfigured
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "agentsite.settings")
-# Django must be set up before anything imports models (consumers, routing).
-django_asgi_app = get_asgi_application()
+
+# Django must be set up before anything imports models (consumers, routing), as
+# django.core.asgi.get_asgi_application does.
+django.setup(set_prefix=False)
+
+from agentsite.web.handler import SiteASGIHandler  # noqa: E402
+
+# Django's handler, with its middleware run inline (agentsite.web.handler).
+django_asgi_app = SiteASGIHandler()
 
 
 def refuse_development_secret_key() -> None:

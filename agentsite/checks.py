@@ -14,6 +14,7 @@ from typing import get_args
 from django.conf import settings
 from django.core.checks import CheckMessage, Error
 
+from agentsite.providers.openai_client import HTTP_CLIENTS
 from agentsite.providers.selection import APIS, PROVIDERS
 from agentsite.runs.service import Multitask, OnDisconnect
 
@@ -29,11 +30,12 @@ def exact(value: str) -> str:
     return value
 
 
-# setting → (its values, how the code reads it before comparing). MODEL_PROVIDER and
-# OPENAI_API are read case- and space-insensitively; the run policies are used as written.
+# setting → (its values, how the code reads it before comparing). MODEL_PROVIDER, OPENAI_API
+# and OPENAI_HTTP_CLIENT are read case- and space-insensitively; the run policies as written.
 ENUMERATED: Mapping[str, tuple[Iterable[str], Callable[[str], str]]] = {
     "MODEL_PROVIDER": (PROVIDERS, lowered),
     "OPENAI_API": (APIS, lowered),
+    "OPENAI_HTTP_CLIENT": (HTTP_CLIENTS, lowered),
     "SSE_ON_DISCONNECT": (get_args(OnDisconnect), exact),
     "WS_ON_DISCONNECT": (get_args(OnDisconnect), exact),
     "MULTITASK": (get_args(Multitask), exact),

@@ -194,7 +194,9 @@ class InvalidDecision(AgentSiteError):
     status = 422
 
 
-_UPSTREAM_MODULES = ("openai", "httpx", "httpcore", "httpx2")
+_UPSTREAM_MODULES = ("openai", "httpx", "httpcore", "httpx2", "httpcore2", "aiohttp")
+# Those whose own exceptions are network failures.
+_NETWORK_MODULES = ("httpx", "httpcore", "httpx2", "httpcore2", "aiohttp")
 # The model provider's HTTP status → what the client is told (the provider's own text is not:
 # it can quote the server's API key, e.g. "Incorrect API key provided: sk-…").
 _PROVIDER_STATUS = {
@@ -219,7 +221,7 @@ def translate_error(exc: BaseException) -> AgentSiteError:
         logger.warning("database unavailable during a run: %s", exc)
         forget_broken_connections()
         return DatabaseUnavailable()
-    if isinstance(exc, openai.APITimeoutError):
+    if isinstance(exc, openai.APITimeoutError) and not _connect_failure_as_timeout(exc):
         _log_provider_failure(exc)
         return UpstreamError("The model provider timed out", code="provider_timeout")
     if isinstance(exc, openai.APIConnectionError):
@@ -241,7 +243,7 @@ def translate_error(exc: BaseException) -> AgentSiteError:
             return UpstreamError(
                 "The model provider sent a malformed response", code="provider_bad_response"
             )
-        if type(exc).__module__.split(".")[0] in ("httpx", "httpcore"):
+        if type(exc).__module__.split(".")[0] in _NETWORK_MODULES:
             return UpstreamError(
                 "The connection to the model provider failed", code="provider_unreachable"
             )
@@ -250,6 +252,20 @@ def translate_error(exc: BaseException) -> AgentSiteError:
         return AgentRunError(f"The agent run failed: {type(exc).__name__}: {redact(str(exc))}")
     logger.error("agent run failed unexpectedly", exc_info=exc)
     return AgentSiteError("Internal error while running the agent")
+
+
+def _connect_failure_as_timeout(exc: BaseException) -> bool:
+    """A refused or unresolvable connection that the ``openai`` client reports as a timeout:
+    its aiohttp transport maps aiohttp's ``ClientConnectorError`` to httpx's ``ConnectTimeout``
+    (the first match in its table is the parent class). Not a timeout: it is unreachable."""
+    import aiohttp
+
+    cause = exc.__cause__
+    while cause is not None:
+        if isinstance(cause, aiohttp.ClientConnectorError) and not isinstance(cause, TimeoutError):
+            return True
+        cause = cause.__cause__
+    return False
 
 
 def _raised_by_provider_client(exc: BaseException) -> bool:

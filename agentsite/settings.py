@@ -54,9 +54,9 @@ INSTALLED_APPS = [
     "research",
 ]
 
-# Session, common, auth and messages middleware in their inline form (the same classes with no
-# thread hop per hook under ASGI: agentsite/web/inline_middleware.py). Security, CSRF and
-# X-Frame-Options stay Django's own: `check --deploy` looks for them by dotted path.
+# Django's own middleware, named as `check --deploy` and the admin's checks look for it; the
+# site's ASGI handler runs each in its inline form, with no thread hop per hook
+# (agentsite/web/inline_middleware.py, agentsite/web/handler.py).
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Async-native static files (a sync middleware here would push every request, SSE
@@ -64,11 +64,11 @@ MIDDLEWARE = [
     "servestatic.middleware.ServeStaticMiddleware",
     "agentsite.web.cors.CorsMiddleware",
     "agentsite.web.middleware.RequestSizeLimitMiddleware",
-    "agentsite.web.inline_middleware.InlineSessionMiddleware",
-    "agentsite.web.inline_middleware.InlineCommonMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "agentsite.web.inline_middleware.InlineAuthenticationMiddleware",
-    "agentsite.web.inline_middleware.InlineMessageMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "agentsite.web.middleware.JsonErrorMiddleware",
     # Turns django-axes' lockout into its 429 page (async-capable; last, as axes asks).
@@ -200,6 +200,9 @@ AGENT_MODEL: str = env.str("AGENT_MODEL", default="gpt-5-mini")
 AGENT_MODEL_OVERRIDES: dict[str, str] = env.dict("AGENT_MODEL_OVERRIDES", default={})
 OPENAI_TIMEOUT = env.float("OPENAI_TIMEOUT", default=60.0)
 OPENAI_MAX_RETRIES = env.int("OPENAI_MAX_RETRIES", default=2)
+# What makes the model requests' connections: aiohttp (faster) or httpx (agentsite.providers.
+# openai_client).
+OPENAI_HTTP_CLIENT = env.str("OPENAI_HTTP_CLIENT", default="aiohttp")
 # Seconds the offline model waits between streamed words, so a demo looks like a real model.
 OFFLINE_MODEL_DELAY = env.float("OFFLINE_MODEL_DELAY", default=0.02)
 # Export the SDK's traces to OpenAI? Unset: only when the runs themselves go to OpenAI's own

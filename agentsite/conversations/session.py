@@ -20,6 +20,7 @@ runs), because the SDK's compaction wrapper rewrites history as clear + add;
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, NamedTuple, TypeVar
@@ -447,6 +448,17 @@ class DjangoSession:
 # The two calls of every turn (read the history, store the new items), on the database thread
 # without asgiref's per-call context handling (agentsite.conversations.dbthread); the read in
 # the first lane, as a run's first event waits for it.
+# The SDK asks ``inspect.signature`` of each protocol method, on every history read and write,
+# whether it takes ``wrapper`` (agents.memory.session._session_accepts_wrapper); a signature
+# computed once spares it deriving one from the code each time (~25 µs a read or write).
+for _method in (
+    DjangoSession.get_items,
+    DjangoSession.add_items,
+    DjangoSession.pop_item,
+    DjangoSession.clear_session,
+):
+    _method.__signature__ = inspect.signature(_method)  # type: ignore[union-attr]
+
 _read_items_in_thread = in_database_thread(DjangoSession._read_items, lane="first")
 _add_items_in_thread = in_database_thread(DjangoSession._add_items_in_transaction)
 

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 from functools import cache
 from urllib.parse import urlsplit
 
 from agents import set_tracing_disabled, set_tracing_export_api_key
 from agents.models.interface import ModelProvider
-from agents.models.openai_provider import OpenAIProvider
 from django.conf import settings
-from openai import AsyncOpenAI
 
 from agentsite.providers.offline import OFFLINE_MODEL_NAME, OfflineProvider
+from agentsite.providers.openai_client import LoopProvider, streaming_client
 
 PROVIDERS = ("openai", "offline")
 APIS = ("responses", "chat_completions")
@@ -39,13 +39,17 @@ def get_model_provider() -> ModelProvider:
     if is_offline():
         return OfflineProvider(delay=settings.OFFLINE_MODEL_DELAY)
     api = settings.OPENAI_API.strip().lower()
-    client = AsyncOpenAI(
-        api_key=settings.OPENAI_API_KEY or "not-set",
-        base_url=settings.OPENAI_BASE_URL,
-        timeout=settings.OPENAI_TIMEOUT,
-        max_retries=settings.OPENAI_MAX_RETRIES,
+    return LoopProvider(
+        functools.partial(
+            streaming_client,
+            settings.OPENAI_HTTP_CLIENT.strip().lower(),
+            api_key=settings.OPENAI_API_KEY or "not-set",
+            base_url=settings.OPENAI_BASE_URL,
+            timeout=settings.OPENAI_TIMEOUT,
+            max_retries=settings.OPENAI_MAX_RETRIES,
+        ),
+        use_responses=api == "responses",
     )
-    return OpenAIProvider(openai_client=client, use_responses=api == "responses")
 
 
 def tracing_export_enabled() -> bool:
@@ -82,6 +86,7 @@ def reset_provider_cache(*, setting: str, **_: object) -> None:
         "OPENAI_API",
         "OPENAI_TIMEOUT",
         "OPENAI_MAX_RETRIES",
+        "OPENAI_HTTP_CLIENT",
         "OFFLINE_MODEL_DELAY",
     }:
         get_model_provider.cache_clear()

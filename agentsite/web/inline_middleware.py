@@ -1,17 +1,16 @@
-"""Django's session, common, auth and messages middleware, run in the event loop instead of a
-worker thread.
+"""Django's own middleware, run in the event loop instead of a worker thread.
 
-Django's own middleware classes are sync: under ASGI, ``MiddlewareMixin.__acall__`` runs each
-``process_request`` and ``process_response`` through ``sync_to_async`` — about a dozen thread
-hops per request for the stack in settings.MIDDLEWARE, each costing a context switch on the
-request's thread, for hooks that only read headers and set attributes. These subclasses call
-the hooks directly when they cannot block: none of them touches the database or a file unless
-a session or messages must be saved, and then (only then) they hop to a thread as before.
+Django's middleware classes are sync: under ASGI, ``MiddlewareMixin.__acall__`` runs each
+``process_request`` and ``process_response`` through ``sync_to_async`` (and the handler does the
+same with each ``process_view``) — a dozen thread hops per request for Django's stack, plus a new
+thread for the request's first one, for hooks that only read headers and set attributes. The
+subclasses here call the hooks directly when they cannot block, and hop to a thread as before
+(only then) when they must read or write the database: a modified session, stored messages,
+CSRF_USE_SESSIONS, a CSRF check that has to parse a form body.
 
-``process_view`` hooks (CSRF, auth) are not affected: Django's handler calls them itself.
-Security, CSRF and X-Frame-Options middleware are left as Django's own classes: the deploy
-checks (`manage.py check --deploy`) recognise them only by their dotted paths, and a subclass
-would switch those checks off.
+settings.MIDDLEWARE names Django's own classes — what ``check --deploy`` and the admin's checks
+look for, by dotted path — and the site's ASGI handler (``agentsite.web.handler``) loads each in
+its inline form from ``INLINE_FORMS``: one list of middleware, and the same behaviour either way.
 """
 
 from __future__ import annotations
@@ -26,15 +25,18 @@ from django.contrib.messages.middleware import MessageMiddleware
 from django.contrib.messages.storage import default_storage
 from django.contrib.sessions.middleware import SessionMiddleware
 from django.http import HttpRequest, HttpResponseBase
+from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.common import CommonMiddleware
+from django.middleware.csrf import CsrfViewMiddleware
+from django.middleware.security import SecurityMiddleware
 from django.utils.functional import SimpleLazyObject, empty
 
 
 class InlineHooks:
     """``__acall__`` that calls the sync hooks directly; for hooks that never block.
 
-    ``response_needs_thread`` lets a subclass send ``process_response`` to a thread when, for
-    this request, it would do I/O.
+    ``request_needs_thread`` and ``response_needs_thread`` let a subclass send a hook to a
+    thread when, for this request, it would do I/O.
     """
 
     # MiddlewareMixin's: a coroutine function here, since __acall__ runs in async mode only.
@@ -46,7 +48,10 @@ class InlineHooks:
             self, "process_request", None
         )
         if process_request is not None:
-            response = process_request(request)
+            if self.request_needs_thread(request):
+                response = await sync_to_async(process_request, thread_sensitive=True)(request)
+            else:
+                response = process_request(request)
         response = response or await self.get_response(request)
         process_response: Callable[[HttpRequest, HttpResponseBase], HttpResponseBase] | None = (
             getattr(self, "process_response", None)
@@ -57,8 +62,54 @@ class InlineHooks:
             return await sync_to_async(process_response, thread_sensitive=True)(request, response)
         return process_response(request, response)
 
+    def request_needs_thread(self, request: HttpRequest) -> bool:
+        return False
+
     def response_needs_thread(self, request: HttpRequest) -> bool:
         return False
+
+
+class InlineSecurityMiddleware(InlineHooks, SecurityMiddleware):
+    """Security headers and the HTTPS redirect: no I/O."""
+
+
+class InlineXFrameOptionsMiddleware(InlineHooks, XFrameOptionsMiddleware):
+    pass
+
+
+# RFC 9110's safe methods: CsrfViewMiddleware accepts them without reading the body.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+
+
+class InlineCsrfViewMiddleware(InlineHooks, CsrfViewMiddleware):
+    """The CSRF cookie is read and set inline; with CSRF_USE_SESSIONS it lives in the session
+    (a database read and write), and then the hooks go to a thread.
+
+    The view check is inline for exempt views (the JSON API) and safe methods; a POST to a
+    form view (the admin) may parse the body to find the form's token, which can spool an
+    upload to disk: that check goes to a thread.
+    """
+
+    def request_needs_thread(self, request: HttpRequest) -> bool:
+        return bool(settings.CSRF_USE_SESSIONS)
+
+    def response_needs_thread(self, request: HttpRequest) -> bool:
+        return bool(settings.CSRF_USE_SESSIONS)
+
+    # Async so that Django's handler awaits it instead of sending it to a thread.
+    async def process_view(  # type: ignore[override]
+        self,
+        request: HttpRequest,
+        callback: Callable[..., Any],
+        callback_args: tuple[Any, ...],
+        callback_kwargs: dict[str, Any],
+    ) -> HttpResponseBase | None:
+        check = super().process_view
+        if getattr(callback, "csrf_exempt", False) or request.method in SAFE_METHODS:
+            return check(request, callback, callback_args, callback_kwargs)
+        return await sync_to_async(check, thread_sensitive=True)(
+            request, callback, callback_args, callback_kwargs
+        )
 
 
 class InlineCommonMiddleware(InlineHooks, CommonMiddleware):
@@ -106,3 +157,23 @@ def _messages_storage(request: HttpRequest) -> Any:
     if isinstance(storage, SimpleLazyObject) and storage._wrapped is empty:  # type: ignore[attr-defined]
         return None
     return storage
+
+
+# Django's middleware (as settings.MIDDLEWARE names it) → its inline form.
+INLINE_FORMS: dict[str, type[InlineHooks]] = {
+    "django.middleware.security.SecurityMiddleware": InlineSecurityMiddleware,
+    "django.contrib.sessions.middleware.SessionMiddleware": InlineSessionMiddleware,
+    "django.middleware.common.CommonMiddleware": InlineCommonMiddleware,
+    "django.middleware.csrf.CsrfViewMiddleware": InlineCsrfViewMiddleware,
+    "django.contrib.auth.middleware.AuthenticationMiddleware": InlineAuthenticationMiddleware,
+    "django.contrib.messages.middleware.MessageMiddleware": InlineMessageMiddleware,
+    "django.middleware.clickjacking.XFrameOptionsMiddleware": InlineXFrameOptionsMiddleware,
+}
+
+
+def inline_stack(paths: list[str]) -> list[str]:
+    """``paths`` (settings.MIDDLEWARE) with Django's classes replaced by their inline forms."""
+    return [
+        f"{__name__}.{INLINE_FORMS[path].__name__}" if path in INLINE_FORMS else path
+        for path in paths
+    ]

@@ -14,6 +14,7 @@ from tests.agentsite.test_security_settings import python
 ENUMERATED = [
     ("MODEL_PROVIDER", "anthropic", "agentsite.E002"),
     ("OPENAI_API", "completions", "agentsite.E002"),
+    ("OPENAI_HTTP_CLIENT", "requests", "agentsite.E002"),
     ("SSE_ON_DISCONNECT", "ignore", "agentsite.E002"),
     ("WS_ON_DISCONNECT", "Cancel", "agentsite.E002"),
     ("MULTITASK", "queue", "agentsite.E002"),

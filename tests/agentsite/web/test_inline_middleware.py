@@ -1,17 +1,39 @@
-"""Django's session, common, auth and messages middleware run inline (no thread hop) unless a
-hook has I/O to do: a modified session or stored messages still go through a thread."""
+"""Django's middleware runs inline under the site's handler (no thread hop) unless a hook has
+I/O to do: a modified session, stored messages or a form's CSRF check still go through a
+thread. settings.MIDDLEWARE keeps naming Django's own classes, for `check --deploy`."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.contrib.messages.storage.fallback import FallbackStorage
 from django.contrib.sessions.models import Session
+from django.test import AsyncClient
+from django.test.client import AsyncClientHandler
 
 from agentsite.web import inline_middleware
+from agentsite.web.handler import InlineMiddlewareLoading
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class SiteClientHandler(InlineMiddlewareLoading, AsyncClientHandler):
+    """Django's test handler, building its middleware chain as the site's handler does."""
+
+
+def site_client(enforce_csrf_checks: bool = False) -> AsyncClient:
+    client = AsyncClient(enforce_csrf_checks=enforce_csrf_checks)
+    client.handler = SiteClientHandler(enforce_csrf_checks)
+    return client
+
+
+@pytest.fixture
+def async_client() -> AsyncClient:
+    """The site's middleware chain (the default test client loads Django's classes)."""
+    return site_client()
 
 
 @pytest.fixture
@@ -81,3 +103,45 @@ async def test_admin_messages_are_stored_and_shown(async_client, admin_user, thr
     assert response.status_code == 200
     assert "was added successfully" in response.content.decode()
     assert "InlineMessageMiddleware.process_response" in thread_hops
+
+
+def test_settings_name_djangos_classes_and_the_site_runs_their_inline_forms():
+    from agentsite.asgi import django_asgi_app
+
+    assert "django.middleware.security.SecurityMiddleware" in settings.MIDDLEWARE
+    assert "django.middleware.csrf.CsrfViewMiddleware" in settings.MIDDLEWARE
+    assert "django.middleware.clickjacking.XFrameOptionsMiddleware" in settings.MIDDLEWARE
+    assert not any("inline_middleware" in path for path in settings.MIDDLEWARE)
+    [csrf_check] = django_asgi_app._view_middleware
+    assert isinstance(csrf_check.__self__, inline_middleware.InlineCsrfViewMiddleware)
+    chain = inline_middleware.inline_stack(settings.MIDDLEWARE)
+    assert len(chain) == len(settings.MIDDLEWARE)
+    assert sum("inline_middleware" in path for path in chain) == len(inline_middleware.INLINE_FORMS)
+
+
+async def test_security_headers_are_set_inline(async_client, thread_hops):
+    response = await async_client.get("/chat/info")
+
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["X-Frame-Options"] == "DENY"
+    assert response["Referrer-Policy"] == "same-origin"
+    assert thread_hops == []
+
+
+async def test_a_form_post_is_checked_for_its_csrf_token_in_a_thread(thread_hops):
+    """The admin's login form: refused without the token, accepted with it; the check may parse
+    the form body, so it goes to a thread."""
+    client = site_client(enforce_csrf_checks=True)
+    refused = await client.post("/admin/login/", {"username": "x", "password": "y"})
+    assert refused.status_code == 403
+    assert thread_hops == ["InlineCsrfViewMiddleware.process_view"]
+
+    page = await client.get("/admin/login/")
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.content.decode())
+    assert token is not None
+    accepted = await client.post(
+        "/admin/login/",
+        {"username": "x", "password": "y", "csrfmiddlewaretoken": token.group(1)},
+    )
+    assert accepted.status_code == 200  # the form again, with "enter a correct username"
+    assert "correct username" in accepted.content.decode()
