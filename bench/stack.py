@@ -22,6 +22,7 @@ from psycopg import sql
 
 from tests.support.server import (
     LOCAL_POSTGRESQL,
+    REPO_ROOT,
     ServerProcess,
     _postgresql_url,
     migrate,
@@ -175,10 +176,11 @@ def running_agentsite(
     upstream_base_url: str,
     backlog: int | None = None,
     server: str = "serve",
+    root: Path = REPO_ROOT,
     **overrides: str,
 ) -> Iterator[ServerProcess]:
-    """agentsite under ``server`` on ``database_url`` (several may share one), its log in
-    ``directory/name.log``; killed at exit whatever happens."""
+    """agentsite (the tree at ``root``) under ``server`` on ``database_url`` (several may share
+    one), its log in ``directory/name.log``; killed at exit whatever happens."""
     directory.mkdir(parents=True, exist_ok=True)
     process = ServerProcess(
         name,
@@ -186,6 +188,7 @@ def running_agentsite(
         directory / f"{name}.log",
         backlog,
         server=server,
+        root=root,
     )
     with _serving(process):
         yield process

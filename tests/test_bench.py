@@ -75,3 +75,34 @@ def test_quick_bench_run_completes_every_stream_with_positive_figures(tmp_path: 
         if isinstance(value, int | float):
             assert math.isfinite(value) and value > 0, (key, value)
     assert "| benchmark | figure | value |" in completed.stdout
+
+
+def test_versions_side_by_side_serve_every_stream() -> None:
+    """``python -m bench.versions``: two agentsite trees (here this one twice, one with a
+    setting changed) beside the reference, each on a database its own migrations made."""
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.versions",
+            "this=.",
+            "one-thread=.:DATABASE_THREADS=1",
+            "--rounds",
+            "2",
+            "--streams",
+            "10",
+            "--clients",
+            "5",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    lines = {line.split()[0]: line for line in completed.stdout.splitlines()[1:]}
+    assert set(lines) == {"reference", "this", "one-thread"}
+    for line in lines.values():
+        assert line.endswith("failed 0"), line
+        assert float(line.split()[1]) > 0

@@ -225,6 +225,7 @@ class ServerProcess:
         backlog: int | None = None,
         application: str = "agentsite.asgi:application",
         server: str = DEFAULT_SERVER,
+        root: Path = REPO_ROOT,
     ) -> None:
         if server not in SERVERS:
             raise ValueError(f"server must be one of {SERVERS}, not {server!r}")
@@ -236,6 +237,8 @@ class ServerProcess:
         self.env = env
         self.log_path = log_path
         self.backlog = backlog
+        # The tree whose manage.py (and code) it runs: another version for bench/versions.py.
+        self.root = root
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -290,7 +293,7 @@ class ServerProcess:
             log.flush()
             self.process = subprocess.Popen(
                 command,
-                cwd=REPO_ROOT,
+                cwd=self.root,
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
