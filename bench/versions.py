@@ -5,7 +5,8 @@ checkout, or ``git archive <commit> | tar -x -C DIR``) served by its own ``manag
 a new database that its own migrations create, with the settings after the colon; beside them
 the reference (bench/reference.py). Same upstream and client, 20 clients × 100 streams a round,
 every server in turn, the order reversed every other round (``bench.comparison.alternate``).
-Prints each server's streams/s, server CPU per stream and streams/s ÷ the reference's.
+Prints each server's streams/s, server CPU per stream, streams/s ÷ the reference's, and the
+time to the first event and to the first text delta (p50 / p99).
 
     git archive HEAD~1 | (mkdir -p /tmp/before && tar -x -C /tmp/before)
     .venv/bin/python -m bench.versions before=/tmp/before after=. --rounds 10
@@ -25,6 +26,8 @@ from pathlib import Path
 from psycopg import sql
 
 from bench import comparison
+from bench.comparison import latency_figures
+from bench.report import percentile
 from bench.stack import (
     Database,
     _admin,
@@ -105,10 +108,17 @@ def main(argv: list[str] | None = None) -> None:
         for name in servers:
             streams = sum(len(batch.results) for batch in measured.batches[name])
             failed = sum(len(batch.failed) for batch in measured.batches[name])
+            results = measured.results(name)
+            firsts = [r.first_event_seconds for r in results if r.first_event_seconds is not None]
+            latency = latency_figures(results)
             print(
                 f"{name:>12}  {measured.streams_per_second(name):6.1f} streams/s"
                 f"  {1000 * measured.cpu_seconds[name] / streams:6.2f} ms CPU/stream"
                 f"  ÷ reference {measured.streams_per_second(name) / reference:.3f}"
+                f"  first event {1000 * percentile(firsts, 0.5):.0f} / "
+                f"{1000 * percentile(firsts, 0.99):.0f} ms"
+                f"  first delta {latency['first delta p50']:.0f} / "
+                f"{latency['first delta p99']:.0f} ms"
                 f"  failed {failed}"
             )
 

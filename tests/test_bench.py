@@ -105,4 +105,5 @@ def test_versions_side_by_side_serve_every_stream() -> None:
     assert set(lines) == {"reference", "this", "one-thread"}
     for line in lines.values():
         assert line.endswith("failed 0"), line
+        assert "first event" in line and "first delta" in line, line
         assert float(line.split()[1]) > 0
