@@ -144,3 +144,18 @@ def test_each_event_loop_has_its_own_client_closed_when_the_loop_ends():
     assert len(made) == 2, "one client per loop, reused within it"
     assert provider.loops() == 0, "a finished loop's client is forgotten"
     assert all(client.is_closed() for client in made)
+
+
+def test_the_client_version_whose_internal_hook_it_overrides():
+    """``_process_response_data`` and the vendored aiohttp transport are the ``openai``
+    package's internals (house style: pin what a private API relies on). A new major version
+    must be checked against this module before the pin moves."""
+    import inspect
+
+    import openai
+    from packaging.version import Version
+
+    assert Version("3.57") <= Version(openai.__version__) < Version("4")
+    hook = inspect.signature(AsyncOpenAI._process_response_data)
+    assert list(hook.parameters) == ["self", "data", "cast_to", "response"]
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in list(hook.parameters.values())[1:])

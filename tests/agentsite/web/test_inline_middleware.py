@@ -145,3 +145,18 @@ async def test_a_form_post_is_checked_for_its_csrf_token_in_a_thread(thread_hops
     )
     assert accepted.status_code == 200  # the form again, with "enter a correct username"
     assert "correct username" in accepted.content.decode()
+
+
+def test_the_django_version_whose_middleware_loading_it_relies_on():
+    """``InlineMiddlewareLoading`` relies on Django's ``load_middleware`` reading
+    settings.MIDDLEWARE and on ``MiddlewareMixin.__acall__`` being what the inline hooks
+    replace (house style: pin what a framework internal relies on)."""
+    import inspect
+
+    import django
+    from django.core.handlers.base import BaseHandler
+    from django.utils.deprecation import MiddlewareMixin
+
+    assert django.VERSION[:2] == (5, 2)
+    assert "settings.MIDDLEWARE" in inspect.getsource(BaseHandler.load_middleware)
+    assert "process_request" in inspect.getsource(MiddlewareMixin.__acall__)
