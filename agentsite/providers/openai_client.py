@@ -17,10 +17,10 @@ client's own, and that a real stream goes through the fast path (a renamed hook 
 
 The connections: the ``openai`` package's ``DefaultAioHttpClient`` (aiohttp under its httpx
 interface; ``OPENAI_HTTP_CLIENT=aiohttp``, the default) costs less CPU per chunk read than its
-default httpx stack (anyio, httpcore): ~1.1 ms of a stream's 10 in the server here. aiohttp's connections belong to the event loop that opened
-them, and a process has more than one loop (the server's, ``manage.py ask``'s, one per call of a
-sync caller such as an admin view), so ``LoopProvider`` keeps one client per loop and closes it
-when that loop shuts down.
+default httpx stack (anyio, httpcore): ~1.1 ms of a stream's 10 in the server here. aiohttp's
+connections belong to the event loop that opened them, and a process has more than one loop
+(the server's, ``manage.py ask``'s, one per call of a sync caller such as an admin view), so
+``LoopProvider`` keeps one client per loop and closes it when that loop shuts down.
 """
 
 from __future__ import annotations
