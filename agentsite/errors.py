@@ -194,9 +194,9 @@ class InvalidDecision(AgentSiteError):
     status = 422
 
 
-_UPSTREAM_MODULES = ("openai", "httpx", "httpcore", "httpx2", "httpcore2", "aiohttp")
-# Those whose own exceptions are network failures.
+# The HTTP stacks under the ``openai`` client: their own exceptions are network failures.
 _NETWORK_MODULES = ("httpx", "httpcore", "httpx2", "httpcore2", "aiohttp")
+_UPSTREAM_MODULES = ("openai", *_NETWORK_MODULES)
 # The model provider's HTTP status → what the client is told (the provider's own text is not:
 # it can quote the server's API key, e.g. "Incorrect API key provided: sk-…").
 _PROVIDER_STATUS = {

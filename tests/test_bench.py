@@ -21,17 +21,23 @@ from bench.upstream import REPO_ROOT
 pytestmark = [pytest.mark.slow, pytest.mark.bench]
 
 
-def test_quick_bench_run_completes_every_stream_with_positive_figures(tmp_path: Path) -> None:
-    results = tmp_path / "bench-results.json"
+def run_module(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """``python -m <args>`` from the repository, as a user runs it; it must exit 0."""
     completed = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--json", str(results)],
+        [sys.executable, "-m", *args],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=timeout,
         check=False,
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
+    return completed
+
+
+def test_quick_bench_run_completes_every_stream_with_positive_figures(tmp_path: Path) -> None:
+    results = tmp_path / "bench-results.json"
+    completed = run_module("bench", "--quick", "--json", str(results), timeout=600)
     payload = json.loads(results.read_text())
     assert payload["failures"] == []
     rows = {(row["benchmark"], row["figure"]): row["value"] for row in payload["rows"]}
@@ -80,27 +86,18 @@ def test_quick_bench_run_completes_every_stream_with_positive_figures(tmp_path: 
 def test_versions_side_by_side_serve_every_stream() -> None:
     """``python -m bench.versions``: two agentsite trees (here this one twice, one with a
     setting changed) beside the reference, each on a database its own migrations made."""
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench.versions",
-            "this=.",
-            "one-thread=.:DATABASE_THREADS=1",
-            "--rounds",
-            "2",
-            "--streams",
-            "10",
-            "--clients",
-            "5",
-        ],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
+    completed = run_module(
+        "bench.versions",
+        "this=.",
+        "one-thread=.:DATABASE_THREADS=1",
+        "--rounds",
+        "2",
+        "--streams",
+        "10",
+        "--clients",
+        "5",
         timeout=300,
-        check=False,
     )
-    assert completed.returncode == 0, completed.stdout + completed.stderr
     lines = {line.split()[0]: line for line in completed.stdout.splitlines()[1:]}
     assert set(lines) == {"reference", "this", "one-thread"}
     for line in lines.values():

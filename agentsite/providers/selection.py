@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import functools
-from functools import cache
+from functools import cache, partial
 from urllib.parse import urlsplit
 
 from agents import set_tracing_disabled, set_tracing_export_api_key
@@ -40,7 +39,7 @@ def get_model_provider() -> ModelProvider:
         return OfflineProvider(delay=settings.OFFLINE_MODEL_DELAY)
     api = settings.OPENAI_API.strip().lower()
     return LoopProvider(
-        functools.partial(
+        partial(
             streaming_client,
             settings.OPENAI_HTTP_CLIENT.strip().lower(),
             api_key=settings.OPENAI_API_KEY or "not-set",
