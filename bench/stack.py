@@ -56,10 +56,10 @@ class MigratedTemplates:
 
     def postgresql_copy(self) -> str:
         if self.postgresql is None:
-            self.postgresql = self._new_name("template")
+            self.postgresql = new_database_name("template")
             _admin(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.postgresql)))
             migrate(_postgresql_url(LOCAL_POSTGRESQL, self.postgresql))
-        name = self._new_name("copy")
+        name = new_database_name("copy")
         _admin(
             sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
                 sql.Identifier(name), sql.Identifier(self.postgresql)
@@ -73,9 +73,10 @@ class MigratedTemplates:
             self.postgresql = None
         shutil.rmtree(self.directory, ignore_errors=True)
 
-    @staticmethod
-    def _new_name(kind: str) -> str:
-        return f"agentsite_bench_{kind}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+
+def new_database_name(kind: str) -> str:
+    """A PostgreSQL database name no other run (or a killed one's leftover) has taken."""
+    return f"agentsite_bench_{kind}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
 
 
 TEMPLATES = MigratedTemplates()

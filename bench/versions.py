@@ -33,6 +33,7 @@ from bench.stack import (
     _admin,
     bench_environment,
     drop_postgresql_database,
+    new_database_name,
     running_agentsite,
     running_reference,
 )
@@ -57,7 +58,7 @@ def own_database(kind: Database, directory: Path, tree: Path, upstream: str) -> 
         url = f"sqlite:///{directory / 'db.sqlite3'}"
         name = None
     else:
-        name = f"agentsite_versions_{directory.name}"
+        name = new_database_name("version")
         _admin(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         url = _postgresql_url(LOCAL_POSTGRESQL, name)
     try:
