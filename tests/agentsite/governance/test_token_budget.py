@@ -104,7 +104,11 @@ async def test_a_paused_run_frees_its_slot_and_is_counted_again_when_resumed(cli
     run_id, events = await pause(client, "quota-hitl")
     await wait_for_end(run_id)
     paused = await Run.objects.aget(pk=run_id)
-    counted = await settled(lambda counted: counted.tokens_today == paused.total_tokens)
+    # The run's end is counted by a callback after its last event: the slot's release, then
+    # the tokens' settling. Wait for both, whichever the responses' charges reached first.
+    counted = await settled(
+        lambda counted: counted.running == 0 and counted.tokens_today == paused.total_tokens
+    )
     assert counted.running == 0  # paused: no slot held
     assert counted.tokens_today == paused.total_tokens > 0
     decided = await client.post(
@@ -118,6 +122,8 @@ async def test_a_paused_run_frees_its_slot_and_is_counted_again_when_resumed(cli
     await wait_for_end(run_id)
     finished = await Run.objects.aget(pk=run_id)
     assert finished.total_tokens > paused.total_tokens
-    counted = await settled(lambda counted: counted.running == 0)
+    counted = await settled(
+        lambda counted: counted.running == 0 and counted.tokens_today == finished.total_tokens
+    )
     # The whole run's tokens, its first part charged once.
     assert counted.tokens_today == finished.total_tokens
